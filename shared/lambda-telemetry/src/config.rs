@@ -1,0 +1,143 @@
+//! Settings: read from the environment, each one overridable in code.
+
+use std::env;
+
+use crate::constants::{
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE, AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_LOG_FORMAT,
+    AWS_LAMBDA_LOG_LEVEL, DEFAULT_LOG_LEVEL, DEFAULT_SERVICE_NAME, OTEL_SERVICE_NAME, RUST_LOG,
+};
+
+/// How a log line looks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line, for CloudWatch Logs Insights and Lambda's JSON log format.
+    #[default]
+    Json,
+    /// One readable line per event, for people at a terminal.
+    Text,
+}
+
+/// What [`Config::init`] sets up. Built from the environment, changed with `with_*` methods;
+/// a setting given in code wins over the environment.
+///
+/// ```
+/// use lambda_telemetry::{Config, LogFormat};
+///
+/// let config = Config::from_env()
+///     .with_service_name("cruddur")
+///     .with_log_format(LogFormat::Text);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub(crate) service_name: String,
+    pub(crate) log_filter: String,
+    pub(crate) log_format: LogFormat,
+    pub(crate) function_name: Option<String>,
+    pub(crate) function_memory_size: Option<u32>,
+}
+
+impl Config {
+    /// Reads `OTEL_SERVICE_NAME`, `AWS_LAMBDA_LOG_LEVEL`, `RUST_LOG`, `AWS_LAMBDA_LOG_FORMAT`
+    /// and the function's name and memory size that Lambda sets.
+    pub fn from_env() -> Self {
+        Self::from_lookup(|name| env::var(name).ok().filter(|v| !v.trim().is_empty()))
+    }
+
+    fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Self {
+        let function_name = var(AWS_LAMBDA_FUNCTION_NAME);
+        Self {
+            service_name: var(OTEL_SERVICE_NAME)
+                .or_else(|| function_name.clone())
+                .unwrap_or_else(|| DEFAULT_SERVICE_NAME.to_owned()),
+            log_filter: var(AWS_LAMBDA_LOG_LEVEL)
+                .map(|level| lambda_level_directive(&level))
+                .or_else(|| var(RUST_LOG))
+                .unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_owned()),
+            log_format: match var(AWS_LAMBDA_LOG_FORMAT) {
+                Some(format) if format.trim().eq_ignore_ascii_case("text") => LogFormat::Text,
+                _ => LogFormat::Json,
+            },
+            function_memory_size: var(AWS_LAMBDA_FUNCTION_MEMORY_SIZE)
+                .and_then(|m| m.trim().parse().ok()),
+            function_name,
+        }
+    }
+
+    /// The `service` on every log line.
+    pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
+        self.service_name = name.into();
+        self
+    }
+
+    /// A level (`debug`) or `tracing-subscriber` filter directives (`info,hyper=warn`).
+    pub fn with_log_filter(mut self, directives: impl Into<String>) -> Self {
+        self.log_filter = directives.into();
+        self
+    }
+
+    /// JSON or text lines.
+    pub fn with_log_format(mut self, format: LogFormat) -> Self {
+        self.log_format = format;
+        self
+    }
+}
+
+/// Lambda's levels (`TRACE` .. `FATAL`) as a `tracing` directive; `FATAL` has no `tracing`
+/// level, and `ERROR` is the closest that still lets fatal lines through.
+fn lambda_level_directive(level: &str) -> String {
+    match level.trim().to_ascii_lowercase().as_str() {
+        "fatal" => "error".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Config {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn lambda_log_level_wins_over_rust_log() {
+        let c = config(&[("AWS_LAMBDA_LOG_LEVEL", "DEBUG"), ("RUST_LOG", "warn")]);
+        assert_eq!(c.log_filter, "debug");
+        assert_eq!(config(&[("RUST_LOG", "warn,h=off")]).log_filter, "warn,h=off");
+        assert_eq!(config(&[]).log_filter, "info");
+        assert_eq!(config(&[("AWS_LAMBDA_LOG_LEVEL", "FATAL")]).log_filter, "error");
+    }
+
+    #[test]
+    fn log_format_is_json_unless_text_is_asked_for() {
+        assert_eq!(config(&[]).log_format, LogFormat::Json);
+        let text = config(&[("AWS_LAMBDA_LOG_FORMAT", "Text")]);
+        assert_eq!(text.log_format, LogFormat::Text);
+        let json = config(&[("AWS_LAMBDA_LOG_FORMAT", "JSON")]);
+        assert_eq!(json.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn service_name_falls_back_to_the_function_name() {
+        let c = config(&[("AWS_LAMBDA_FUNCTION_NAME", "home"), ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")]);
+        assert_eq!(c.service_name, "home");
+        assert_eq!(c.function_memory_size, Some(128));
+        let c = config(&[("AWS_LAMBDA_FUNCTION_NAME", "home"), ("OTEL_SERVICE_NAME", "cruddur")]);
+        assert_eq!(c.service_name, "cruddur");
+        assert_eq!(config(&[]).service_name, "unknown_service");
+    }
+
+    #[test]
+    fn settings_in_code_win_over_the_environment() {
+        let c = config(&[("OTEL_SERVICE_NAME", "env")])
+            .with_service_name("code")
+            .with_log_format(LogFormat::Text)
+            .with_log_filter("trace");
+        assert_eq!((c.service_name.as_str(), c.log_format, c.log_filter.as_str()), ("code", LogFormat::Text, "trace"));
+    }
+}

@@ -1,0 +1,109 @@
+//! Every environment variable, default and telemetry key the crate uses, in one place.
+//!
+//! Standard names come first (`AWS_*` set by Lambda, `OTEL_*` from the OpenTelemetry
+//! specification); the README's table of variables is written from this module.
+
+/// Name of the service on every log line (and, later, on every span). OpenTelemetry's standard.
+pub const OTEL_SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
+/// Log level Lambda sets from the function's `LoggingConfig.ApplicationLogLevel`.
+pub const AWS_LAMBDA_LOG_LEVEL: &str = "AWS_LAMBDA_LOG_LEVEL";
+/// `tracing-subscriber` filter directives, used when `AWS_LAMBDA_LOG_LEVEL` is unset.
+pub const RUST_LOG: &str = "RUST_LOG";
+/// `JSON` (the default) or `Text`; Lambda sets it from `LoggingConfig.LogFormat`.
+pub const AWS_LAMBDA_LOG_FORMAT: &str = "AWS_LAMBDA_LOG_FORMAT";
+/// The function's name, set by Lambda and by `cargo lambda watch`.
+pub const AWS_LAMBDA_FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
+/// The function's memory in MB, set by Lambda and by `cargo lambda watch`.
+pub const AWS_LAMBDA_FUNCTION_MEMORY_SIZE: &str = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE";
+
+/// Level used when neither `AWS_LAMBDA_LOG_LEVEL` nor `RUST_LOG` is set.
+pub const DEFAULT_LOG_LEVEL: &str = "info";
+/// Service name used when `OTEL_SERVICE_NAME` and `AWS_LAMBDA_FUNCTION_NAME` are unset
+/// (the OpenTelemetry specification's fallback).
+pub const DEFAULT_SERVICE_NAME: &str = "unknown_service";
+
+/// Target of the one access-log line per request, so it can be filtered on its own
+/// (`RUST_LOG=lambda_telemetry::access=off`).
+pub const ACCESS_LOG_TARGET: &str = "lambda_telemetry::access";
+
+/// Log keys, named as Powertools for AWS Lambda names them so that the same CloudWatch Logs
+/// Insights queries work across Python, TypeScript and Rust functions.
+pub mod log_keys {
+    /// UTC, RFC 3339 with milliseconds.
+    pub const TIMESTAMP: &str = "timestamp";
+    /// `TRACE`, `DEBUG`, `INFO`, `WARN` or `ERROR`: the names Lambda's own log-level filter reads.
+    pub const LEVEL: &str = "level";
+    /// What happened, in words.
+    pub const MESSAGE: &str = "message";
+    /// `OTEL_SERVICE_NAME`.
+    pub const SERVICE: &str = "service";
+    /// Where the line was written: `module::path:line`.
+    pub const LOCATION: &str = "location";
+    /// `true` on the first invocation of an execution environment.
+    pub const COLD_START: &str = "cold_start";
+    /// `AWS_LAMBDA_FUNCTION_NAME`.
+    pub const FUNCTION_NAME: &str = "function_name";
+    /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, a number.
+    pub const FUNCTION_MEMORY_SIZE: &str = "function_memory_size";
+    /// The ARN the function was invoked with (it may name an alias or version).
+    pub const FUNCTION_ARN: &str = "function_arn";
+    /// Lambda's request id of the invocation.
+    pub const FUNCTION_REQUEST_ID: &str = "function_request_id";
+    /// The `Root` of the X-Ray trace header, `1-5759e988-bd862e3fe1be46a994272793`.
+    pub const XRAY_TRACE_ID: &str = "xray_trace_id";
+    /// API Gateway's `requestContext.requestId`: the id API Gateway's own logs carry.
+    pub const CORRELATION_ID: &str = "correlation_id";
+}
+
+/// Fields of the invocation span. They follow the OpenTelemetry semantic conventions where
+/// one exists, so the same span exports unchanged to OpenTelemetry.
+pub mod span_fields {
+    /// OpenTelemetry: `true` on a cold start.
+    pub const FAAS_COLDSTART: &str = "faas.coldstart";
+    /// OpenTelemetry: Lambda's request id.
+    pub const FAAS_INVOCATION_ID: &str = "faas.invocation_id";
+    /// OpenTelemetry: the ARN the function was invoked with.
+    pub const AWS_LAMBDA_INVOKED_ARN: &str = "aws.lambda.invoked_arn";
+    /// No convention exists: the `Root` of the Lambda X-Ray trace header.
+    pub const AWS_XRAY_TRACE_ID: &str = "aws.xray.trace_id";
+    /// No convention exists: API Gateway's `requestContext.requestId`.
+    pub const AWS_APIGATEWAY_REQUEST_ID: &str = "aws.apigateway.request_id";
+    /// OpenTelemetry: `GET`.
+    pub const HTTP_REQUEST_METHOD: &str = "http.request.method";
+    /// OpenTelemetry: the route template, `/api/activities/{handle}`.
+    pub const HTTP_ROUTE: &str = "http.route";
+    /// OpenTelemetry: the path, without the query.
+    pub const URL_PATH: &str = "url.path";
+    /// OpenTelemetry: the response's status code.
+    pub const HTTP_RESPONSE_STATUS_CODE: &str = "http.response.status_code";
+}
+
+/// Which invocation-span field becomes which log key on every line inside the invocation.
+pub(crate) const CONTEXT_LOG_KEYS: [(&str, &str); 5] = [
+    (span_fields::FAAS_COLDSTART, log_keys::COLD_START),
+    (span_fields::AWS_LAMBDA_INVOKED_ARN, log_keys::FUNCTION_ARN),
+    (span_fields::FAAS_INVOCATION_ID, log_keys::FUNCTION_REQUEST_ID),
+    (span_fields::AWS_XRAY_TRACE_ID, log_keys::XRAY_TRACE_ID),
+    (span_fields::AWS_APIGATEWAY_REQUEST_ID, log_keys::CORRELATION_ID),
+];
+
+/// Field names whose values are never written anywhere: compared case-insensitively, on
+/// names with `-` read as `_`, and matching when the name contains one of these.
+/// The list starts from pyrollbar's scrub fields and adds the HTTP and vendor names.
+pub const SECRET_NAME_PARTS: [&str; 12] = [
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "auth",
+    "cookie",
+    "api_key",
+    "apikey",
+    "x_honeycomb_team",
+    "credential",
+    "signature",
+    "session",
+];
+
+/// What a secret value is replaced with.
+pub const REDACTED: &str = "[REDACTED]";

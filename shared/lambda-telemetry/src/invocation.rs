@@ -1,0 +1,271 @@
+//! The invocation layer: one span per invocation, one access-log line per request, and a
+//! generic 500 instead of a lost invocation when the handler fails or panics.
+
+use std::error::Error as StdError;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use futures_util::FutureExt as _;
+use http::{HeaderMap, StatusCode, header};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, IntoResponse, Request, RequestExt, Response};
+use tower::{Layer, Service};
+use tracing::Instrument as _;
+use tracing::field::Empty;
+
+use crate::constants::{ACCESS_LOG_TARGET, span_fields};
+use crate::redact::redact_query;
+
+/// Only the first invocation of an execution environment is a cold start.
+static COLD_START: AtomicBool = AtomicBool::new(true);
+
+/// Wraps an HTTP handler so that each invocation runs in its own span, writes one access-log
+/// line, and answers a failure or a panic with a generic 500 that leaks nothing.
+///
+/// [`run`](crate::run) applies it for you; use it directly to build your own runtime.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InvocationLayer;
+
+impl<S> Layer<S> for InvocationLayer {
+    type Service = Invocation<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Invocation { inner }
+    }
+}
+
+/// The service [`InvocationLayer`] makes.
+#[derive(Clone, Debug)]
+pub struct Invocation<S> {
+    inner: S,
+}
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+
+impl<S> Service<Request> for Invocation<S>
+where
+    S: Service<Request>,
+    S::Response: IntoResponse + Send,
+    S::Error: Into<BoxError> + Send,
+    S::Future: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let summary = RequestSummary::of(&request, COLD_START.swap(false, Ordering::Relaxed));
+        let span = summary.span();
+        // A handler can panic before it returns its future, as well as while it runs.
+        let call = span.in_scope(|| std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(request))));
+
+        let invocation = async move {
+            let started = Instant::now();
+            let outcome = match call {
+                Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
+                Err(panic) => Err(panic),
+            };
+            let response = match outcome {
+                Ok(Ok(response)) => response.into_response().await,
+                Ok(Err(error)) => {
+                    let error: BoxError = error.into();
+                    tracing::error!(error = &*error as &dyn StdError, "handler failed");
+                    internal_error()
+                }
+                // The panic hook has already logged the message and the location.
+                Err(_panic) => internal_error(),
+            };
+            let status = response.status();
+            tracing::Span::current().record(span_fields::HTTP_RESPONSE_STATUS_CODE, status.as_u16());
+            summary.log_access(status, started.elapsed().as_secs_f64() * 1e3);
+            Ok(response)
+        };
+        Box::pin(invocation.instrument(span))
+    }
+}
+
+/// What the span and the access-log line say about a request, read once.
+struct RequestSummary {
+    method: http::Method,
+    route: Option<String>,
+    path: String,
+    query: Option<String>,
+    source_ip: Option<String>,
+    user_agent: Option<String>,
+    cold_start: bool,
+    request_id: Option<String>,
+    invoked_arn: Option<String>,
+    xray_trace_id: Option<String>,
+    correlation_id: Option<String>,
+}
+
+impl RequestSummary {
+    fn of(request: &Request, cold_start: bool) -> Self {
+        let lambda = request.lambda_context_ref();
+        let context = request.request_context_ref();
+        // The raw path is the one API Gateway received, without the stage lambda_http may add.
+        let raw_path = request.raw_http_path();
+        let path = if raw_path.is_empty() {
+            request.uri().path()
+        } else {
+            raw_path
+        };
+        Self {
+            method: request.method().clone(),
+            route: context.and_then(route),
+            path: path.to_owned(),
+            query: request.uri().query().filter(|q| !q.is_empty()).map(redact_query),
+            source_ip: context
+                .and_then(source_ip)
+                .or_else(|| forwarded_for(request.headers())),
+            user_agent: header_str(request.headers(), header::USER_AGENT),
+            cold_start,
+            request_id: lambda.map(|c| c.request_id.clone()).filter(|id| !id.is_empty()),
+            invoked_arn: lambda
+                .map(|c| c.invoked_function_arn.clone())
+                .filter(|arn| !arn.is_empty()),
+            xray_trace_id: lambda
+                .and_then(|c| c.xray_trace_id.as_deref())
+                .and_then(xray_root),
+            correlation_id: context.and_then(correlation_id),
+        }
+    }
+
+    fn span(&self) -> tracing::Span {
+        // Named as OpenTelemetry names HTTP server spans: the method and the route template.
+        let name = match &self.route {
+            Some(route) => format!("{} {route}", self.method),
+            None => self.method.to_string(),
+        };
+        tracing::info_span!(
+            target: "lambda_telemetry::invocation",
+            "invocation",
+            otel.name = name,
+            otel.kind = "server",
+            faas.trigger = "http",
+            { span_fields::FAAS_COLDSTART } = self.cold_start,
+            { span_fields::FAAS_INVOCATION_ID } = self.request_id.as_deref(),
+            { span_fields::AWS_LAMBDA_INVOKED_ARN } = self.invoked_arn.as_deref(),
+            { span_fields::AWS_XRAY_TRACE_ID } = self.xray_trace_id.as_deref(),
+            { span_fields::AWS_APIGATEWAY_REQUEST_ID } = self.correlation_id.as_deref(),
+            { span_fields::HTTP_REQUEST_METHOD } = self.method.as_str(),
+            { span_fields::HTTP_ROUTE } = self.route.as_deref(),
+            { span_fields::URL_PATH } = self.path.as_str(),
+            { span_fields::HTTP_RESPONSE_STATUS_CODE } = Empty,
+            user_agent.original = self.user_agent.as_deref(),
+            client.address = self.source_ip.as_deref(),
+        )
+    }
+
+    /// The line the original's after-request hook wrote, at INFO and without secrets: no
+    /// headers at all, and the query with secret-looking values masked.
+    fn log_access(&self, status: StatusCode, duration_ms: f64) {
+        tracing::info!(
+            target: ACCESS_LOG_TARGET,
+            method = self.method.as_str(),
+            route = self.route.as_deref(),
+            path = self.path.as_str(),
+            query = self.query.as_deref(),
+            status = status.as_u16(),
+            duration_ms = (duration_ms * 1e3).round() / 1e3,
+            source_ip = self.source_ip.as_deref(),
+            user_agent = self.user_agent.as_deref(),
+            "{} {} {}",
+            self.method,
+            self.path,
+            status.as_u16(),
+        );
+    }
+}
+
+/// The route template: API Gateway REST's resource, or an HTTP API's route key.
+fn route(context: &RequestContext) -> Option<String> {
+    match context {
+        RequestContext::ApiGatewayV1(c) => c.resource_path.clone(),
+        RequestContext::ApiGatewayV2(c) => c
+            .route_key
+            .as_deref()
+            .filter(|key| *key != "$default")
+            // An HTTP API route key reads `GET /path`; the method is said elsewhere.
+            .map(|key| key.split_once(' ').map_or(key, |(_, path)| path).to_owned()),
+        _ => None,
+    }
+}
+
+fn source_ip(context: &RequestContext) -> Option<String> {
+    match context {
+        RequestContext::ApiGatewayV1(c) => c.identity.source_ip.clone(),
+        RequestContext::ApiGatewayV2(c) => c.http.source_ip.clone(),
+        _ => None,
+    }
+}
+
+fn correlation_id(context: &RequestContext) -> Option<String> {
+    match context {
+        RequestContext::ApiGatewayV1(c) => c.request_id.clone(),
+        RequestContext::ApiGatewayV2(c) => c.request_id.clone(),
+        _ => None,
+    }
+}
+
+/// ALB and function URLs behind a proxy: the first address of `X-Forwarded-For` is the client.
+fn forwarded_for(headers: &HeaderMap) -> Option<String> {
+    let value = header_str(headers, header::HeaderName::from_static("x-forwarded-for"))?;
+    value.split(',').next().map(|ip| ip.trim().to_owned()).filter(|ip| !ip.is_empty())
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
+    headers.get(name)?.to_str().ok().map(str::to_owned)
+}
+
+/// `Root=1-5759e988-bd862e3fe1be46a994272793;Parent=...;Sampled=1` → the `Root` value.
+pub(crate) fn xray_root(header: &str) -> Option<String> {
+    header
+        .split(';')
+        .filter_map(|part| part.trim().split_once('='))
+        .find(|(key, _)| key.eq_ignore_ascii_case("root"))
+        .map(|(_, value)| value.trim().to_owned())
+        .filter(|root| !root.is_empty())
+}
+
+/// What a client sees when the handler failed: a status and nothing that helps an attacker.
+fn internal_error() -> Response<Body> {
+    let mut response = Response::new(Body::from(r#"{"message":"Internal Server Error"}"#));
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_root_is_read_from_any_position_and_garbage_gives_none() {
+        assert_eq!(
+            xray_root("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1").as_deref(),
+            Some("1-5759e988-bd862e3fe1be46a994272793")
+        );
+        assert_eq!(xray_root("Sampled=0; root=1-2-3").as_deref(), Some("1-2-3"));
+        for garbage in ["", "Root=", "Parent=1", ";;;", "Root"] {
+            assert_eq!(xray_root(garbage), None, "{garbage:?}");
+        }
+    }
+
+    #[test]
+    fn the_first_forwarded_address_is_the_client() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "203.0.113.7, 10.0.0.1".parse().unwrap());
+        assert_eq!(forwarded_for(&headers).as_deref(), Some("203.0.113.7"));
+    }
+}

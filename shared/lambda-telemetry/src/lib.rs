@@ -1,0 +1,138 @@
+//! Observability for Rust AWS Lambda functions, set up with one call in `main`.
+//!
+//! [`run`] installs the telemetry and serves an HTTP handler (API Gateway REST or HTTP API,
+//! function URLs, ALB, `cargo lambda watch`) on the Lambda runtime. From then on:
+//!
+//! - every `tracing` event is one JSON line on stdout (or a readable text line), with the
+//!   keys of Powertools for AWS Lambda: `timestamp`, `level`, `message`, `service`,
+//!   `cold_start`, `function_name`, `function_memory_size`, `function_arn`,
+//!   `function_request_id`, `xray_trace_id`, `correlation_id`, and the event's own fields;
+//! - every invocation runs in a span named after its method and route, with the
+//!   OpenTelemetry attributes for FaaS and HTTP, and writes one access-log line at INFO;
+//! - a handler that fails or panics answers a generic 500, its cause and location are
+//!   logged at ERROR, and the process goes on serving;
+//! - values of secret-looking fields and query parameters (`authorization`, `cookie`,
+//!   `token`, `password`, ...) are masked; headers are never logged.
+//!
+//! ```no_run
+//! use lambda_http::{Body, Error, Request, Response};
+//!
+//! async fn handler(_request: Request) -> Result<Response<Body>, Error> {
+//!     tracing::info!(greeting = "hello", "served");
+//!     Ok(Response::new(Body::from("hello")))
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), lambda_telemetry::Error> {
+//!     lambda_telemetry::run(lambda_http::service_fn(handler)).await
+//! }
+//! ```
+//!
+//! Settings come from the environment (see [`constants`]); [`Config`] changes them in code.
+#![warn(missing_docs, rust_2018_idioms)]
+
+/// Settings, read from the environment and overridable in code.
+mod config;
+/// Environment variable names, defaults and telemetry keys.
+pub mod constants;
+/// The crate's error type.
+mod error;
+/// The per-invocation span, access log and failure handling.
+mod invocation;
+/// JSON and text log lines with the Lambda context.
+mod logs;
+/// Panics as log lines.
+mod panics;
+/// Masking of secret values.
+mod redact;
+
+use std::sync::OnceLock;
+
+use lambda_http::{IntoResponse, Request, Service};
+use tower::Layer as _;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
+
+pub use config::{Config, LogFormat};
+pub use error::{Error, Result};
+pub use invocation::{Invocation, InvocationLayer};
+
+/// The installed telemetry. [`Config::init`] and [`init`] return it; it serves handlers.
+#[derive(Clone, Debug)]
+pub struct Telemetry {
+    config: Config,
+}
+
+static INSTALLED: OnceLock<Telemetry> = OnceLock::new();
+
+/// Installs the telemetry with the settings of the environment: see [`Config::from_env`].
+/// Calling it again returns the telemetry already installed.
+pub fn init() -> Telemetry {
+    Config::from_env().init()
+}
+
+/// Installs the telemetry from the environment and serves `handler` until the runtime stops.
+///
+/// `handler` is any tower service of [`lambda_http::Request`], such as
+/// `lambda_http::service_fn(handler)`; it runs inside the [`InvocationLayer`].
+pub async fn run<S>(handler: S) -> Result<()>
+where
+    S: Service<Request>,
+    S::Response: IntoResponse + Send,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
+    S::Future: Send + 'static,
+{
+    init().run(handler).await
+}
+
+impl Config {
+    /// Installs the global `tracing` subscriber and the panic hook, once per process: a
+    /// second call returns the telemetry the first one installed and changes nothing.
+    pub fn init(self) -> Telemetry {
+        INSTALLED.get_or_init(|| install(self)).clone()
+    }
+}
+
+impl Telemetry {
+    /// The settings in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Serves `handler` on the Lambda runtime, inside the [`InvocationLayer`].
+    pub async fn run<S>(&self, handler: S) -> Result<()>
+    where
+        S: Service<Request>,
+        S::Response: IntoResponse + Send,
+        S::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
+        S::Future: Send + 'static,
+    {
+        lambda_http::run(InvocationLayer.layer(handler))
+            .await
+            .map_err(Error::Runtime)
+    }
+}
+
+fn install(config: Config) -> Telemetry {
+    let (filter, bad_filter) = match EnvFilter::try_new(&config.log_filter) {
+        Ok(filter) => (filter, None),
+        Err(error) => (EnvFilter::new(constants::DEFAULT_LOG_LEVEL), Some(error)),
+    };
+    let subscriber = tracing_subscriber::registry()
+        .with(filter)
+        .with(logs::LogLayer::new(&config, std::io::stdout));
+    match tracing::subscriber::set_global_default(subscriber) {
+        Ok(()) => panics::install_hook(),
+        // Someone else's subscriber is in charge; say so through it and leave it alone.
+        Err(_) => tracing::warn!("a global tracing subscriber was already set; lambda-telemetry's log lines are off"),
+    }
+    if let Some(error) = bad_filter {
+        tracing::warn!(
+            filter = config.log_filter.as_str(),
+            error = %error,
+            "invalid log filter, using {}",
+            constants::DEFAULT_LOG_LEVEL
+        );
+    }
+    Telemetry { config }
+}

@@ -1,0 +1,507 @@
+//! Structured log lines: one JSON object per line on stdout, with the Lambda context on each.
+//!
+//! [`LogLayer`] is a `tracing-subscriber` layer. It reads the invocation span's fields once,
+//! when the span is created, and writes them under Powertools' keys on every line written
+//! inside that span, so a line from deep in a handler still says which request it belongs to.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::io::Write as _;
+
+use serde_json::Value;
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::config::{Config, LogFormat};
+use crate::constants::{CONTEXT_LOG_KEYS, REDACTED, log_keys};
+use crate::redact::is_secret_name;
+
+/// Keys this layer writes itself; an event field of the same name is written as `field_<name>`
+/// so that a line never holds a key twice.
+const RESERVED_KEYS: [&str; 12] = [
+    log_keys::TIMESTAMP,
+    log_keys::LEVEL,
+    log_keys::MESSAGE,
+    log_keys::SERVICE,
+    log_keys::LOCATION,
+    log_keys::COLD_START,
+    log_keys::FUNCTION_NAME,
+    log_keys::FUNCTION_MEMORY_SIZE,
+    log_keys::FUNCTION_ARN,
+    log_keys::FUNCTION_REQUEST_ID,
+    log_keys::XRAY_TRACE_ID,
+    log_keys::CORRELATION_ID,
+];
+
+/// Writes every event as one line in the configured [`LogFormat`].
+pub(crate) struct LogLayer<W> {
+    format: LogFormat,
+    service: String,
+    function_name: Option<String>,
+    function_memory_size: Option<u32>,
+    make_writer: W,
+}
+
+impl<W> LogLayer<W> {
+    pub(crate) fn new(config: &Config, make_writer: W) -> Self {
+        Self {
+            format: config.log_format,
+            service: config.service_name.clone(),
+            function_name: config.function_name.clone(),
+            function_memory_size: config.function_memory_size,
+            make_writer,
+        }
+    }
+}
+
+/// The Lambda context keys a span carries, stored in the span's extensions.
+struct ContextFields(Vec<(&'static str, Value)>);
+
+impl Visit for ContextFields {
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.set(field, Value::Bool(value));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.set(field, Value::from(value));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.set(field, Value::from(format!("{value:?}")));
+    }
+}
+
+impl ContextFields {
+    fn set(&mut self, field: &Field, value: Value) {
+        let Some(&(_, key)) = CONTEXT_LOG_KEYS.iter().find(|(f, _)| *f == field.name()) else {
+            return;
+        };
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => *v = value,
+            None => self.0.push((key, value)),
+        }
+    }
+}
+
+/// An event's message and fields, secrets masked.
+#[derive(Default)]
+struct EventFields {
+    message: Option<String>,
+    fields: Vec<(&'static str, Value)>,
+}
+
+impl EventFields {
+    fn push(&mut self, field: &Field, value: Value) {
+        let value = if is_secret_name(field.name()) {
+            Value::from(REDACTED)
+        } else {
+            value
+        };
+        self.fields.push((field.name(), value));
+    }
+}
+
+impl Visit for EventFields {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.push(field, Value::from(value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.push(field, Value::from(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.push(field, Value::from(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.push(field, Value::Bool(value));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == log_keys::MESSAGE {
+            self.message = Some(value.to_owned());
+        } else {
+            self.push(field, Value::from(value));
+        }
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        // The whole chain, as `anyhow` prints it with `{:#}`: the cause is what people search for.
+        let mut text = value.to_string();
+        let mut source = value.source();
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        self.push(field, Value::from(text));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if field.name() == log_keys::MESSAGE {
+            self.message = Some(format!("{value:?}"));
+        } else {
+            self.push(field, Value::from(format!("{value:?}")));
+        }
+    }
+}
+
+impl<S, W> Layer<S> for LogLayer<W>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + 'static,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let mut context = ContextFields(Vec::new());
+        attrs.record(&mut context);
+        if !context.0.is_empty()
+            && let Some(span) = ctx.span(id)
+        {
+            span.extensions_mut().insert(context);
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut extensions = span.extensions_mut();
+        match extensions.get_mut::<ContextFields>() {
+            Some(context) => values.record(context),
+            None => {
+                let mut context = ContextFields(Vec::new());
+                values.record(&mut context);
+                if !context.0.is_empty() {
+                    extensions.insert(context);
+                }
+            }
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let mut fields = EventFields::default();
+        event.record(&mut fields);
+
+        // The nearest span with Lambda context: the invocation this event happened in.
+        let invocation = ctx.event_scope(event).and_then(|scope| {
+            scope
+                .into_iter()
+                .find(|span| span.extensions().get::<ContextFields>().is_some())
+        });
+        let extensions = invocation.as_ref().map(|span| span.extensions());
+        let context = extensions
+            .as_ref()
+            .and_then(|ext| ext.get::<ContextFields>())
+            .map_or(&[][..], |c| c.0.as_slice());
+
+        LINE.with(|line| {
+            let mut line = line.borrow_mut();
+            line.clear();
+            let record = Line {
+                layer: self,
+                level: *event.metadata().level(),
+                message: fields.message.as_deref().unwrap_or_default(),
+                context,
+                fields: &fields.fields,
+                location: (event.metadata().module_path(), event.metadata().line()),
+            };
+            match self.format {
+                LogFormat::Json => record.write_json(&mut line),
+                LogFormat::Text => record.write_text(&mut line),
+            }
+            line.push(b'\n');
+            // One write per line, so lines from concurrent tasks never interleave. A log line
+            // that cannot be written has nowhere better to go, so the error is dropped.
+            let _ = self.make_writer.make_writer().write_all(&line);
+        });
+    }
+}
+
+thread_local! {
+    /// Reused between events: formatting a line allocates nothing once warm.
+    static LINE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+struct Line<'a, W> {
+    layer: &'a LogLayer<W>,
+    level: Level,
+    message: &'a str,
+    context: &'a [(&'static str, Value)],
+    fields: &'a [(&'static str, Value)],
+    location: (Option<&'a str>, Option<u32>),
+}
+
+impl<W> Line<'_, W> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let mut object = JsonObject::new(out);
+        object.timestamp(log_keys::TIMESTAMP);
+        object.str(log_keys::LEVEL, level_name(self.level));
+        object.str(log_keys::MESSAGE, self.message);
+        object.str(log_keys::SERVICE, &self.layer.service);
+        if let Some(name) = &self.layer.function_name {
+            object.str(log_keys::FUNCTION_NAME, name);
+        }
+        if let Some(memory) = self.layer.function_memory_size {
+            object.value(log_keys::FUNCTION_MEMORY_SIZE, &Value::from(memory));
+        }
+        for (key, value) in self.context {
+            object.value(key, value);
+        }
+        for (name, value) in self.fields {
+            if RESERVED_KEYS.contains(name) {
+                object.value(&format!("field_{name}"), value);
+            } else {
+                object.value(name, value);
+            }
+        }
+        if let (Some(module), Some(line)) = self.location {
+            object.str(log_keys::LOCATION, &format!("{module}:{line}"));
+        }
+        object.end();
+    }
+
+    /// `2026-11-21T18:41:06.123Z INFO [request id] message key=value ...`: for people.
+    fn write_text(&self, out: &mut Vec<u8>) {
+        write_timestamp(out);
+        let _ = write!(out, " {:<5}", level_name(self.level));
+        let request_id = self
+            .context
+            .iter()
+            .find(|(k, _)| *k == log_keys::FUNCTION_REQUEST_ID)
+            .and_then(|(_, v)| v.as_str());
+        if let Some(id) = request_id {
+            let _ = write!(out, " [{id}]");
+        }
+        out.push(b' ');
+        out.extend_from_slice(self.message.as_bytes());
+        for (name, value) in self.fields {
+            let _ = write!(out, " {name}=");
+            match value {
+                Value::String(s) if !s.is_empty() && !s.contains(char::is_whitespace) => {
+                    out.extend_from_slice(s.as_bytes())
+                }
+                other => {
+                    let _ = serde_json::to_writer(&mut *out, other);
+                }
+            }
+        }
+        // A message can hold line breaks; a text line must stay one line.
+        for b in out.iter_mut() {
+            if *b == b'\n' {
+                *b = b' ';
+            }
+        }
+    }
+}
+
+/// Writes a flat JSON object key by key, straight into the line buffer.
+struct JsonObject<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> JsonObject<'a> {
+    fn new(out: &'a mut Vec<u8>) -> Self {
+        out.push(b'{');
+        Self { out, first: true }
+    }
+
+    fn key(&mut self, key: &str) {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        // Writing a string to a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *self.out, key);
+        self.out.push(b':');
+    }
+
+    fn str(&mut self, key: &str, value: &str) {
+        self.key(key);
+        let _ = serde_json::to_writer(&mut *self.out, value);
+    }
+
+    fn value(&mut self, key: &str, value: &Value) {
+        self.key(key);
+        let _ = serde_json::to_writer(&mut *self.out, value);
+    }
+
+    fn timestamp(&mut self, key: &str) {
+        self.key(key);
+        self.out.push(b'"');
+        write_timestamp(self.out);
+        self.out.push(b'"');
+    }
+
+    fn end(self) {
+        self.out.push(b'}');
+    }
+}
+
+fn write_timestamp(out: &mut Vec<u8>) {
+    let now = chrono::Utc::now();
+    let _ = write!(out, "{}", now.format("%Y-%m-%dT%H:%M:%S%.3fZ"));
+}
+
+/// The level names Lambda's log-level filtering understands (`WARN`, not `WARNING`).
+fn level_name(level: Level) -> &'static str {
+    match level {
+        Level::TRACE => "TRACE",
+        Level::DEBUG => "DEBUG",
+        Level::INFO => "INFO",
+        Level::WARN => "WARN",
+        Level::ERROR => "ERROR",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::constants::span_fields;
+    use std::sync::{Arc, Mutex};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Captured {
+        type Writer = Captured;
+        fn make_writer(&'a self) -> Self::Writer {
+            self.clone()
+        }
+    }
+
+    fn config(format: LogFormat) -> Config {
+        Config {
+            service_name: "cruddur".into(),
+            function_name: Some("home-activities".into()),
+            function_memory_size: Some(128),
+            log_format: format,
+            log_filter: "info".into(),
+        }
+    }
+
+    fn capture(format: LogFormat, f: impl FnOnce()) -> Vec<String> {
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::registry()
+            .with(LogLayer::new(&config(format), captured.clone()));
+        tracing::subscriber::with_default(subscriber, f);
+        let bytes = captured.0.lock().unwrap().clone();
+        String::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn invocation_span() -> tracing::Span {
+        tracing::info_span!(
+            "invocation",
+            { span_fields::FAAS_COLDSTART } = true,
+            { span_fields::FAAS_INVOCATION_ID } = "req-1",
+            { span_fields::AWS_LAMBDA_INVOKED_ARN } = "arn:aws:lambda:us-east-1:1:function:f",
+            { span_fields::AWS_XRAY_TRACE_ID } = "1-5759e988-bd862e3fe1be46a994272793",
+            { span_fields::AWS_APIGATEWAY_REQUEST_ID } = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+            { span_fields::HTTP_ROUTE } = "/api/activities/home",
+        )
+    }
+
+    #[test]
+    fn a_line_inside_an_invocation_carries_the_lambda_context_under_powertools_keys() {
+        let lines = capture(LogFormat::Json, || {
+            let span = invocation_span();
+            let _entered = span.enter();
+            tracing::info_span!("inner").in_scope(|| tracing::info!(handle = "andrew", "served"));
+        });
+        let line: Value = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(line["level"], "INFO");
+        assert_eq!(line["message"], "served");
+        assert_eq!(line["service"], "cruddur");
+        assert_eq!(line["function_name"], "home-activities");
+        assert_eq!(line["function_memory_size"], 128);
+        assert_eq!(line["cold_start"], true);
+        assert_eq!(line["function_request_id"], "req-1");
+        assert_eq!(line["function_arn"], "arn:aws:lambda:us-east-1:1:function:f");
+        assert_eq!(line["xray_trace_id"], "1-5759e988-bd862e3fe1be46a994272793");
+        assert_eq!(line["correlation_id"], "c6af9ac6-7b61-11e6-9a41-93e8deadbeef");
+        assert_eq!(line["handle"], "andrew");
+        assert!(line.get("http.route").is_none(), "span attributes stay on the span");
+        let timestamp = line["timestamp"].as_str().unwrap();
+        assert!(chrono::DateTime::parse_from_rfc3339(timestamp).is_ok());
+        assert!(timestamp.ends_with('Z') && timestamp.len() == 24, "{timestamp}");
+        assert!(line["location"].as_str().unwrap().starts_with("lambda_telemetry::logs"));
+    }
+
+    #[test]
+    fn a_line_outside_an_invocation_has_the_process_keys_only() {
+        let lines = capture(LogFormat::Json, || tracing::warn!("starting"));
+        let line: Value = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(line["level"], "WARN");
+        assert_eq!(line["function_name"], "home-activities");
+        assert!(line.get("function_request_id").is_none());
+    }
+
+    #[test]
+    fn secret_fields_are_masked_and_reserved_names_do_not_collide() {
+        let lines = capture(LogFormat::Json, || {
+            tracing::info!(authorization = "Bearer canary", level = 3, "x")
+        });
+        assert!(!lines[0].contains("canary"));
+        let line: Value = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(line["authorization"], REDACTED);
+        assert_eq!(line["level"], "INFO");
+        assert_eq!(line["field_level"], 3);
+    }
+
+    #[test]
+    fn errors_are_written_with_their_causes() {
+        let cause = std::io::Error::other("disk full");
+        let error = std::io::Error::new(std::io::ErrorKind::Other, Wrapped(cause));
+        let lines = capture(LogFormat::Json, || {
+            tracing::error!(error = &error as &dyn std::error::Error, "failed")
+        });
+        let line: Value = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(line["error"], "saving: disk full");
+    }
+
+    #[derive(Debug)]
+    struct Wrapped(std::io::Error);
+    impl fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("saving")
+        }
+    }
+    impl std::error::Error for Wrapped {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn text_lines_are_one_readable_line_with_the_request_id() {
+        let lines = capture(LogFormat::Text, || {
+            let span = invocation_span();
+            let _entered = span.enter();
+            tracing::info!(status = 200, path = "/a b", "two\nlines");
+        });
+        assert_eq!(lines.len(), 1);
+        assert!(
+            lines[0].ends_with(" INFO  [req-1] two lines status=200 path=\"/a b\""),
+            "{}",
+            lines[0]
+        );
+    }
+}

@@ -1,0 +1,89 @@
+//! Keeps secrets out of telemetry: a value whose name looks secret is never written.
+
+use crate::constants::{REDACTED, SECRET_NAME_PARTS};
+
+/// `true` when a field, header or query parameter of this name may hold a secret
+/// (`Authorization`, `Cookie`, `access_token`, `x-api-key`, `db_password`, ...).
+pub(crate) fn is_secret_name(name: &str) -> bool {
+    // Field names are short; a stack buffer keeps this free of allocation on the log path.
+    let mut buf = [0u8; 64];
+    let bytes = name.as_bytes();
+    let normalized: &[u8] = if bytes.len() <= buf.len() {
+        for (b, out) in bytes.iter().zip(buf.iter_mut()) {
+            *out = match b {
+                b'-' | b'.' => b'_',
+                b => b.to_ascii_lowercase(),
+            };
+        }
+        &buf[..bytes.len()]
+    } else {
+        // A name this long is odd enough to be treated as secret rather than inspected.
+        return true;
+    };
+    SECRET_NAME_PARTS
+        .iter()
+        .any(|part| normalized.windows(part.len()).any(|w| w == part.as_bytes()))
+}
+
+/// The query string with the value of every secret-looking parameter replaced by a mask.
+/// Parameters keep their order; names are left as they came.
+pub(crate) fn redact_query(query: &str) -> String {
+    let mut out = String::with_capacity(query.len());
+    for (i, pair) in query.split('&').enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        match pair.split_once('=') {
+            Some((name, _)) if is_secret_name(&decode(name)) => {
+                out.push_str(name);
+                out.push('=');
+                out.push_str(REDACTED);
+            }
+            _ => out.push_str(pair),
+        }
+    }
+    out
+}
+
+fn decode(name: &str) -> std::borrow::Cow<'_, str> {
+    percent_encoding::percent_decode_str(name).decode_utf8_lossy()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_and_parameters_that_carry_secrets_are_recognised() {
+        for name in [
+            "Authorization",
+            "cookie",
+            "Set-Cookie",
+            "x-api-key",
+            "X-Honeycomb-Team",
+            "access_token",
+            "id_token",
+            "client_secret",
+            "password",
+            "AWS_SESSION_TOKEN",
+            "rollbar.access_token",
+        ] {
+            assert!(is_secret_name(name), "{name} should be secret");
+        }
+    }
+
+    #[test]
+    fn ordinary_names_are_kept() {
+        for name in ["handle", "user_agent", "http.route", "page", "status", "message"] {
+            assert!(!is_secret_name(name), "{name} should not be secret");
+        }
+    }
+
+    #[test]
+    fn secret_query_values_are_masked_and_the_rest_kept() {
+        assert_eq!(
+            redact_query("page=2&access_token=abc&Api%2DKey=k&flag"),
+            "page=2&access_token=[REDACTED]&Api%2DKey=[REDACTED]&flag"
+        );
+    }
+}
