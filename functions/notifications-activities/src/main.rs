@@ -1,1 +1,6 @@
-fn main() {}
+mod handler;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    cruddur::serve(handler::handle).await
+}
