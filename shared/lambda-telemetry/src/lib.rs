@@ -77,7 +77,7 @@ pub fn init() -> Telemetry {
 /// `lambda_http::service_fn(handler)`; it runs inside the [`InvocationLayer`].
 pub async fn run<S>(handler: S) -> Result<()>
 where
-    S: Service<Request>,
+    S: Service<Request> + Clone + Send + 'static,
     S::Response: IntoResponse + Send,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
     S::Future: Send + 'static,
@@ -100,14 +100,16 @@ impl Telemetry {
     }
 
     /// Serves `handler` on the Lambda runtime, inside the [`InvocationLayer`].
+    /// Invocations run one at a time, or as many at once as Lambda Managed Instances allow
+    /// (`AWS_LAMBDA_MAX_CONCURRENCY`).
     pub async fn run<S>(&self, handler: S) -> Result<()>
     where
-        S: Service<Request>,
+        S: Service<Request> + Clone + Send + 'static,
         S::Response: IntoResponse + Send,
         S::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
         S::Future: Send + 'static,
     {
-        lambda_http::run(InvocationLayer.layer(handler))
+        lambda_http::run_concurrent(InvocationLayer.layer(handler))
             .await
             .map_err(Error::Runtime)
     }

@@ -1,0 +1,62 @@
+//! What the functions print: one JSON object per line, with Powertools' keys.
+
+use serde_json::Value;
+use tests::LocalApi;
+
+const PROCESS_KEYS: [&str; 6] = ["timestamp", "level", "message", "service", "function_name", "function_memory_size"];
+const INVOCATION_KEYS: [&str; 5] = ["cold_start", "function_arn", "function_request_id", "xray_trace_id", "correlation_id"];
+
+#[test]
+fn every_function_line_is_json_with_the_lambda_context() {
+    let api = LocalApi::start(&[("OTEL_SERVICE_NAME", "cruddur-test")]);
+    let paths = [
+        "/api/activities/home",
+        "/api/activities/notifications",
+        "/api/activities/@worf",
+        "/api/activities/@",
+        "/rollbar/test",
+        "/api/activities/home",
+    ];
+    for path in paths {
+        api.get(path, &[("User-Agent", "cruddur-tests/1")]);
+    }
+
+    let lines = api.function_lines();
+    assert!(!lines.is_empty(), "the functions printed nothing");
+    let mut access = Vec::new();
+    for line in &lines {
+        let value: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        for key in PROCESS_KEYS {
+            assert!(value.get(key).is_some(), "{key} missing: {line}");
+        }
+        assert_eq!(value["service"], "cruddur-test");
+        if value.get("function_request_id").is_some() {
+            for key in INVOCATION_KEYS {
+                assert!(value.get(key).is_some(), "{key} missing: {line}");
+            }
+        }
+        if value.get("status").is_some() {
+            access.push(value);
+        }
+    }
+
+    assert_eq!(access.len(), paths.len(), "one access line per request: {lines:#?}");
+    for (line, path) in access.iter().zip(paths) {
+        assert_eq!(line["level"], "INFO");
+        assert_eq!(line["method"], "GET");
+        assert_eq!(line["path"], path);
+        assert!(line["duration_ms"].is_number());
+        assert_eq!(line["user_agent"], "cruddur-tests/1");
+        assert_eq!(line["source_ip"], "127.0.0.1");
+    }
+    assert_eq!(access[3]["status"], 422);
+    // Each function's first invocation is its cold start; the second home request is warm.
+    assert_eq!(access[0]["cold_start"], true);
+    assert_eq!(access[5]["cold_start"], false);
+
+    let hello = lines
+        .iter()
+        .filter(|l| l.contains("Hello Cloudwatch! from /api/activities/home"))
+        .count();
+    assert_eq!(hello, 2, "the home function says hello on each request");
+}
