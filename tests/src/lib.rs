@@ -4,8 +4,8 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -48,8 +48,7 @@ impl Reply {
 
     /// The body as JSON; panics with the body when it is not JSON.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 }
 
@@ -84,9 +83,15 @@ impl LocalApi {
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             if let Ok(Some(status)) = child.try_wait() {
-                panic!("cargo lambda watch exited with {status}: {:?}", output.lock().unwrap());
+                panic!(
+                    "cargo lambda watch exited with {status}: {:?}",
+                    output.lock().unwrap()
+                );
             }
-            assert!(Instant::now() < deadline, "cargo lambda watch did not listen on {port}");
+            assert!(
+                Instant::now() < deadline,
+                "cargo lambda watch did not listen on {port}"
+            );
             thread::sleep(Duration::from_millis(100));
         }
         let agent = ureq::Agent::config_builder()
@@ -94,7 +99,12 @@ impl LocalApi {
             .timeout_global(Some(FIRST_REQUEST_TIMEOUT))
             .build()
             .into();
-        Self { child, port, output, agent }
+        Self {
+            child,
+            port,
+            output,
+            agent,
+        }
     }
 
     /// `http://127.0.0.1:<port><path>`.
@@ -109,7 +119,9 @@ impl LocalApi {
 
     /// Any method, no body.
     pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
-        let mut request = ureq::http::Request::builder().method(method).uri(self.url(path));
+        let mut request = ureq::http::Request::builder()
+            .method(method)
+            .uri(self.url(path));
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
@@ -129,7 +141,12 @@ impl LocalApi {
             headers: response
                 .headers()
                 .iter()
-                .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
+                .map(|(n, v)| {
+                    (
+                        n.as_str().to_owned(),
+                        v.to_str().unwrap_or_default().to_owned(),
+                    )
+                })
                 .collect(),
             body,
         }
@@ -172,8 +189,17 @@ fn is_tooling_line(line: &str) -> bool {
     let plain = strip_ansi(line);
     let trimmed = plain.trim_start();
     const CARGO: [&str; 11] = [
-        "Compiling", "Finished", "Running", "Blocking", "Downloaded", "Downloading",
-        "Updating", "Locking", "Adding", "Checking", "Fresh",
+        "Compiling",
+        "Finished",
+        "Running",
+        "Blocking",
+        "Downloaded",
+        "Downloading",
+        "Updating",
+        "Locking",
+        "Adding",
+        "Checking",
+        "Fresh",
     ];
     const LEVELS: [&str; 5] = ["TRACE ", "DEBUG ", "INFO ", "WARN ", "ERROR "];
     plain.is_empty()
@@ -237,7 +263,8 @@ fn cargo_lambda() -> PathBuf {
             .map(|dir| dir.join("cargo-lambda"))
             .find(|candidate| candidate.exists())
     });
-    on_path.expect("cargo-lambda is not installed: run `make test`, which installs the pinned version")
+    on_path
+        .expect("cargo-lambda is not installed: run `make test`, which installs the pinned version")
 }
 
 /// An API Gateway event from `events/`, as the HTTP request a client would send for it.
@@ -263,7 +290,9 @@ pub fn fixture(name: &str) -> FixtureRequest {
             .map(|h| {
                 h.iter()
                     // The emulator sets these itself; forwarding them would confuse it.
-                    .filter(|(n, _)| !matches!(n.to_ascii_lowercase().as_str(), "host" | "accept-encoding"))
+                    .filter(|(n, _)| {
+                        !matches!(n.to_ascii_lowercase().as_str(), "host" | "accept-encoding")
+                    })
                     .map(|(n, v)| (n.clone(), v.as_str().unwrap_or_default().to_owned()))
                     .collect()
             })
@@ -281,5 +310,32 @@ impl LocalApi {
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect();
         self.request(&fixture.method, &fixture.path, &headers)
+    }
+}
+
+impl LocalApi {
+    /// Invokes `function` with the event in `events/<name>.json` through
+    /// `cargo lambda invoke --data-file`, and returns the function's Lambda response.
+    pub fn invoke(&self, function: &str, name: &str) -> serde_json::Value {
+        let output = Command::new(cargo_lambda())
+            .args(["lambda", "invoke", "--invoke-address", "127.0.0.1"])
+            .args(["--invoke-port", &self.port.to_string()])
+            .arg("--data-file")
+            .arg(workspace_root().join("events").join(format!("{name}.json")))
+            .arg(function)
+            .stdin(Stdio::null())
+            .output()
+            .expect("cargo lambda invoke runs");
+        assert!(
+            output.status.success(),
+            "cargo lambda invoke {function} {name}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{name}: not a JSON response ({e}): {}",
+                String::from_utf8_lossy(&output.stdout)
+            )
+        })
     }
 }

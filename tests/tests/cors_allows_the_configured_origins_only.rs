@@ -9,36 +9,91 @@ fn cors_allows_the_configured_origins_only() {
         [
             ("Origin", origin),
             ("Access-Control-Request-Method", "GET"),
-            ("Access-Control-Request-Headers", "traceparent,tracestate,content-type,authorization"),
+            (
+                "Access-Control-Request-Headers",
+                "traceparent,tracestate,content-type,authorization",
+            ),
         ]
     };
 
-    for path in ["/api/activities/home", "/api/activities/notifications", "/api/activities/@worf", "/rollbar/test"] {
+    for path in [
+        "/api/activities/home",
+        "/api/activities/notifications",
+        "/api/activities/@worf",
+        "/rollbar/test",
+    ] {
         let preflight = api.request("OPTIONS", path, &preflight_headers(FRONTEND_ORIGIN));
         assert!(preflight.status < 300, "{path}: {preflight:?}");
-        assert_eq!(preflight.header("access-control-allow-origin"), Some(FRONTEND_ORIGIN), "{path}");
-        let allowed = preflight.header("access-control-allow-headers").unwrap_or_default();
-        for header in ["content-type", "if-modified-since", "traceparent", "tracestate", "authorization"] {
-            assert!(allowed.contains(header), "{path}: {header} not allowed in {allowed:?}");
+        assert_eq!(
+            preflight.header("access-control-allow-origin"),
+            Some(FRONTEND_ORIGIN),
+            "{path}"
+        );
+        let allowed = preflight
+            .header("access-control-allow-headers")
+            .unwrap_or_default();
+        for header in [
+            "content-type",
+            "if-modified-since",
+            "traceparent",
+            "tracestate",
+            "authorization",
+        ] {
+            assert!(
+                allowed.contains(header),
+                "{path}: {header} not allowed in {allowed:?}"
+            );
         }
-        let methods = preflight.header("access-control-allow-methods").unwrap_or_default();
+        let methods = preflight
+            .header("access-control-allow-methods")
+            .unwrap_or_default();
         for method in ["OPTIONS", "GET", "HEAD", "POST"] {
-            assert!(methods.contains(method), "{path}: {method} not in {methods:?}");
+            assert!(
+                methods.contains(method),
+                "{path}: {method} not in {methods:?}"
+            );
         }
 
         let get = api.get(path, &[("Origin", FRONTEND_ORIGIN)]);
-        assert_eq!(get.header("access-control-allow-origin"), Some(FRONTEND_ORIGIN), "{path}");
-        assert_eq!(get.header("access-control-expose-headers"), Some("location,link"), "{path}");
-        assert_eq!(get.header("access-control-allow-credentials"), None, "{path}");
+        assert_eq!(
+            get.header("access-control-allow-origin"),
+            Some(FRONTEND_ORIGIN),
+            "{path}"
+        );
+        assert_eq!(
+            get.header("access-control-expose-headers"),
+            Some("location,link"),
+            "{path}"
+        );
+        assert_eq!(
+            get.header("access-control-allow-credentials"),
+            None,
+            "{path}"
+        );
 
         let foreign = api.get(path, &[("Origin", "https://attacker.example")]);
-        assert_eq!(foreign.header("access-control-allow-origin"), None, "{path}");
-        let foreign = api.request("OPTIONS", path, &preflight_headers("https://attacker.example"));
-        assert_eq!(foreign.header("access-control-allow-origin"), None, "{path}");
+        assert_eq!(
+            foreign.header("access-control-allow-origin"),
+            None,
+            "{path}"
+        );
+        let foreign = api.request(
+            "OPTIONS",
+            path,
+            &preflight_headers("https://attacker.example"),
+        );
+        assert_eq!(
+            foreign.header("access-control-allow-origin"),
+            None,
+            "{path}"
+        );
     }
 
     // The back end's own origin is allowed too (BACKEND_URL).
     let backend = api.url("");
     let own = api.get("/api/activities/home", &[("Origin", backend.as_str())]);
-    assert_eq!(own.header("access-control-allow-origin"), Some(backend.as_str()));
+    assert_eq!(
+        own.header("access-control-allow-origin"),
+        Some(backend.as_str())
+    );
 }

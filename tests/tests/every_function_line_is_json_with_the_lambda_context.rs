@@ -3,8 +3,21 @@
 use serde_json::Value;
 use tests::LocalApi;
 
-const PROCESS_KEYS: [&str; 6] = ["timestamp", "level", "message", "service", "function_name", "function_memory_size"];
-const INVOCATION_KEYS: [&str; 5] = ["cold_start", "function_arn", "function_request_id", "xray_trace_id", "correlation_id"];
+const PROCESS_KEYS: [&str; 6] = [
+    "timestamp",
+    "level",
+    "message",
+    "service",
+    "function_name",
+    "function_memory_size",
+];
+const INVOCATION_KEYS: [&str; 5] = [
+    "cold_start",
+    "function_arn",
+    "function_request_id",
+    "xray_trace_id",
+    "correlation_id",
+];
 
 #[test]
 fn every_function_line_is_json_with_the_lambda_context() {
@@ -25,7 +38,8 @@ fn every_function_line_is_json_with_the_lambda_context() {
     assert!(!lines.is_empty(), "the functions printed nothing");
     let mut access = Vec::new();
     for line in &lines {
-        let value: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        let value: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
         for key in PROCESS_KEYS {
             assert!(value.get(key).is_some(), "{key} missing: {line}");
         }
@@ -40,7 +54,11 @@ fn every_function_line_is_json_with_the_lambda_context() {
         }
     }
 
-    assert_eq!(access.len(), paths.len(), "one access line per request: {lines:#?}");
+    assert_eq!(
+        access.len(),
+        paths.len(),
+        "one access line per request: {lines:#?}"
+    );
     for (line, path) in access.iter().zip(paths) {
         assert_eq!(line["level"], "INFO");
         assert_eq!(line["method"], "GET");

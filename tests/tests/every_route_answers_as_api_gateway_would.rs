@@ -3,7 +3,9 @@
 use tests::LocalApi;
 
 fn assert_rfc3339(value: &serde_json::Value) {
-    let text = value.as_str().unwrap_or_else(|| panic!("not a timestamp: {value}"));
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a timestamp: {value}"));
     assert!(
         text.len() > 19 && (text.ends_with('Z') || text[19..].contains(['+', '-'])),
         "no offset: {text}"
@@ -12,10 +14,21 @@ fn assert_rfc3339(value: &serde_json::Value) {
 
 fn assert_activity_fields(activity: &serde_json::Value) {
     for field in [
-        "uuid", "handle", "message", "created_at", "expires_at", "likes_count",
-        "replies_count", "reposts_count", "replies", "reply_to_activity_uuid",
+        "uuid",
+        "handle",
+        "message",
+        "created_at",
+        "expires_at",
+        "likes_count",
+        "replies_count",
+        "reposts_count",
+        "replies",
+        "reply_to_activity_uuid",
     ] {
-        assert!(activity.get(field).is_some(), "{field} missing from {activity}");
+        assert!(
+            activity.get(field).is_some(),
+            "{field} missing from {activity}"
+        );
     }
     assert_rfc3339(&activity["created_at"]);
     if !activity["expires_at"].is_null() {
@@ -35,13 +48,22 @@ fn every_route_answers_as_api_gateway_would() {
     assert_eq!(home.header("content-type"), Some("application/json"));
     let activities = home.json();
     assert_eq!(activities.as_array().map(Vec::len), Some(3));
-    activities.as_array().unwrap().iter().for_each(assert_activity_fields);
+    activities
+        .as_array()
+        .unwrap()
+        .iter()
+        .for_each(assert_activity_fields);
     assert_eq!(activities[0]["replies"].as_array().map(Vec::len), Some(1));
 
     let notifications = api.get("/api/activities/notifications", &[]);
     assert_eq!(notifications.status, 200);
     assert_eq!(notifications.json().as_array().map(Vec::len), Some(1));
-    notifications.json().as_array().unwrap().iter().for_each(assert_activity_fields);
+    notifications
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .for_each(assert_activity_fields);
 
     let user = api.get("/api/activities/@andrewbrown", &[]);
     assert_eq!(user.status, 200);
@@ -52,7 +74,10 @@ fn every_route_answers_as_api_gateway_would() {
     assert_eq!(encoded.status, 200, "{encoded:?}");
 
     let blank = api.get("/api/activities/@", &[]);
-    assert_eq!((blank.status, blank.json()), (422, serde_json::json!(["blank_user_handle"])));
+    assert_eq!(
+        (blank.status, blank.json()),
+        (422, serde_json::json!(["blank_user_handle"]))
+    );
 
     let without_at = api.get("/api/activities/andrewbrown", &[]);
     assert_eq!(without_at.status, 404);
@@ -60,14 +85,23 @@ fn every_route_answers_as_api_gateway_would() {
     assert_eq!(without_at.json(), serde_json::json!(["not_found"]));
 
     let huge = api.get(&format!("/api/activities/@{}", "x".repeat(10 * 1024)), &[]);
-    assert_eq!((huge.status, huge.json()), (422, serde_json::json!(["user_handle_too_long"])));
+    assert_eq!(
+        (huge.status, huge.json()),
+        (422, serde_json::json!(["user_handle_too_long"]))
+    );
 
     let control = api.get("/api/activities/@a%00b%07", &[]);
-    assert_eq!((control.status, control.json()), (422, serde_json::json!(["invalid_user_handle"])));
+    assert_eq!(
+        (control.status, control.json()),
+        (422, serde_json::json!(["invalid_user_handle"]))
+    );
 
     let rollbar = api.get("/rollbar/test", &[]);
     assert_eq!(rollbar.status, 200);
-    assert_eq!(rollbar.header("content-type"), Some("text/plain; charset=utf-8"));
+    assert_eq!(
+        rollbar.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
     assert_eq!(rollbar.body, "Hello World!");
 
     let post = api.request("POST", "/api/activities/home", &[]);

@@ -15,17 +15,32 @@ fn secrets_never_reach_the_output() {
         ("X-Api-Key", api_key.as_str()),
     ];
     let query = format!("?access_token={canary}-query&password={canary}-password&page=2");
-    for path in ["/api/activities/home", "/api/activities/@worf", "/api/activities/@", "/rollbar/test"] {
+    for path in [
+        "/api/activities/home",
+        "/api/activities/@worf",
+        "/api/activities/@",
+        "/rollbar/test",
+    ] {
         let reply = api.get(&format!("{path}{query}"), &headers);
         assert!(reply.status < 500, "{path}: {reply:?}");
-        assert!(!reply.body.contains(canary), "{path} answered with a secret: {}", reply.body);
+        assert!(
+            !reply.body.contains(canary),
+            "{path} answered with a secret: {}",
+            reply.body
+        );
     }
 
     let lines = api.function_lines();
     let access = lines.iter().filter(|l| l.contains("\"status\"")).count();
     assert_eq!(access, 4, "the requests were logged: {lines:#?}");
     for line in &lines {
-        assert!(!line.contains(canary), "a secret reached the output: {line}");
+        assert!(
+            !line.contains(canary),
+            "a secret reached the output: {line}"
+        );
     }
-    assert!(lines.iter().any(|l| l.contains("page=2")), "harmless query values are kept");
+    assert!(
+        lines.iter().any(|l| l.contains("page=2")),
+        "harmless query values are kept"
+    );
 }

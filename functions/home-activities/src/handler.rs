@@ -9,7 +9,10 @@ use lambda_http::{Body, Request, Response};
 pub async fn handle(_request: Request) -> Result<Response<Body>> {
     let activities = mock::home_activities(Utc::now());
     // The original's CloudWatch line, kept so its log searches still find something.
-    tracing::info!(result_length = activities.len(), "Hello Cloudwatch! from /api/activities/home");
+    tracing::info!(
+        result_length = activities.len(),
+        "Hello Cloudwatch! from /api/activities/home"
+    );
     Ok(response::json(StatusCode::OK, &activities))
 }
 
@@ -24,16 +27,26 @@ mod tests {
 
     #[tokio::test]
     async fn answers_the_three_activities_as_json() {
-        let response = handle(event(include_str!("../../../events/home.json"))).await.unwrap();
+        let response = handle(event(include_str!("../../../events/home.json")))
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["content-type"], "application/json");
         let body: Value = serde_json::from_slice(response.body()).unwrap();
         let activities = body.as_array().unwrap();
         assert_eq!(activities.len(), 3);
         assert_eq!(activities[0]["handle"], "Andrew Brown");
-        assert_eq!(activities[0]["replies"][0]["message"], "This post has no honor!");
+        assert_eq!(
+            activities[0]["replies"][0]["message"],
+            "This post has no honor!"
+        );
         for activity in activities {
-            for field in ["likes_count", "replies_count", "reposts_count", "expires_at"] {
+            for field in [
+                "likes_count",
+                "replies_count",
+                "reposts_count",
+                "expires_at",
+            ] {
                 assert!(!activity[field].is_null(), "{field} missing in {activity}");
             }
         }

@@ -18,7 +18,9 @@ mod tests {
 
     #[tokio::test]
     async fn answers_the_one_notification() {
-        let event = lambda_http::request::from_str(include_str!("../../../events/notifications.json")).unwrap();
+        let event =
+            lambda_http::request::from_str(include_str!("../../../events/notifications.json"))
+                .unwrap();
         let response = handle(event).await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["content-type"], "application/json");

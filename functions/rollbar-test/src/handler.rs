@@ -14,10 +14,15 @@ mod tests {
 
     #[tokio::test]
     async fn answers_hello_world_as_text() {
-        let event = lambda_http::request::from_str(include_str!("../../../events/rollbar-test.json")).unwrap();
+        let event =
+            lambda_http::request::from_str(include_str!("../../../events/rollbar-test.json"))
+                .unwrap();
         let response = handle(event).await.unwrap();
         assert_eq!(response.status(), 200);
-        assert_eq!(response.headers()["content-type"], "text/plain; charset=utf-8");
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/plain; charset=utf-8"
+        );
         assert_eq!(response.body().as_ref(), b"Hello World!");
     }
 }

@@ -49,7 +49,10 @@ pub fn layer(origins: &[String]) -> CorsLayer {
         AllowOrigin::list(origins.iter().filter_map(|origin| {
             let value = HeaderValue::from_str(origin).ok();
             if value.is_none() {
-                tracing::warn!(origin = origin.as_str(), "ignoring an origin that is not a valid header value");
+                tracing::warn!(
+                    origin = origin.as_str(),
+                    "ignoring an origin that is not a valid header value"
+                );
             }
             value
         }))

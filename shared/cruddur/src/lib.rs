@@ -55,7 +55,10 @@ where
     match telemetry.run(app(handler, &cors::origins_from_env())).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!(error = &error as &dyn std::error::Error, "the function stopped");
+            tracing::error!(
+                error = &error as &dyn std::error::Error,
+                "the function stopped"
+            );
             ExitCode::FAILURE
         }
     }
@@ -136,22 +139,44 @@ mod tests {
 
     #[tokio::test]
     async fn a_foreign_origin_gets_no_allow_origin() {
-        let response = call(ok, event(include_str!("../../../events/home-foreign-origin.json"))).await;
+        let response = call(
+            ok,
+            event(include_str!("../../../events/home-foreign-origin.json")),
+        )
+        .await;
         assert_eq!(response.status(), StatusCode::OK);
-        assert!(response.headers().get("access-control-allow-origin").is_none());
+        assert!(
+            response
+                .headers()
+                .get("access-control-allow-origin")
+                .is_none()
+        );
     }
 
     #[tokio::test]
     async fn a_preflight_allows_the_trace_headers() {
-        let response = call(ok, event(include_str!("../../../events/home-preflight.json"))).await;
+        let response = call(
+            ok,
+            event(include_str!("../../../events/home-preflight.json")),
+        )
+        .await;
         assert_eq!(response.status(), StatusCode::OK);
         let headers = response.headers();
         assert_eq!(headers["access-control-allow-origin"], FRONTEND);
         let allowed = headers["access-control-allow-headers"].to_str().unwrap();
-        for header in ["content-type", "if-modified-since", "traceparent", "tracestate", "authorization"] {
+        for header in [
+            "content-type",
+            "if-modified-since",
+            "traceparent",
+            "tracestate",
+            "authorization",
+        ] {
             assert!(allowed.contains(header), "{header} not in {allowed}");
         }
-        assert_eq!(headers["access-control-allow-methods"], "OPTIONS,GET,HEAD,POST");
+        assert_eq!(
+            headers["access-control-allow-methods"],
+            "OPTIONS,GET,HEAD,POST"
+        );
     }
 
     #[tokio::test]

@@ -119,7 +119,10 @@ mod tests {
         assert_eq!(home.len(), 3);
         assert_eq!(home[0].created_at, now - Duration::days(2));
         assert_eq!(home[2].expires_at, Some(now + Duration::hours(12)));
-        assert_eq!(user_activities(now)[0].expires_at, Some(now + Duration::days(31)));
+        assert_eq!(
+            user_activities(now)[0].expires_at,
+            Some(now + Duration::days(31))
+        );
     }
 
     #[test]
@@ -127,7 +130,10 @@ mod tests {
         let home = home_activities(Utc::now());
         let reply = &home[0].replies[0];
         assert_eq!(reply.uuid, "26e12864-1c26-5c3a-9658-97a10f8fea67");
-        assert_eq!(reply.reply_to_activity_uuid.as_deref(), Some(home[0].uuid.as_str()));
+        assert_eq!(
+            reply.reply_to_activity_uuid.as_deref(),
+            Some(home[0].uuid.as_str())
+        );
         assert_eq!(reply.expires_at, None);
         assert!(home[1].replies.is_empty() && home[2].replies.is_empty());
     }
@@ -136,7 +142,10 @@ mod tests {
     fn every_timestamp_serializes_as_rfc3339_with_an_offset() {
         let json = serde_json::to_value(notification_activities(Utc::now())).unwrap();
         let created = json[0]["created_at"].as_str().unwrap();
-        assert!(chrono::DateTime::parse_from_rfc3339(created).is_ok(), "{created}");
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(created).is_ok(),
+            "{created}"
+        );
         assert!(created.ends_with('Z'));
     }
 }

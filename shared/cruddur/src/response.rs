@@ -10,7 +10,10 @@ pub fn json(status: StatusCode, value: &impl Serialize) -> Response<Body> {
         Ok(body) => with_body(status, "application/json", body),
         // Our types always serialize; should one ever fail, answer like any other failure.
         Err(error) => {
-            tracing::error!(error = &error as &dyn std::error::Error, "response did not serialize");
+            tracing::error!(
+                error = &error as &dyn std::error::Error,
+                "response did not serialize"
+            );
             with_body(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "application/json",

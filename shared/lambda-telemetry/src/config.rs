@@ -108,9 +108,15 @@ mod tests {
     fn lambda_log_level_wins_over_rust_log() {
         let c = config(&[("AWS_LAMBDA_LOG_LEVEL", "DEBUG"), ("RUST_LOG", "warn")]);
         assert_eq!(c.log_filter, "debug");
-        assert_eq!(config(&[("RUST_LOG", "warn,h=off")]).log_filter, "warn,h=off");
+        assert_eq!(
+            config(&[("RUST_LOG", "warn,h=off")]).log_filter,
+            "warn,h=off"
+        );
         assert_eq!(config(&[]).log_filter, "info");
-        assert_eq!(config(&[("AWS_LAMBDA_LOG_LEVEL", "FATAL")]).log_filter, "error");
+        assert_eq!(
+            config(&[("AWS_LAMBDA_LOG_LEVEL", "FATAL")]).log_filter,
+            "error"
+        );
     }
 
     #[test]
@@ -124,10 +130,16 @@ mod tests {
 
     #[test]
     fn service_name_falls_back_to_the_function_name() {
-        let c = config(&[("AWS_LAMBDA_FUNCTION_NAME", "home"), ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")]);
+        let c = config(&[
+            ("AWS_LAMBDA_FUNCTION_NAME", "home"),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+        ]);
         assert_eq!(c.service_name, "home");
         assert_eq!(c.function_memory_size, Some(128));
-        let c = config(&[("AWS_LAMBDA_FUNCTION_NAME", "home"), ("OTEL_SERVICE_NAME", "cruddur")]);
+        let c = config(&[
+            ("AWS_LAMBDA_FUNCTION_NAME", "home"),
+            ("OTEL_SERVICE_NAME", "cruddur"),
+        ]);
         assert_eq!(c.service_name, "cruddur");
         assert_eq!(config(&[]).service_name, "unknown_service");
     }
@@ -138,6 +150,9 @@ mod tests {
             .with_service_name("code")
             .with_log_format(LogFormat::Text)
             .with_log_filter("trace");
-        assert_eq!((c.service_name.as_str(), c.log_format, c.log_filter.as_str()), ("code", LogFormat::Text, "trace"));
+        assert_eq!(
+            (c.service_name.as_str(), c.log_format, c.log_filter.as_str()),
+            ("code", LogFormat::Text, "trace")
+        );
     }
 }

@@ -82,9 +82,15 @@ pub mod span_fields {
 pub(crate) const CONTEXT_LOG_KEYS: [(&str, &str); 5] = [
     (span_fields::FAAS_COLDSTART, log_keys::COLD_START),
     (span_fields::AWS_LAMBDA_INVOKED_ARN, log_keys::FUNCTION_ARN),
-    (span_fields::FAAS_INVOCATION_ID, log_keys::FUNCTION_REQUEST_ID),
+    (
+        span_fields::FAAS_INVOCATION_ID,
+        log_keys::FUNCTION_REQUEST_ID,
+    ),
     (span_fields::AWS_XRAY_TRACE_ID, log_keys::XRAY_TRACE_ID),
-    (span_fields::AWS_APIGATEWAY_REQUEST_ID, log_keys::CORRELATION_ID),
+    (
+        span_fields::AWS_APIGATEWAY_REQUEST_ID,
+        log_keys::CORRELATION_ID,
+    ),
 ];
 
 /// Field names whose values are never written anywhere: compared case-insensitively, on

@@ -65,7 +65,8 @@ where
         let summary = RequestSummary::of(&request, COLD_START.swap(false, Ordering::Relaxed));
         let span = summary.span();
         // A handler can panic before it returns its future, as well as while it runs.
-        let call = span.in_scope(|| std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(request))));
+        let call = span
+            .in_scope(|| std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(request))));
 
         let invocation = async move {
             let started = Instant::now();
@@ -84,7 +85,8 @@ where
                 Err(_panic) => internal_error(),
             };
             let status = response.status();
-            tracing::Span::current().record(span_fields::HTTP_RESPONSE_STATUS_CODE, status.as_u16());
+            tracing::Span::current()
+                .record(span_fields::HTTP_RESPONSE_STATUS_CODE, status.as_u16());
             summary.log_access(status, started.elapsed().as_secs_f64() * 1e3);
             Ok(response)
         };
@@ -122,13 +124,19 @@ impl RequestSummary {
             method: request.method().clone(),
             route: context.and_then(route),
             path: path.to_owned(),
-            query: request.uri().query().filter(|q| !q.is_empty()).map(redact_query),
+            query: request
+                .uri()
+                .query()
+                .filter(|q| !q.is_empty())
+                .map(redact_query),
             source_ip: context
                 .and_then(source_ip)
                 .or_else(|| forwarded_for(request.headers())),
             user_agent: header_str(request.headers(), header::USER_AGENT),
             cold_start,
-            request_id: lambda.map(|c| c.request_id.clone()).filter(|id| !id.is_empty()),
+            request_id: lambda
+                .map(|c| c.request_id.clone())
+                .filter(|id| !id.is_empty()),
             invoked_arn: lambda
                 .map(|c| c.invoked_function_arn.clone())
                 .filter(|arn| !arn.is_empty()),
@@ -219,7 +227,11 @@ fn correlation_id(context: &RequestContext) -> Option<String> {
 /// ALB and function URLs behind a proxy: the first address of `X-Forwarded-For` is the client.
 fn forwarded_for(headers: &HeaderMap) -> Option<String> {
     let value = header_str(headers, header::HeaderName::from_static("x-forwarded-for"))?;
-    value.split(',').next().map(|ip| ip.trim().to_owned()).filter(|ip| !ip.is_empty())
+    value
+        .split(',')
+        .next()
+        .map(|ip| ip.trim().to_owned())
+        .filter(|ip| !ip.is_empty())
 }
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
@@ -240,20 +252,134 @@ pub(crate) fn xray_root(header: &str) -> Option<String> {
 fn internal_error() -> Response<Body> {
     let mut response = Response::new(Body::from(r#"{"message":"Internal Server Error"}"#));
     *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
     response
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::LogFormat;
+    use crate::logs::testing::capture;
+    use serde_json::Value;
+    use tower::ServiceExt as _;
+
+    fn event() -> Request {
+        let event = include_str!("../../../events/user-activities.json");
+        let mut request = lambda_http::request::from_str(event).unwrap();
+        *request.uri_mut() = "https://example.com/api/activities/@andrewbrown?token=canary&page=2"
+            .parse()
+            .unwrap();
+        request
+    }
+
+    /// Serves one request through the layer; returns the response and the log lines.
+    fn serve<S>(service: S) -> (Response<Body>, Vec<Value>)
+    where
+        S: Service<
+                Request,
+                Future: Send + 'static,
+                Response: IntoResponse + Send,
+                Error: Into<BoxError> + Send,
+            >,
+    {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut response = None;
+        let lines = capture(LogFormat::Json, || {
+            response = Some(
+                runtime
+                    .block_on(InvocationLayer.layer(service).oneshot(event()))
+                    .unwrap(),
+            );
+        });
+        let lines = lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (response.unwrap(), lines)
+    }
+
+    #[test]
+    fn one_access_line_at_info_with_the_request_and_without_secrets() {
+        let handler = tower::service_fn(|_: Request| async {
+            tracing::info!("inside");
+            Ok::<_, BoxError>("hello")
+        });
+        let (response, lines) = serve(handler);
+        assert_eq!(response.status(), StatusCode::OK);
+        let [inside, access] = lines.as_slice() else {
+            panic!("{lines:?}")
+        };
+        assert_eq!(inside["message"], "inside");
+        assert_eq!(inside["correlation_id"], access["correlation_id"]);
+        assert_eq!(access["level"], "INFO");
+        assert_eq!(access["message"], "GET /api/activities/@andrewbrown 200");
+        assert_eq!(access["route"], "/api/activities/{handle}");
+        assert_eq!(access["path"], "/api/activities/@andrewbrown");
+        assert_eq!(access["query"], "token=[REDACTED]&page=2");
+        assert_eq!(access["status"], 200);
+        assert_eq!(access["source_ip"], "203.0.113.7");
+        assert!(
+            access["user_agent"]
+                .as_str()
+                .unwrap()
+                .starts_with("Mozilla/5.0")
+        );
+        assert!(access["duration_ms"].as_f64().unwrap() >= 0.0);
+        assert!(!serde_json::to_string(&lines).unwrap().contains("canary"));
+    }
+
+    #[test]
+    fn a_failing_handler_is_a_generic_500_and_an_error_line_with_its_cause() {
+        let handler = tower::service_fn(|_: Request| async {
+            Err::<&str, BoxError>(std::io::Error::other("connection refused").into())
+        });
+        let (response, lines) = serve(handler);
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        assert_eq!(
+            response.body().as_ref(),
+            br#"{"message":"Internal Server Error"}"#
+        );
+        assert_eq!(lines[0]["level"], "ERROR");
+        assert_eq!(lines[0]["error"], "connection refused");
+        assert_eq!(lines[1]["status"], 500);
+    }
+
+    #[test]
+    fn a_panicking_handler_is_a_generic_500_and_the_service_goes_on() {
+        let handler = tower::service_fn(|request: Request| async move {
+            if request.uri().query().is_some() {
+                panic!("secret detail");
+            }
+            Ok::<_, BoxError>("hello")
+        });
+        let (response, lines) = serve(handler);
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!String::from_utf8_lossy(response.body()).contains("secret"));
+        assert_eq!(lines.last().unwrap()["status"], 500);
+
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut service = InvocationLayer.layer(handler);
+        let mut request = event();
+        *request.uri_mut() = "https://example.com/api/activities/@a".parse().unwrap();
+        let response = runtime.block_on(service.ready()).unwrap();
+        let response = runtime.block_on(response.call(request)).unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
 
     #[test]
     fn the_root_is_read_from_any_position_and_garbage_gives_none() {
         assert_eq!(
-            xray_root("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1").as_deref(),
+            xray_root("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
+                .as_deref(),
             Some("1-5759e988-bd862e3fe1be46a994272793")
         );
         assert_eq!(xray_root("Sampled=0; root=1-2-3").as_deref(), Some("1-2-3"));

@@ -126,7 +126,9 @@ fn install(config: Config) -> Telemetry {
     match tracing::subscriber::set_global_default(subscriber) {
         Ok(()) => panics::install_hook(),
         // Someone else's subscriber is in charge; say so through it and leave it alone.
-        Err(_) => tracing::warn!("a global tracing subscriber was already set; lambda-telemetry's log lines are off"),
+        Err(_) => tracing::warn!(
+            "a global tracing subscriber was already set; lambda-telemetry's log lines are off"
+        ),
     }
     if let Some(error) = bad_filter {
         tracing::warn!(

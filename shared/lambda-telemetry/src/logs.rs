@@ -357,10 +357,10 @@ fn level_name(level: Level) -> &'static str {
     }
 }
 
+/// Runs code under a subscriber that writes log lines into memory, for tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
     use super::*;
-    use crate::constants::span_fields;
     use std::sync::{Arc, Mutex};
     use tracing_subscriber::layer::SubscriberExt;
 
@@ -384,7 +384,7 @@ mod tests {
         }
     }
 
-    fn config(format: LogFormat) -> Config {
+    pub(crate) fn config(format: LogFormat) -> Config {
         Config {
             service_name: "cruddur".into(),
             function_name: Some("home-activities".into()),
@@ -394,10 +394,11 @@ mod tests {
         }
     }
 
-    fn capture(format: LogFormat, f: impl FnOnce()) -> Vec<String> {
+    /// The lines `f` logs, in `format`.
+    pub(crate) fn capture(format: LogFormat, f: impl FnOnce()) -> Vec<String> {
         let captured = Captured::default();
-        let subscriber = tracing_subscriber::registry()
-            .with(LogLayer::new(&config(format), captured.clone()));
+        let subscriber =
+            tracing_subscriber::registry().with(LogLayer::new(&config(format), captured.clone()));
         tracing::subscriber::with_default(subscriber, f);
         let bytes = captured.0.lock().unwrap().clone();
         String::from_utf8(bytes)
@@ -406,6 +407,13 @@ mod tests {
             .map(str::to_owned)
             .collect()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::constants::span_fields;
+    use crate::logs::testing::capture;
 
     fn invocation_span() -> tracing::Span {
         tracing::info_span!(
@@ -434,15 +442,32 @@ mod tests {
         assert_eq!(line["function_memory_size"], 128);
         assert_eq!(line["cold_start"], true);
         assert_eq!(line["function_request_id"], "req-1");
-        assert_eq!(line["function_arn"], "arn:aws:lambda:us-east-1:1:function:f");
+        assert_eq!(
+            line["function_arn"],
+            "arn:aws:lambda:us-east-1:1:function:f"
+        );
         assert_eq!(line["xray_trace_id"], "1-5759e988-bd862e3fe1be46a994272793");
-        assert_eq!(line["correlation_id"], "c6af9ac6-7b61-11e6-9a41-93e8deadbeef");
+        assert_eq!(
+            line["correlation_id"],
+            "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+        );
         assert_eq!(line["handle"], "andrew");
-        assert!(line.get("http.route").is_none(), "span attributes stay on the span");
+        assert!(
+            line.get("http.route").is_none(),
+            "span attributes stay on the span"
+        );
         let timestamp = line["timestamp"].as_str().unwrap();
         assert!(chrono::DateTime::parse_from_rfc3339(timestamp).is_ok());
-        assert!(timestamp.ends_with('Z') && timestamp.len() == 24, "{timestamp}");
-        assert!(line["location"].as_str().unwrap().starts_with("lambda_telemetry::logs"));
+        assert!(
+            timestamp.ends_with('Z') && timestamp.len() == 24,
+            "{timestamp}"
+        );
+        assert!(
+            line["location"]
+                .as_str()
+                .unwrap()
+                .starts_with("lambda_telemetry::logs")
+        );
     }
 
     #[test]
@@ -468,8 +493,7 @@ mod tests {
 
     #[test]
     fn errors_are_written_with_their_causes() {
-        let cause = std::io::Error::other("disk full");
-        let error = std::io::Error::new(std::io::ErrorKind::Other, Wrapped(cause));
+        let error = Wrapped(std::io::Error::other("disk full"));
         let lines = capture(LogFormat::Json, || {
             tracing::error!(error = &error as &dyn std::error::Error, "failed")
         });

@@ -17,7 +17,8 @@ fn log_panic(info: &PanicHookInfo<'_>) {
         .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
     // Captured only when RUST_BACKTRACE or RUST_LIB_BACKTRACE asks for it, as std does.
     let backtrace = Backtrace::capture();
-    let backtrace = (backtrace.status() == BacktraceStatus::Captured).then(|| backtrace.to_string());
+    let backtrace =
+        (backtrace.status() == BacktraceStatus::Captured).then(|| backtrace.to_string());
     tracing::error!(
         error = message,
         panic_location = location,

@@ -74,7 +74,14 @@ mod tests {
 
     #[test]
     fn ordinary_names_are_kept() {
-        for name in ["handle", "user_agent", "http.route", "page", "status", "message"] {
+        for name in [
+            "handle",
+            "user_agent",
+            "http.route",
+            "page",
+            "status",
+            "message",
+        ] {
             assert!(!is_secret_name(name), "{name} should not be secret");
         }
     }

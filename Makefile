@@ -1,0 +1,57 @@
+# The two commands of the README, and the steps they are made of.
+#   make serve   the whole API on http://127.0.0.1:4567, as API Gateway would route it
+#   make test    formatting, lints, the template's checks, unit and end-to-end tests
+# Both install the pinned tools they need (.ci/tools.txt) into .venv first.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+TOOLS_STAMP := $(VENV)/.tools-installed
+PORT ?= 4567
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# The local front end of the original; override in .env or the shell.
+export FRONTEND_URL ?= http://localhost:3000
+
+.PHONY: help serve test lint lint-template unit-and-e2e tools sam-build clean-tools
+
+help:
+	@echo "make serve   serve the API on http://127.0.0.1:$(PORT) with cargo lambda watch"
+	@echo "make test    run every check and test"
+	@echo "make sam-build   build the four functions for arm64 with sam (slow)"
+
+## serve: the functions under the real Lambda emulator; their JSON log lines print here.
+serve: $(TOOLS_STAMP)
+	cargo lambda watch --invoke-address 127.0.0.1 --invoke-port $(PORT) --disable-cors \
+		$(if $(wildcard .env),--env-file .env)
+
+## test: everything CI runs.
+test: lint lint-template unit-and-e2e
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+lint-template: $(TOOLS_STAMP)
+	cfn-lint template.yaml
+	sam validate --lint --region us-east-1
+
+# The binaries are built first, so that `cargo lambda watch` in the end-to-end tests
+# starts each function at once instead of compiling it on its first request.
+unit-and-e2e: $(TOOLS_STAMP)
+	cargo build --workspace --bins
+	cargo test --workspace
+
+sam-build: $(TOOLS_STAMP)
+	sam build --beta-features
+
+tools: $(TOOLS_STAMP)
+
+$(TOOLS_STAMP): .ci/tools.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r .ci/tools.txt
+	touch $@
+
+clean-tools:
+	rm -rf $(VENV)
