@@ -50,7 +50,7 @@ impl Config {
                 .or_else(|| function_name.clone())
                 .unwrap_or_else(|| DEFAULT_SERVICE_NAME.to_owned()),
             log_filter: var(AWS_LAMBDA_LOG_LEVEL)
-                .map(|level| lambda_level_directive(&level))
+                .and_then(|level| lambda_level_directive(&level))
                 .or_else(|| var(RUST_LOG))
                 .unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_owned()),
             log_format: match var(AWS_LAMBDA_LOG_FORMAT) {
@@ -83,11 +83,14 @@ impl Config {
 }
 
 /// Lambda's levels (`TRACE` .. `FATAL`) as a `tracing` directive; `FATAL` has no `tracing`
-/// level, and `ERROR` is the closest that still lets fatal lines through.
-fn lambda_level_directive(level: &str) -> String {
-    match level.trim().to_ascii_lowercase().as_str() {
-        "fatal" => "error".to_owned(),
-        other => other.to_owned(),
+/// level, and `ERROR` is the closest that still lets fatal lines through. Anything else is
+/// ignored: as a directive, a stray word would name a target and silence every other line.
+fn lambda_level_directive(level: &str) -> Option<String> {
+    let level = level.trim().to_ascii_lowercase();
+    match level.as_str() {
+        "trace" | "debug" | "info" | "warn" | "error" => Some(level),
+        "fatal" => Some("error".to_owned()),
+        _ => None,
     }
 }
 
