@@ -239,7 +239,7 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
 }
 
 /// `Root=1-5759e988-bd862e3fe1be46a994272793;Parent=...;Sampled=1` → the `Root` value.
-pub(crate) fn xray_root(header: &str) -> Option<String> {
+fn xray_root(header: &str) -> Option<String> {
     header
         .split(';')
         .filter_map(|part| part.trim().split_once('='))
