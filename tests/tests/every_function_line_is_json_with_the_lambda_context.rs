@@ -37,6 +37,7 @@ fn every_function_line_is_json_with_the_lambda_context() {
     let lines = api.function_lines();
     assert!(!lines.is_empty(), "the functions printed nothing");
     let mut access = Vec::new();
+    let mut traces: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     for line in &lines {
         let value: Value =
             serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
@@ -48,6 +49,14 @@ fn every_function_line_is_json_with_the_lambda_context() {
             for key in INVOCATION_KEYS {
                 assert!(value.get(key).is_some(), "{key} missing: {line}");
             }
+            let request = value["function_request_id"].as_str().unwrap().to_owned();
+            let trace = value["trace_id"].as_str().unwrap().to_owned();
+            assert_eq!(trace.len(), 32, "{line}");
+            assert_eq!(value["span_id"].as_str().map(str::len), Some(16), "{line}");
+            // `cargo lambda watch` sends a traceparent of its own: every line of a request
+            // is in the one trace that continues it.
+            let first = traces.entry(request).or_insert_with(|| trace.clone());
+            assert_eq!(*first, trace, "one trace per request: {line}");
         }
         if value.get("status").is_some() {
             access.push(value);

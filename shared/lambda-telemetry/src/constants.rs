@@ -16,6 +16,25 @@ pub const AWS_LAMBDA_FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
 /// The function's memory in MB, set by Lambda and by `cargo lambda watch`.
 pub const AWS_LAMBDA_FUNCTION_MEMORY_SIZE: &str = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE";
 
+/// Which incoming trace headers may choose an invocation's parent, in order:
+/// `tracecontext`, `baggage`, `xray`, `xray-lambda`, `none`. Default `tracecontext,xray-lambda`.
+pub const OTEL_PROPAGATORS: &str = "OTEL_PROPAGATORS";
+/// The X-Ray trace header of the current invocation, as Lambda's runtimes publish it.
+pub const AWS_XRAY_TRACE_ENV: &str = "_X_AMZN_TRACE_ID";
+
+/// `always_on`, `always_off`, `traceidratio`, `parentbased_always_on` (default),
+/// `parentbased_always_off`, `parentbased_traceidratio`. A caller's sampled flag never
+/// samples more than this allows.
+pub const OTEL_TRACES_SAMPLER: &str = "OTEL_TRACES_SAMPLER";
+/// The ratio of the `traceidratio` samplers, 0.0 to 1.0.
+pub const OTEL_TRACES_SAMPLER_ARG: &str = "OTEL_TRACES_SAMPLER_ARG";
+/// The region, set by Lambda: `cloud.region`.
+pub const AWS_REGION: &str = "AWS_REGION";
+/// The function's version, set by Lambda: `faas.version`.
+pub const AWS_LAMBDA_FUNCTION_VERSION: &str = "AWS_LAMBDA_FUNCTION_VERSION";
+/// The execution environment's log stream, set by Lambda: `faas.instance`.
+pub const AWS_LAMBDA_LOG_STREAM_NAME: &str = "AWS_LAMBDA_LOG_STREAM_NAME";
+
 /// Level used when neither `AWS_LAMBDA_LOG_LEVEL` nor `RUST_LOG` is set.
 pub const DEFAULT_LOG_LEVEL: &str = "info";
 /// Service name used when `OTEL_SERVICE_NAME` and `AWS_LAMBDA_FUNCTION_NAME` are unset
@@ -37,6 +56,10 @@ pub mod log_keys {
     pub const MESSAGE: &str = "message";
     /// `OTEL_SERVICE_NAME`.
     pub const SERVICE: &str = "service";
+    /// The OpenTelemetry trace id, 32 hex digits.
+    pub const TRACE_ID: &str = "trace_id";
+    /// The OpenTelemetry id of the span the line was written in, 16 hex digits.
+    pub const SPAN_ID: &str = "span_id";
     /// Where the line was written: `module::path:line`.
     pub const LOCATION: &str = "location";
     /// `true` on the first invocation of an execution environment.

@@ -5,19 +5,23 @@ use std::error::Error as StdError;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use futures_util::FutureExt as _;
-use http::{HeaderMap, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, IntoResponse, Request, RequestExt, Response};
+use opentelemetry::trace::TraceContextExt as _;
 use tower::{Layer, Service};
 use tracing::Instrument as _;
 use tracing::field::Empty;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::constants::{ACCESS_LOG_TARGET, span_fields};
+use crate::propagation::{Propagators, choose_parent, traceresponse, xray_header};
 use crate::redact::redact_query;
 
 /// Only the first invocation of an execution environment is a cold start.
@@ -26,15 +30,36 @@ static COLD_START: AtomicBool = AtomicBool::new(true);
 /// Wraps an HTTP handler so that each invocation runs in its own span, writes one access-log
 /// line, and answers a failure or a panic with a generic 500 that leaks nothing.
 ///
+/// The span's parent is chosen by the rule of [`propagation`](crate#choosing-the-parent),
+/// and the response names the trace in `traceresponse` and `X-Amzn-Trace-Id`.
+///
 /// [`run`](crate::run) applies it for you; use it directly to build your own runtime.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct InvocationLayer;
+#[derive(Clone, Debug, Default)]
+pub struct InvocationLayer {
+    propagators: Arc<Propagators>,
+}
+
+impl InvocationLayer {
+    /// With the propagators of `OTEL_PROPAGATORS` (default `tracecontext,xray-lambda`).
+    pub fn from_env() -> Self {
+        let (propagators, unknown) = Propagators::from_env();
+        if !unknown.is_empty() {
+            tracing::warn!(unknown = ?unknown, "ignoring unknown OTEL_PROPAGATORS entries");
+        }
+        Self {
+            propagators: Arc::new(propagators),
+        }
+    }
+}
 
 impl<S> Layer<S> for InvocationLayer {
     type Service = Invocation<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Invocation { inner }
+        Invocation {
+            inner,
+            propagators: Arc::clone(&self.propagators),
+        }
     }
 }
 
@@ -42,6 +67,7 @@ impl<S> Layer<S> for InvocationLayer {
 #[derive(Clone, Debug)]
 pub struct Invocation<S> {
     inner: S,
+    propagators: Arc<Propagators>,
 }
 
 type BoxError = Box<dyn StdError + Send + Sync>;
@@ -64,6 +90,21 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         let summary = RequestSummary::of(&request, COLD_START.swap(false, Ordering::Relaxed));
         let span = summary.span();
+        let lambda_xray = request
+            .lambda_context_ref()
+            .and_then(|c| c.xray_trace_id.as_deref());
+        let parent = choose_parent(&self.propagators, request.headers(), lambda_xray);
+        let lambda_trace_header = lambda_xray
+            .and_then(xray_root)
+            .map(|root| format!("Root={root}"));
+        let source = parent.source;
+        // Both fail only when no OpenTelemetry layer is installed; the span then has no ids.
+        // They come before any event in the span: an event starts the OpenTelemetry span.
+        let _ = span.set_parent(parent.context);
+        if let Some(link) = parent.link {
+            span.add_link(link);
+        }
+        span.in_scope(|| tracing::debug!(parent = ?source, "trace parent chosen"));
         // A handler can panic before it returns its future, as well as while it runs.
         let call = span
             .in_scope(|| std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(request))));
@@ -74,7 +115,7 @@ where
                 Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
                 Err(panic) => Err(panic),
             };
-            let response = match outcome {
+            let mut response = match outcome {
                 Ok(Ok(response)) => response.into_response().await,
                 Ok(Err(error)) => {
                     let error: BoxError = error.into();
@@ -84,6 +125,7 @@ where
                 // The panic hook has already logged the message and the location.
                 Err(_panic) => internal_error(),
             };
+            name_the_trace(&mut response, lambda_trace_header.as_deref());
             let status = response.status();
             tracing::Span::current()
                 .record(span_fields::HTTP_RESPONSE_STATUS_CODE, status.as_u16());
@@ -194,6 +236,26 @@ impl RequestSummary {
     }
 }
 
+/// Tells the caller which trace the request joined: W3C `traceresponse` names the
+/// OpenTelemetry span, `X-Amzn-Trace-Id` the X-Ray trace (Lambda's, when there is one).
+fn name_the_trace(response: &mut Response<Body>, lambda_trace_header: Option<&str>) {
+    let span = tracing::Span::current()
+        .context()
+        .span()
+        .span_context()
+        .clone();
+    let headers = response.headers_mut();
+    if let Some(value) = traceresponse(&span).and_then(|v| HeaderValue::from_str(&v).ok()) {
+        headers.insert(HeaderName::from_static("traceresponse"), value);
+    }
+    let xray = lambda_trace_header
+        .map(str::to_owned)
+        .or_else(|| xray_header(&span));
+    if let Some(value) = xray.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        headers.insert(HeaderName::from_static("x-amzn-trace-id"), value);
+    }
+}
+
 /// The route template: API Gateway REST's resource, or an HTTP API's route key.
 fn route(context: &RequestContext) -> Option<String> {
     match context {
@@ -286,6 +348,18 @@ mod tests {
                 Error: Into<BoxError> + Send,
             >,
     {
+        serve_request(service, event())
+    }
+
+    fn serve_request<S>(service: S, request: Request) -> (Response<Body>, Vec<Value>)
+    where
+        S: Service<
+                Request,
+                Future: Send + 'static,
+                Response: IntoResponse + Send,
+                Error: Into<BoxError> + Send,
+            >,
+    {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
@@ -293,7 +367,7 @@ mod tests {
         let lines = capture(LogFormat::Json, || {
             response = Some(
                 runtime
-                    .block_on(InvocationLayer.layer(service).oneshot(event()))
+                    .block_on(InvocationLayer::default().layer(service).oneshot(request))
                     .unwrap(),
             );
         });
@@ -334,6 +408,76 @@ mod tests {
         assert!(!serde_json::to_string(&lines).unwrap().contains("canary"));
     }
 
+    fn hello()
+    -> impl Service<Request, Response = &'static str, Error = BoxError, Future: Send + 'static> + Clone
+    {
+        tower::service_fn(|_: Request| async {
+            tracing::info!("inside");
+            Ok::<_, BoxError>("hello")
+        })
+    }
+
+    #[test]
+    fn a_traceparent_continues_the_callers_trace_in_logs_and_response() {
+        let mut request = event();
+        request.headers_mut().insert(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+                .parse()
+                .unwrap(),
+        );
+        let (response, lines) = serve_request(hello(), request);
+        for line in &lines {
+            assert_eq!(
+                line["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736",
+                "{line}"
+            );
+            assert_eq!(line["span_id"].as_str().map(str::len), Some(16), "{line}");
+            assert_ne!(
+                line["span_id"], "00f067aa0ba902b7",
+                "the server span is the caller's child"
+            );
+        }
+        let traceresponse = response.headers()["traceresponse"].to_str().unwrap();
+        assert!(
+            traceresponse.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+            "{traceresponse}"
+        );
+        assert!(traceresponse.contains(lines[0]["span_id"].as_str().unwrap()));
+    }
+
+    #[test]
+    fn without_traceparent_the_trace_id_is_the_lambda_xray_trace_id() {
+        let mut context = lambda_http::Context::default();
+        context.request_id = "req-1".into();
+        context.xray_trace_id = Some(
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".into(),
+        );
+        let request = event().with_lambda_context(context);
+        let (response, lines) = serve_request(hello(), request);
+        for line in &lines {
+            assert_eq!(
+                line["trace_id"], "5759e988bd862e3fe1be46a994272793",
+                "{line}"
+            );
+            assert_eq!(
+                line["xray_trace_id"], "1-5759e988-bd862e3fe1be46a994272793",
+                "{line}"
+            );
+            assert_eq!(line["function_request_id"], "req-1");
+        }
+        assert_eq!(
+            response.headers()["x-amzn-trace-id"],
+            "Root=1-5759e988-bd862e3fe1be46a994272793"
+        );
+        assert!(
+            response.headers()["traceresponse"]
+                .to_str()
+                .unwrap()
+                .starts_with("00-5759e988bd862e3fe1be46a994272793-")
+        );
+    }
+
     #[test]
     fn a_failing_handler_is_a_generic_500_and_an_error_line_with_its_cause() {
         let handler = tower::service_fn(|_: Request| async {
@@ -367,7 +511,7 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let mut service = InvocationLayer.layer(handler);
+        let mut service = InvocationLayer::default().layer(handler);
         let mut request = event();
         *request.uri_mut() = "https://example.com/api/activities/@a".parse().unwrap();
         let response = runtime.block_on(service.ready()).unwrap();

@@ -9,6 +9,9 @@
 //!   `function_request_id`, `xray_trace_id`, `correlation_id`, and the event's own fields;
 //! - every invocation runs in a span named after its method and route, with the
 //!   OpenTelemetry attributes for FaaS and HTTP, and writes one access-log line at INFO;
+//! - that span continues the caller's trace (see "Choosing the parent" below); its
+//!   `trace_id` and `span_id` are on every log line, and the response names the trace in
+//!   `traceresponse` and `X-Amzn-Trace-Id`;
 //! - a handler that fails or panics answers a generic 500, its cause and location are
 //!   logged at ERROR, and the process goes on serving;
 //! - values of secret-looking fields and query parameters (`authorization`, `cookie`,
@@ -28,6 +31,18 @@
 //! }
 //! ```
 //!
+//! # Choosing the parent
+//!
+//! In the order of `OTEL_PROPAGATORS` (default `tracecontext,xray-lambda`):
+//! 1. a valid W3C `traceparent` on the request (the span then links to the Lambda X-Ray
+//!    context);
+//! 2. the Lambda X-Ray context, so the OpenTelemetry trace id equals the X-Ray trace id;
+//! 3. with `xray` listed, the request's own `X-Amzn-Trace-Id`;
+//! 4. a new root, with an X-Ray compatible trace id.
+//!
+//! `none` always starts a new root. Invalid headers are ignored, never an error. A caller's
+//! sampled flag never samples more than `OTEL_TRACES_SAMPLER` allows.
+//!
 //! Settings come from the environment (see [`constants`]); [`Config`] changes them in code.
 #![warn(missing_docs, rust_2018_idioms)]
 
@@ -43,8 +58,12 @@ mod invocation;
 mod logs;
 /// Panics as log lines.
 mod panics;
+/// Choosing an invocation's parent trace context.
+mod propagation;
 /// Masking of secret values.
 mod redact;
+/// The OpenTelemetry tracer provider behind `tracing` spans.
+mod traces;
 
 use std::sync::OnceLock;
 
@@ -61,6 +80,8 @@ pub use invocation::{Invocation, InvocationLayer};
 #[derive(Clone, Debug)]
 pub struct Telemetry {
     config: Config,
+    // Kept for the flush and shutdown that exporting spans will need.
+    _provider: opentelemetry_sdk::trace::SdkTracerProvider,
 }
 
 static INSTALLED: OnceLock<Telemetry> = OnceLock::new();
@@ -109,7 +130,7 @@ impl Telemetry {
         S::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
         S::Future: Send + 'static,
     {
-        lambda_http::run_concurrent(InvocationLayer.layer(handler))
+        lambda_http::run_concurrent(InvocationLayer::from_env().layer(handler))
             .await
             .map_err(Error::Runtime)
     }
@@ -120,8 +141,10 @@ fn install(config: Config) -> Telemetry {
         Ok(filter) => (filter, None),
         Err(error) => (EnvFilter::new(constants::DEFAULT_LOG_LEVEL), Some(error)),
     };
+    let provider = traces::provider(&config);
     let subscriber = tracing_subscriber::registry()
         .with(filter)
+        .with(traces::layer(&provider))
         .with(logs::LogLayer::new(&config, std::io::stdout));
     match tracing::subscriber::set_global_default(subscriber) {
         Ok(()) => panics::install_hook(),
@@ -138,5 +161,8 @@ fn install(config: Config) -> Telemetry {
             constants::DEFAULT_LOG_LEVEL
         );
     }
-    Telemetry { config }
+    Telemetry {
+        config,
+        _provider: provider,
+    }
 }

@@ -7,6 +7,10 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::io::Write as _;
+use std::sync::OnceLock;
+
+use opentelemetry::trace::TraceContextExt as _;
+use tracing::dispatcher::WeakDispatch;
 
 use serde_json::Value;
 use tracing::field::{Field, Visit};
@@ -22,7 +26,7 @@ use crate::redact::is_secret_name;
 
 /// Keys this layer writes itself; an event field of the same name is written as `field_<name>`
 /// so that a line never holds a key twice.
-const RESERVED_KEYS: [&str; 12] = [
+const RESERVED_KEYS: [&str; 14] = [
     log_keys::TIMESTAMP,
     log_keys::LEVEL,
     log_keys::MESSAGE,
@@ -35,10 +39,15 @@ const RESERVED_KEYS: [&str; 12] = [
     log_keys::FUNCTION_REQUEST_ID,
     log_keys::XRAY_TRACE_ID,
     log_keys::CORRELATION_ID,
+    log_keys::TRACE_ID,
+    log_keys::SPAN_ID,
 ];
 
 /// Writes every event as one line in the configured [`LogFormat`].
 pub(crate) struct LogLayer<W> {
+    /// The subscriber this layer is part of, to read spans' OpenTelemetry ids through
+    /// `tracing-opentelemetry` (a weak reference: the subscriber owns the layer).
+    dispatch: OnceLock<WeakDispatch>,
     format: LogFormat,
     service: String,
     function_name: Option<String>,
@@ -49,6 +58,7 @@ pub(crate) struct LogLayer<W> {
 impl<W> LogLayer<W> {
     pub(crate) fn new(config: &Config, make_writer: W) -> Self {
         Self {
+            dispatch: OnceLock::new(),
             format: config.log_format,
             service: config.service_name.clone(),
             function_name: config.function_name.clone(),
@@ -156,6 +166,10 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     W: for<'w> MakeWriter<'w> + 'static,
 {
+    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
+        let _ = self.dispatch.set(subscriber.downgrade());
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let mut context = ContextFields(Vec::new());
         attrs.record(&mut context);
@@ -184,6 +198,10 @@ where
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let mut fields = EventFields::default();
         event.record(&mut fields);
+        // Read before any extension of the span is borrowed: it locks them itself.
+        let ids = ctx
+            .event_span(event)
+            .and_then(|span| self.otel_ids(&span.id()));
 
         // The nearest span with Lambda context: the invocation this event happened in.
         let invocation = ctx.event_scope(event).and_then(|scope| {
@@ -205,6 +223,7 @@ where
                 level: *event.metadata().level(),
                 message: fields.message.as_deref().unwrap_or_default(),
                 context,
+                ids: ids.as_ref(),
                 fields: &fields.fields,
                 location: (event.metadata().module_path(), event.metadata().line()),
             };
@@ -220,6 +239,18 @@ where
     }
 }
 
+impl<W> LogLayer<W> {
+    /// The OpenTelemetry trace and span ids of a span, when it has valid ones.
+    fn otel_ids(&self, id: &Id) -> Option<(String, String)> {
+        let dispatch = self.dispatch.get()?.upgrade()?;
+        let context = tracing_opentelemetry::get_otel_context(id, &dispatch)?;
+        let span = context.span();
+        let span = span.span_context();
+        span.is_valid()
+            .then(|| (span.trace_id().to_string(), span.span_id().to_string()))
+    }
+}
+
 thread_local! {
     /// Reused between events: formatting a line allocates nothing once warm.
     static LINE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
@@ -230,6 +261,7 @@ struct Line<'a, W> {
     level: Level,
     message: &'a str,
     context: &'a [(&'static str, Value)],
+    ids: Option<&'a (String, String)>,
     fields: &'a [(&'static str, Value)],
     location: (Option<&'a str>, Option<u32>),
 }
@@ -249,6 +281,10 @@ impl<W> Line<'_, W> {
         }
         for (key, value) in self.context {
             object.value(key, value);
+        }
+        if let Some((trace_id, span_id)) = self.ids {
+            object.str(log_keys::TRACE_ID, trace_id);
+            object.str(log_keys::SPAN_ID, span_id);
         }
         for (name, value) in self.fields {
             if RESERVED_KEYS.contains(name) {
@@ -397,8 +433,12 @@ pub(crate) mod testing {
     /// The lines `f` logs, in `format`.
     pub(crate) fn capture(format: LogFormat, f: impl FnOnce()) -> Vec<String> {
         let captured = Captured::default();
-        let subscriber =
-            tracing_subscriber::registry().with(LogLayer::new(&config(format), captured.clone()));
+        let config = config(format);
+        let provider = crate::traces::provider(&config);
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_subscriber::filter::LevelFilter::INFO)
+            .with(crate::traces::layer(&provider))
+            .with(LogLayer::new(&config, captured.clone()));
         tracing::subscriber::with_default(subscriber, f);
         let bytes = captured.0.lock().unwrap().clone();
         String::from_utf8(bytes)
