@@ -13,6 +13,8 @@ PORT ?= 4567
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # The local front end of the original; override in .env or the shell.
 export FRONTEND_URL ?= http://localhost:3000
+# Locally, each invocation's spans print as a tree on stderr.
+export OTEL_TRACES_EXPORTER ?= console
 
 .PHONY: help serve test lint lint-template unit-and-e2e tools sam-build clean-tools
 

@@ -35,6 +35,16 @@ pub const AWS_LAMBDA_FUNCTION_VERSION: &str = "AWS_LAMBDA_FUNCTION_VERSION";
 /// The execution environment's log stream, set by Lambda: `faas.instance`.
 pub const AWS_LAMBDA_LOG_STREAM_NAME: &str = "AWS_LAMBDA_LOG_STREAM_NAME";
 
+/// Where spans go, a list: `console` (a tree on stderr), `none`. `otlp` and `xray` are
+/// named by the specification and this crate's plan but not built yet; they are reported.
+pub const OTEL_TRACES_EXPORTER: &str = "OTEL_TRACES_EXPORTER";
+/// How long the flush after each invocation may take, in milliseconds.
+pub const LAMBDA_TELEMETRY_FLUSH_BUDGET_MS: &str = "LAMBDA_TELEMETRY_FLUSH_BUDGET_MS";
+/// The flush budget when `LAMBDA_TELEMETRY_FLUSH_BUDGET_MS` is unset.
+pub const DEFAULT_FLUSH_BUDGET_MS: u64 = 500;
+/// Ended spans kept between two flushes; more are dropped and counted.
+pub const SPAN_BUFFER_CAPACITY: usize = 2048;
+
 /// Level used when neither `AWS_LAMBDA_LOG_LEVEL` nor `RUST_LOG` is set.
 pub const DEFAULT_LOG_LEVEL: &str = "info";
 /// Service name used when `OTEL_SERVICE_NAME` and `AWS_LAMBDA_FUNCTION_NAME` are unset

@@ -52,6 +52,8 @@ mod config;
 pub mod constants;
 /// The crate's error type.
 mod error;
+/// Buffering ended spans and flushing them after each invocation.
+mod export;
 /// The per-invocation span, access log and failure handling.
 mod invocation;
 /// JSON and text log lines with the Lambda context.
@@ -65,7 +67,7 @@ mod redact;
 /// The OpenTelemetry tracer provider behind `tracing` spans.
 mod traces;
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use lambda_http::{IntoResponse, Request, Service};
 use tower::Layer as _;
@@ -80,7 +82,8 @@ pub use invocation::{Invocation, InvocationLayer};
 #[derive(Clone, Debug)]
 pub struct Telemetry {
     config: Config,
-    // Kept for the flush and shutdown that exporting spans will need.
+    pipeline: Arc<export::Pipeline>,
+    // Owns the span processors; kept alive for as long as the telemetry is.
     _provider: opentelemetry_sdk::trace::SdkTracerProvider,
 }
 
@@ -130,7 +133,9 @@ impl Telemetry {
         S::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
         S::Future: Send + 'static,
     {
-        lambda_http::run_concurrent(InvocationLayer::from_env().layer(handler))
+        lambda_http::runtime_concurrent(InvocationLayer::from_env().layer(handler))
+            .layer(export::FlushLayer(Arc::clone(&self.pipeline)))
+            .run_concurrent()
             .await
             .map_err(Error::Runtime)
     }
@@ -141,7 +146,15 @@ fn install(config: Config) -> Telemetry {
         Ok(filter) => (filter, None),
         Err(error) => (EnvFilter::new(constants::DEFAULT_LOG_LEVEL), Some(error)),
     };
-    let provider = traces::provider(&config);
+    let (exporters, unavailable) = export::exporters_from_env();
+    let buffer = Arc::new(export::SpanBuffer::default());
+    let processor = (!exporters.is_empty()).then(|| export::BufferProcessor(Arc::clone(&buffer)));
+    let provider = traces::provider(&config, processor);
+    let pipeline = Arc::new(export::Pipeline::new(
+        buffer,
+        exporters,
+        export::budget_from_env(),
+    ));
     let subscriber = tracing_subscriber::registry()
         .with(filter)
         .with(traces::layer(&provider))
@@ -153,6 +166,12 @@ fn install(config: Config) -> Telemetry {
             "a global tracing subscriber was already set; lambda-telemetry's log lines are off"
         ),
     }
+    if !unavailable.is_empty() {
+        tracing::warn!(
+            exporters = ?unavailable,
+            "OTEL_TRACES_EXPORTER names exporters this build does not have; spans are not sent there"
+        );
+    }
     if let Some(error) = bad_filter {
         tracing::warn!(
             filter = config.log_filter.as_str(),
@@ -163,6 +182,7 @@ fn install(config: Config) -> Telemetry {
     }
     Telemetry {
         config,
+        pipeline,
         _provider: provider,
     }
 }

@@ -1,8 +1,7 @@
 //! The OpenTelemetry side of `tracing` spans: the tracer provider, its resource, its ids
 //! and its sampler.
 //!
-//! Exporting spans (OTLP, X-Ray, console) and flushing them after each invocation come next
-//! (issue 3); until then spans carry ids that log lines and response headers name.
+//! Ended spans go to the [`export`](crate::export) pipeline.
 
 use std::env;
 
@@ -22,15 +21,20 @@ use crate::constants::{
     AWS_LAMBDA_FUNCTION_VERSION, AWS_LAMBDA_LOG_STREAM_NAME, AWS_REGION, OTEL_TRACES_SAMPLER,
     OTEL_TRACES_SAMPLER_ARG,
 };
+use crate::export::BufferProcessor;
 
-/// The provider behind the `tracing-opentelemetry` layer.
-pub(crate) fn provider(config: &Config) -> SdkTracerProvider {
-    SdkTracerProvider::builder()
+/// The provider behind the `tracing-opentelemetry` layer; ended spans go to `processor`,
+/// or nowhere when there is none (spans still get ids for logs and headers).
+pub(crate) fn provider(config: &Config, processor: Option<BufferProcessor>) -> SdkTracerProvider {
+    let builder = SdkTracerProvider::builder()
         // X-Ray accepts only trace ids that start with the epoch seconds; these work everywhere.
         .with_id_generator(XrayIdGenerator::default())
         .with_sampler(CallerCannotForce(sampler_from_env()))
-        .with_resource(resource(config))
-        .build()
+        .with_resource(resource(config));
+    match processor {
+        Some(processor) => builder.with_span_processor(processor).build(),
+        None => builder.build(),
+    }
 }
 
 /// The tracer the `tracing` layer records with.

@@ -1,0 +1,318 @@
+//! Getting spans out before Lambda freezes the process, without delaying the response.
+//!
+//! Ended spans wait in a bounded in-memory buffer ([`SpanBuffer`]). After each invocation's
+//! response has been posted, and before the next invocation is asked for, [`FlushLayer`]
+//! hands them to the exporters, bounded by the flush budget. A full buffer or an exporter
+//! that misses the budget costs spans, never the response: the loss is counted and written
+//! in one WARN line per invocation.
+
+use std::fmt::Write as _;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use lambda_http::lambda_runtime::LambdaInvocation;
+use opentelemetry::trace::Status;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
+use tower::{Layer, Service};
+
+use crate::constants::{
+    DEFAULT_FLUSH_BUDGET_MS, LAMBDA_TELEMETRY_FLUSH_BUDGET_MS, OTEL_TRACES_EXPORTER,
+    SPAN_BUFFER_CAPACITY,
+};
+
+/// Where spans go: `OTEL_TRACES_EXPORTER`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ExporterKind {
+    /// A compact tree of each invocation's spans on stderr.
+    Console,
+}
+
+/// The exporters `OTEL_TRACES_EXPORTER` names, and the names it holds that this build cannot
+/// export to yet (to be reported once).
+pub(crate) fn exporters_from_env() -> (Vec<ExporterKind>, Vec<String>) {
+    parse_exporters(&std::env::var(OTEL_TRACES_EXPORTER).unwrap_or_default())
+}
+
+fn parse_exporters(value: &str) -> (Vec<ExporterKind>, Vec<String>) {
+    let mut kinds = Vec::new();
+    let mut unavailable = Vec::new();
+    for name in value.split(',').map(|n| n.trim().to_ascii_lowercase()) {
+        match name.as_str() {
+            "" | "none" => {}
+            "console" if !kinds.contains(&ExporterKind::Console) => {
+                kinds.push(ExporterKind::Console)
+            }
+            "console" => {}
+            _ => unavailable.push(name),
+        }
+    }
+    (kinds, unavailable)
+}
+
+/// The flush budget: `LAMBDA_TELEMETRY_FLUSH_BUDGET_MS`, 500 ms by default.
+pub(crate) fn budget_from_env() -> Duration {
+    let ms = std::env::var(LAMBDA_TELEMETRY_FLUSH_BUDGET_MS)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(DEFAULT_FLUSH_BUDGET_MS);
+    Duration::from_millis(ms)
+}
+
+/// Ended spans waiting for the next flush.
+#[derive(Debug, Default)]
+pub(crate) struct SpanBuffer {
+    spans: Mutex<Vec<SpanData>>,
+    dropped: AtomicU64,
+}
+
+impl SpanBuffer {
+    fn push(&self, span: SpanData) {
+        let Ok(mut spans) = self.spans.lock() else {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        if spans.len() < SPAN_BUFFER_CAPACITY {
+            spans.push(span);
+        } else {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn take(&self) -> Vec<SpanData> {
+        self.spans
+            .lock()
+            .map(|mut spans| std::mem::take(&mut *spans))
+            .unwrap_or_default()
+    }
+}
+
+/// The span processor that fills a [`SpanBuffer`].
+#[derive(Debug)]
+pub(crate) struct BufferProcessor(pub(crate) Arc<SpanBuffer>);
+
+impl SpanProcessor for BufferProcessor {
+    fn on_start(&self, _span: &mut opentelemetry_sdk::trace::Span, _cx: &opentelemetry::Context) {}
+
+    fn on_end(&self, span: SpanData) {
+        self.0.push(span);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        // Flushing is the pipeline's job, after the response: see `Pipeline::flush`.
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        Ok(())
+    }
+
+    fn set_resource(&mut self, _resource: &Resource) {}
+}
+
+/// The buffer and the exporters it is flushed to.
+#[derive(Debug)]
+pub(crate) struct Pipeline {
+    buffer: Arc<SpanBuffer>,
+    exporters: Vec<ExporterKind>,
+    budget: Duration,
+}
+
+impl Pipeline {
+    pub(crate) fn new(
+        buffer: Arc<SpanBuffer>,
+        exporters: Vec<ExporterKind>,
+        budget: Duration,
+    ) -> Self {
+        Self {
+            buffer,
+            exporters,
+            budget,
+        }
+    }
+
+    /// Exports what the buffer holds, within the budget, and reports what was lost.
+    pub(crate) async fn flush(&self) {
+        let spans = self.buffer.take();
+        let mut dropped = self.buffer.dropped.swap(0, Ordering::Relaxed);
+        if !spans.is_empty() {
+            let export = async {
+                for exporter in &self.exporters {
+                    match exporter {
+                        ExporterKind::Console => console(&spans),
+                    }
+                }
+            };
+            if tokio::time::timeout(self.budget, export).await.is_err() {
+                dropped += spans.len() as u64;
+            }
+        }
+        if dropped > 0 {
+            tracing::warn!(
+                dropped_spans = dropped,
+                budget_ms = self.budget.as_millis() as u64,
+                "spans were dropped: the buffer was full or the export missed the flush budget"
+            );
+        }
+    }
+}
+
+/// Flushes the [`Pipeline`] after each invocation: the inner service has posted the response
+/// by the time it completes, and the runtime asks for the next invocation only after this.
+#[derive(Clone, Debug)]
+pub(crate) struct FlushLayer(pub(crate) Arc<Pipeline>);
+
+impl<S> Layer<S> for FlushLayer {
+    type Service = Flush<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Flush {
+            inner,
+            pipeline: Arc::clone(&self.0),
+        }
+    }
+}
+
+/// The service [`FlushLayer`] makes.
+#[derive(Clone, Debug)]
+pub(crate) struct Flush<S> {
+    inner: S,
+    pipeline: Arc<Pipeline>,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl<S> Service<LambdaInvocation> for Flush<S>
+where
+    S: Service<LambdaInvocation, Response = (), Error = BoxError>,
+    S::Future: Send + 'static,
+{
+    type Response = ();
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, invocation: LambdaInvocation) -> Self::Future {
+        let posted = self.inner.call(invocation);
+        let pipeline = Arc::clone(&self.pipeline);
+        Box::pin(async move {
+            let result = posted.await;
+            pipeline.flush().await;
+            result
+        })
+    }
+}
+
+/// One block per trace on stderr, a line per span, indented under its parent:
+/// `GET /api/activities/home  0.412 ms  server  http.response.status_code=200`.
+fn console(spans: &[SpanData]) {
+    let mut out = String::new();
+    let mut traces = Vec::new();
+    for span in spans {
+        if !traces.contains(&span.span_context.trace_id()) {
+            traces.push(span.span_context.trace_id());
+        }
+    }
+    for trace_id in traces {
+        let mut in_trace: Vec<&SpanData> = spans
+            .iter()
+            .filter(|s| s.span_context.trace_id() == trace_id)
+            .collect();
+        in_trace.sort_by_key(|s| s.start_time);
+        let _ = writeln!(out, "trace {trace_id}");
+        let roots = in_trace.iter().filter(|s| {
+            !in_trace
+                .iter()
+                .any(|p| p.span_context.span_id() == s.parent_span_id)
+        });
+        for root in roots {
+            write_span(&mut out, root, &in_trace, 1);
+        }
+    }
+    eprint!("{out}");
+}
+
+fn write_span(out: &mut String, span: &SpanData, all: &[&SpanData], depth: usize) {
+    let duration = span
+        .end_time
+        .duration_since(span.start_time)
+        .unwrap_or_default();
+    let _ = write!(
+        out,
+        "{:indent$}{}  {:.3} ms  {:?}",
+        "",
+        span.name,
+        duration.as_secs_f64() * 1e3,
+        span.span_kind,
+        indent = depth * 2
+    );
+    if let Status::Error { description } = &span.status {
+        let _ = write!(out, "  ERROR {description}");
+    }
+    for kv in &span.attributes {
+        let key = kv.key.as_str();
+        if key.starts_with("app.") || key == "http.response.status_code" || key == "http.route" {
+            let _ = write!(out, "  {key}={}", kv.value);
+        }
+    }
+    out.push('\n');
+    for child in all
+        .iter()
+        .filter(|c| c.parent_span_id == span.span_context.span_id())
+    {
+        write_span(out, child, all, depth + 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LogFormat;
+    use crate::logs::testing::capture;
+    use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+    use opentelemetry_sdk::trace::SdkTracerProvider;
+
+    #[test]
+    fn a_full_buffer_drops_spans_and_says_so_once_per_flush() {
+        let buffer = Arc::new(SpanBuffer::default());
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(BufferProcessor(Arc::clone(&buffer)))
+            .build();
+        let tracer = provider.tracer("test");
+        for _ in 0..SPAN_BUFFER_CAPACITY + 3 {
+            tracer.in_span("work", |_| {});
+        }
+        let pipeline = Pipeline::new(Arc::clone(&buffer), Vec::new(), Duration::from_millis(50));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let lines = capture(LogFormat::Json, || runtime.block_on(pipeline.flush()));
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let line: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(line["level"], "WARN");
+        assert_eq!(line["dropped_spans"], 3);
+        assert!(
+            buffer.take().is_empty(),
+            "the flush took every buffered span"
+        );
+
+        let lines = capture(LogFormat::Json, || runtime.block_on(pipeline.flush()));
+        assert!(lines.is_empty(), "nothing more was lost: {lines:?}");
+    }
+
+    #[test]
+    fn exporter_names_come_from_otel_traces_exporter() {
+        let (kinds, unavailable) = parse_exporters("console, otlp,none,xray,console");
+        assert_eq!(kinds, vec![ExporterKind::Console]);
+        assert_eq!(unavailable, vec!["otlp".to_owned(), "xray".to_owned()]);
+    }
+}
