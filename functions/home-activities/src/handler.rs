@@ -7,7 +7,15 @@ use lambda_http::{Body, Request, Response};
 
 /// The three activities of the home feed.
 pub async fn handle(_request: Request) -> Result<Response<Body>> {
-    let activities = mock::home_activities(Utc::now());
+    let now = Utc::now();
+    // The original's custom span, with its name spelt right this time.
+    let span = tracing::info_span!(
+        "home-activities-mock-data",
+        app.now = %now.to_rfc3339(),
+        app.result_length = tracing::field::Empty,
+    );
+    let activities = span.in_scope(|| mock::home_activities(now));
+    span.record("app.result_length", activities.len());
     // The original's CloudWatch line, kept so its log searches still find something.
     tracing::info!(
         result_length = activities.len(),

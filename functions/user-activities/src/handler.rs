@@ -16,11 +16,18 @@ const ROUTE_PREFIX: &str = "/api/activities/";
 /// One activity for a non-empty `@handle`.
 pub async fn handle(request: Request) -> Result<Response<Body>> {
     let handle = user_handle(&request)?;
-    tracing::debug!(handle = handle.as_str(), "user activities");
-    Ok(response::json(
-        StatusCode::OK,
-        &mock::user_activities(Utc::now()),
-    ))
+    let now = Utc::now();
+    // The original's X-Ray subsegment `mock-data`: the handle to search by, the time and the
+    // result size to look at.
+    let span = tracing::info_span!(
+        "mock-data",
+        app.handle = handle.as_str(),
+        app.now = %now.to_rfc3339(),
+        app.results_size = tracing::field::Empty,
+    );
+    let activities = span.in_scope(|| mock::user_activities(now));
+    span.record("app.results_size", activities.len());
+    Ok(response::json(StatusCode::OK, &activities))
 }
 
 /// The handle after the `@`, from API Gateway's `pathParameters` or, in events that have

@@ -127,8 +127,12 @@ where
             };
             name_the_trace(&mut response, lambda_trace_header.as_deref());
             let status = response.status();
-            tracing::Span::current()
-                .record(span_fields::HTTP_RESPONSE_STATUS_CODE, status.as_u16());
+            let span = tracing::Span::current();
+            span.record(span_fields::HTTP_RESPONSE_STATUS_CODE, status.as_u16());
+            // The HTTP conventions: a server span is an error on 5xx only, 4xx is the caller's.
+            if status.is_server_error() {
+                span.record("otel.status_code", "error");
+            }
             summary.log_access(status, started.elapsed().as_secs_f64() * 1e3);
             Ok(response)
         };
@@ -210,6 +214,7 @@ impl RequestSummary {
             { span_fields::HTTP_ROUTE } = self.route.as_deref(),
             { span_fields::URL_PATH } = self.path.as_str(),
             { span_fields::HTTP_RESPONSE_STATUS_CODE } = Empty,
+            otel.status_code = Empty,
             user_agent.original = self.user_agent.as_deref(),
             client.address = self.source_ip.as_deref(),
         )
