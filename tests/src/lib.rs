@@ -2,6 +2,8 @@
 //! on a free loopback port, the way `make serve` serves it, with everything it prints kept
 //! for the tests to read.
 
+pub mod otlp_receiver;
+
 use std::io::{BufRead, BufReader, Read};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt as _;

@@ -15,7 +15,8 @@ pub async fn handle(_request: Request) -> Result<Response<Body>> {
         app.result_length = tracing::field::Empty,
     );
     let activities = span.in_scope(|| mock::home_activities(now));
-    span.record("app.result_length", activities.len());
+    // As i64: tracing-opentelemetry exports an unsigned value recorded later as a string.
+    span.record("app.result_length", activities.len() as i64);
     // The original's CloudWatch line, kept so its log searches still find something.
     tracing::info!(
         result_length = activities.len(),

@@ -16,7 +16,7 @@ pub async fn handle(_request: Request) -> Result<Response<Body>> {
         app.result_length = tracing::field::Empty,
     );
     let activities = span.in_scope(|| mock::notification_activities(now));
-    span.record("app.result_length", activities.len());
+    span.record("app.result_length", activities.len() as i64);
     Ok(response::json(StatusCode::OK, &activities))
 }
 

@@ -26,7 +26,7 @@ pub async fn handle(request: Request) -> Result<Response<Body>> {
         app.results_size = tracing::field::Empty,
     );
     let activities = span.in_scope(|| mock::user_activities(now));
-    span.record("app.results_size", activities.len());
+    span.record("app.results_size", activities.len() as i64);
     Ok(response::json(StatusCode::OK, &activities))
 }
 

@@ -35,9 +35,23 @@ pub const AWS_LAMBDA_FUNCTION_VERSION: &str = "AWS_LAMBDA_FUNCTION_VERSION";
 /// The execution environment's log stream, set by Lambda: `faas.instance`.
 pub const AWS_LAMBDA_LOG_STREAM_NAME: &str = "AWS_LAMBDA_LOG_STREAM_NAME";
 
-/// Where spans go, a list: `console` (a tree on stderr), `none`. `otlp` and `xray` are
-/// named by the specification and this crate's plan but not built yet; they are reported.
+/// Where spans go, a list: `otlp`, `console` (a tree on stderr), `none`. Unset: `otlp` when
+/// an OTLP endpoint is configured, else nothing. `xray` is not built yet and is reported.
 pub const OTEL_TRACES_EXPORTER: &str = "OTEL_TRACES_EXPORTER";
+/// OTLP/HTTP base URL; traces go to `<base>/v1/traces`.
+pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+/// OTLP/HTTP URL for traces, used as it is.
+pub const OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+/// `key=value,...` headers for every OTLP request (`x-honeycomb-team=<key>`).
+pub const OTEL_EXPORTER_OTLP_HEADERS: &str = "OTEL_EXPORTER_OTLP_HEADERS";
+/// Headers for OTLP trace requests only.
+pub const OTEL_EXPORTER_OTLP_TRACES_HEADERS: &str = "OTEL_EXPORTER_OTLP_TRACES_HEADERS";
+/// Milliseconds one OTLP request may take (the flush budget bounds it too).
+pub const OTEL_EXPORTER_OTLP_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
+/// The same, for trace requests only.
+pub const OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT";
+/// The specification's default OTLP/HTTP endpoint.
+pub const DEFAULT_OTLP_ENDPOINT: &str = "http://localhost:4318";
 /// How long the flush after each invocation may take, in milliseconds.
 pub const LAMBDA_TELEMETRY_FLUSH_BUDGET_MS: &str = "LAMBDA_TELEMETRY_FLUSH_BUDGET_MS";
 /// The flush budget when `LAMBDA_TELEMETRY_FLUSH_BUDGET_MS` is unset.

@@ -12,7 +12,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lambda_http::lambda_runtime::LambdaInvocation;
 use opentelemetry::trace::Status;
@@ -22,13 +22,16 @@ use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
 use tower::{Layer, Service};
 
 use crate::constants::{
-    DEFAULT_FLUSH_BUDGET_MS, LAMBDA_TELEMETRY_FLUSH_BUDGET_MS, OTEL_TRACES_EXPORTER,
-    SPAN_BUFFER_CAPACITY,
+    DEFAULT_FLUSH_BUDGET_MS, LAMBDA_TELEMETRY_FLUSH_BUDGET_MS, OTEL_EXPORTER_OTLP_ENDPOINT,
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_TRACES_EXPORTER, SPAN_BUFFER_CAPACITY,
 };
+use crate::otlp::{ExportFailure, OtlpExporter};
 
 /// Where spans go: `OTEL_TRACES_EXPORTER`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ExporterKind {
+    /// OTLP/HTTP protobuf.
+    Otlp,
     /// A compact tree of each invocation's spans on stderr.
     Console,
 }
@@ -36,7 +39,21 @@ pub(crate) enum ExporterKind {
 /// The exporters `OTEL_TRACES_EXPORTER` names, and the names it holds that this build cannot
 /// export to yet (to be reported once).
 pub(crate) fn exporters_from_env() -> (Vec<ExporterKind>, Vec<String>) {
-    parse_exporters(&std::env::var(OTEL_TRACES_EXPORTER).unwrap_or_default())
+    match std::env::var(OTEL_TRACES_EXPORTER) {
+        Ok(value) if !value.trim().is_empty() => parse_exporters(&value),
+        // The specification's default is `otlp`; without an endpoint, though, it would only
+        // knock on localhost for every invocation, and Lambda bills the wait.
+        _ if [
+            OTEL_EXPORTER_OTLP_ENDPOINT,
+            OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+        ]
+        .iter()
+        .any(|v| std::env::var(v).is_ok_and(|v| !v.trim().is_empty())) =>
+        {
+            (vec![ExporterKind::Otlp], Vec::new())
+        }
+        _ => (Vec::new(), Vec::new()),
+    }
 }
 
 fn parse_exporters(value: &str) -> (Vec<ExporterKind>, Vec<String>) {
@@ -48,7 +65,8 @@ fn parse_exporters(value: &str) -> (Vec<ExporterKind>, Vec<String>) {
             "console" if !kinds.contains(&ExporterKind::Console) => {
                 kinds.push(ExporterKind::Console)
             }
-            "console" => {}
+            "otlp" if !kinds.contains(&ExporterKind::Otlp) => kinds.push(ExporterKind::Otlp),
+            "console" | "otlp" => {}
             _ => unavailable.push(name),
         }
     }
@@ -120,6 +138,7 @@ impl SpanProcessor for BufferProcessor {
 pub(crate) struct Pipeline {
     buffer: Arc<SpanBuffer>,
     exporters: Vec<ExporterKind>,
+    otlp: Option<OtlpExporter>,
     budget: Duration,
 }
 
@@ -127,36 +146,45 @@ impl Pipeline {
     pub(crate) fn new(
         buffer: Arc<SpanBuffer>,
         exporters: Vec<ExporterKind>,
+        otlp: Option<OtlpExporter>,
         budget: Duration,
     ) -> Self {
         Self {
             buffer,
             exporters,
+            otlp,
             budget,
         }
     }
 
     /// Exports what the buffer holds, within the budget, and reports what was lost.
     pub(crate) async fn flush(&self) {
+        let deadline = Instant::now() + self.budget;
         let spans = self.buffer.take();
         let mut dropped = self.buffer.dropped.swap(0, Ordering::Relaxed);
+        let mut refused = None;
         if !spans.is_empty() {
-            let export = async {
-                for exporter in &self.exporters {
-                    match exporter {
-                        ExporterKind::Console => console(&spans),
+            let count = spans.len() as u64;
+            if self.exporters.contains(&ExporterKind::Console) {
+                console(&spans);
+            }
+            if let Some(otlp) = &self.otlp {
+                match otlp.export(spans, deadline).await {
+                    Ok(()) => {}
+                    Err(ExportFailure::Refused(status)) => {
+                        dropped += count;
+                        refused = Some(status);
                     }
+                    Err(ExportFailure::GaveUp) => dropped += count,
                 }
-            };
-            if tokio::time::timeout(self.budget, export).await.is_err() {
-                dropped += spans.len() as u64;
             }
         }
         if dropped > 0 {
             tracing::warn!(
                 dropped_spans = dropped,
+                refused_status = refused,
                 budget_ms = self.budget.as_millis() as u64,
-                "spans were dropped: the buffer was full or the export missed the flush budget"
+                "spans were dropped: the buffer was full, the backend refused them, or the export missed the flush budget"
             );
         }
     }
@@ -290,7 +318,12 @@ mod tests {
         for _ in 0..SPAN_BUFFER_CAPACITY + 3 {
             tracer.in_span("work", |_| {});
         }
-        let pipeline = Pipeline::new(Arc::clone(&buffer), Vec::new(), Duration::from_millis(50));
+        let pipeline = Pipeline::new(
+            Arc::clone(&buffer),
+            Vec::new(),
+            None,
+            Duration::from_millis(50),
+        );
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
@@ -311,8 +344,8 @@ mod tests {
 
     #[test]
     fn exporter_names_come_from_otel_traces_exporter() {
-        let (kinds, unavailable) = parse_exporters("console, otlp,none,xray,console");
-        assert_eq!(kinds, vec![ExporterKind::Console]);
-        assert_eq!(unavailable, vec!["otlp".to_owned(), "xray".to_owned()]);
+        let (kinds, unavailable) = parse_exporters("console, otlp,none,xray,console,OTLP");
+        assert_eq!(kinds, vec![ExporterKind::Console, ExporterKind::Otlp]);
+        assert_eq!(unavailable, vec!["xray".to_owned()]);
     }
 }

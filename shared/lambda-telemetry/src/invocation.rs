@@ -128,7 +128,10 @@ where
             name_the_trace(&mut response, lambda_trace_header.as_deref());
             let status = response.status();
             let span = tracing::Span::current();
-            span.record(span_fields::HTTP_RESPONSE_STATUS_CODE, status.as_u16());
+            span.record(
+                span_fields::HTTP_RESPONSE_STATUS_CODE,
+                i64::from(status.as_u16()),
+            );
             // The HTTP conventions: a server span is an error on 5xx only, 4xx is the caller's.
             if status.is_server_error() {
                 span.record("otel.status_code", "error");

@@ -58,6 +58,8 @@ mod export;
 mod invocation;
 /// JSON and text log lines with the Lambda context.
 mod logs;
+/// OTLP/HTTP protobuf export.
+mod otlp;
 /// Panics as log lines.
 mod panics;
 /// Choosing an invocation's parent trace context.
@@ -149,10 +151,15 @@ fn install(config: Config) -> Telemetry {
     let (exporters, unavailable) = export::exporters_from_env();
     let buffer = Arc::new(export::SpanBuffer::default());
     let processor = (!exporters.is_empty()).then(|| export::BufferProcessor(Arc::clone(&buffer)));
-    let provider = traces::provider(&config, processor);
+    let resource = traces::resource(&config);
+    let otlp = exporters
+        .contains(&export::ExporterKind::Otlp)
+        .then(|| otlp::OtlpExporter::from_env(&resource));
+    let provider = traces::provider(resource, processor);
     let pipeline = Arc::new(export::Pipeline::new(
         buffer,
         exporters,
+        otlp,
         export::budget_from_env(),
     ));
     let subscriber = tracing_subscriber::registry()

@@ -434,7 +434,7 @@ pub(crate) mod testing {
     pub(crate) fn capture(format: LogFormat, f: impl FnOnce()) -> Vec<String> {
         let captured = Captured::default();
         let config = config(format);
-        let provider = crate::traces::provider(&config, None);
+        let provider = crate::traces::provider(crate::traces::resource(&config), None);
         let subscriber = tracing_subscriber::registry()
             .with(tracing_subscriber::filter::LevelFilter::INFO)
             .with(crate::traces::layer(&provider))

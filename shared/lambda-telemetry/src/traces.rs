@@ -25,12 +25,15 @@ use crate::export::BufferProcessor;
 
 /// The provider behind the `tracing-opentelemetry` layer; ended spans go to `processor`,
 /// or nowhere when there is none (spans still get ids for logs and headers).
-pub(crate) fn provider(config: &Config, processor: Option<BufferProcessor>) -> SdkTracerProvider {
+pub(crate) fn provider(
+    resource: Resource,
+    processor: Option<BufferProcessor>,
+) -> SdkTracerProvider {
     let builder = SdkTracerProvider::builder()
         // X-Ray accepts only trace ids that start with the epoch seconds; these work everywhere.
         .with_id_generator(XrayIdGenerator::default())
         .with_sampler(CallerCannotForce(sampler_from_env()))
-        .with_resource(resource(config));
+        .with_resource(resource);
     match processor {
         Some(processor) => builder.with_span_processor(processor).build(),
         None => builder.build(),
@@ -57,7 +60,7 @@ where
 
 /// `service.name` and the FaaS and cloud attributes of the OpenTelemetry semantic
 /// conventions, from what Lambda sets; `OTEL_RESOURCE_ATTRIBUTES` adds to them.
-fn resource(config: &Config) -> Resource {
+pub(crate) fn resource(config: &Config) -> Resource {
     let var = |name| env::var(name).ok().filter(|v: &String| !v.is_empty());
     let mut attributes = vec![
         KeyValue::new("cloud.provider", "aws"),

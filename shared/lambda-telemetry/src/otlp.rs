@@ -1,0 +1,223 @@
+//! OTLP/HTTP with protobuf, configured only by the standard `OTEL_EXPORTER_OTLP_*` variables,
+//! so the original's Honeycomb settings work unchanged.
+//!
+//! Not opentelemetry-otlp's exporter: its retries are not bounded by our flush budget and it
+//! cannot tell a refused key (log once, never retry) from a busy collector (retry with
+//! backoff). The encoding is opentelemetry-proto's, the HTTP client reqwest's.
+
+use std::collections::HashSet;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
+use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::SpanData;
+use prost::Message as _;
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+
+use crate::constants::{
+    DEFAULT_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS,
+    OTEL_EXPORTER_OTLP_TIMEOUT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+    OTEL_EXPORTER_OTLP_TRACES_HEADERS, OTEL_EXPORTER_OTLP_TRACES_TIMEOUT,
+};
+
+/// The first wait before a retry when the backend gives no `Retry-After`.
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+/// The specification's default export timeout.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Sends spans to an OTLP/HTTP endpoint.
+#[derive(Debug)]
+pub(crate) struct OtlpExporter {
+    /// Built on the first export, after the first response: TLS set-up stays out of the
+    /// cold start.
+    client: OnceLock<reqwest::Client>,
+    endpoint: String,
+    headers: HeaderMap,
+    timeout: Duration,
+    resource: ResourceAttributesWithSchema,
+    /// Statuses already reported: a refused key is said once, not on every invocation.
+    reported: Mutex<HashSet<u16>>,
+}
+
+/// Why an export did not arrive.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ExportFailure {
+    /// The backend refused the batch for good (a 4xx other than 429): retrying cannot help.
+    Refused(u16),
+    /// The backend stayed busy or unreachable until the budget ran out.
+    GaveUp,
+}
+
+impl OtlpExporter {
+    /// From `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`, `_HEADERS` and `_TIMEOUT`.
+    pub(crate) fn from_env(resource: &Resource) -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let endpoint = var(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT).unwrap_or_else(|| {
+            let base = var(OTEL_EXPORTER_OTLP_ENDPOINT)
+                .unwrap_or_else(|| DEFAULT_OTLP_ENDPOINT.to_owned());
+            format!("{}/v1/traces", base.trim_end_matches('/'))
+        });
+        let headers = parse_headers(
+            &[
+                var(OTEL_EXPORTER_OTLP_HEADERS),
+                var(OTEL_EXPORTER_OTLP_TRACES_HEADERS),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(","),
+        );
+        let timeout = var(OTEL_EXPORTER_OTLP_TRACES_TIMEOUT)
+            .or_else(|| var(OTEL_EXPORTER_OTLP_TIMEOUT))
+            .and_then(|ms| ms.trim().parse().ok())
+            .map_or(DEFAULT_TIMEOUT, Duration::from_millis);
+        Self {
+            client: OnceLock::new(),
+            endpoint,
+            headers,
+            timeout,
+            resource: resource.into(),
+            reported: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Sends `spans`, retrying 429, 502, 503, 504 and connection failures with backoff (or
+    /// the backend's `Retry-After`) until `deadline`.
+    pub(crate) async fn export(
+        &self,
+        spans: Vec<SpanData>,
+        deadline: Instant,
+    ) -> Result<(), ExportFailure> {
+        let request = ExportTraceServiceRequest {
+            resource_spans: group_spans_by_resource_and_scope(spans, &self.resource),
+        };
+        let body = request.encode_to_vec();
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(ExportFailure::GaveUp);
+            }
+            let sent = self
+                .client
+                .get_or_init(reqwest::Client::new)
+                .post(&self.endpoint)
+                .headers(self.headers.clone())
+                .header(CONTENT_TYPE, "application/x-protobuf")
+                .timeout(self.timeout.min(remaining))
+                .body(body.clone())
+                .send()
+                .await;
+            let wait = match sent {
+                Ok(response) if response.status().is_success() => return Ok(()),
+                Ok(response) if retryable(response.status()) => {
+                    retry_after(response.headers()).unwrap_or(backoff)
+                }
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    self.report_once(status);
+                    return Err(ExportFailure::Refused(status));
+                }
+                // Connection refused, reset, or the per-request timeout: the backend may be back.
+                Err(_) => backoff,
+            };
+            if Instant::now() + wait >= deadline {
+                return Err(ExportFailure::GaveUp);
+            }
+            tokio::time::sleep(wait).await;
+            backoff = backoff.saturating_mul(2);
+        }
+    }
+
+    fn report_once(&self, status: u16) {
+        let first = self
+            .reported
+            .lock()
+            .map(|mut seen| seen.insert(status))
+            .unwrap_or(false);
+        if first {
+            // The status and the endpoint only: never the headers, which hold the key.
+            tracing::error!(
+                status,
+                endpoint = self.endpoint.as_str(),
+                "the OTLP endpoint refused the spans; check OTEL_EXPORTER_OTLP_HEADERS (reported once)"
+            );
+        }
+    }
+}
+
+fn retryable(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 429 | 502 | 503 | 504)
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is rare from collectors and is ignored).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let seconds: u64 = headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(seconds))
+}
+
+/// `key1=value1,key2=value2`, values percent-decoded, as the specification writes them.
+/// A malformed entry is skipped and reported by name only.
+fn parse_headers(value: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for entry in value.split(',').filter(|e| !e.trim().is_empty()) {
+        let parsed = entry.split_once('=').and_then(|(name, value)| {
+            let value = percent_encoding::percent_decode_str(value.trim())
+                .decode_utf8()
+                .ok()?;
+            Some((
+                HeaderName::from_bytes(name.trim().as_bytes()).ok()?,
+                HeaderValue::from_str(&value).ok()?,
+            ))
+        });
+        match parsed {
+            Some((name, mut value)) => {
+                value.set_sensitive(true);
+                headers.insert(name, value);
+            }
+            None => {
+                let name = entry.split('=').next().unwrap_or_default().trim();
+                tracing::warn!(
+                    header = name,
+                    "ignoring a malformed OTEL_EXPORTER_OTLP_HEADERS entry"
+                );
+            }
+        }
+    }
+    headers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_parsed_as_the_specification_writes_them() {
+        let headers =
+            parse_headers("x-honeycomb-team=abc%3D%3D , x-honeycomb-dataset=cruddur,bad entry");
+        assert_eq!(headers["x-honeycomb-team"], "abc==");
+        assert_eq!(headers["x-honeycomb-dataset"], "cruddur");
+        assert_eq!(headers.len(), 2);
+        assert!(headers["x-honeycomb-team"].is_sensitive());
+    }
+
+    #[test]
+    fn only_transient_statuses_are_retried() {
+        for status in [429, 502, 503, 504] {
+            assert!(retryable(StatusCode::from_u16(status).unwrap()));
+        }
+        for status in [400, 401, 403, 404, 413, 500] {
+            assert!(!retryable(StatusCode::from_u16(status).unwrap()));
+        }
+    }
+}
