@@ -358,3 +358,50 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Strings near the real shapes (hex runs, dashes, `;`, `=`, the keys), where parser bugs
+    /// live, as well as anything at all.
+    fn header_like() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[0-9a-fA-F-]{0,70}",
+            "(00|01|ff|zz)-[0-9a-f]{30,34}-[0-9a-f]{14,18}-[0-9a-f]{1,3}(-[ -~]{0,10})?",
+            "(Root=1-[0-9a-f]{8}-[0-9a-f]{24}|Root=[ -~]{0,40})(;(Parent|Sampled|Lineage|Self)=[ -~]{0,20}){0,4}",
+            "([a-z0-9@*/_-]{0,20}=[ -~]{0,20},?){0,40}",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn no_header_ever_makes_choosing_a_parent_panic(
+            traceparent in header_like(),
+            tracestate in header_like(),
+            xray in header_like(),
+            lambda in header_like(),
+            baggage in header_like(),
+        ) {
+            let mut headers = HeaderMap::new();
+            for (name, value) in [("traceparent", &traceparent), ("tracestate", &tracestate), ("x-amzn-trace-id", &xray), ("baggage", &baggage)] {
+                // What HTTP cannot carry never reaches a handler.
+                if let Ok(value) = http::HeaderValue::from_str(value) {
+                    headers.insert(name, value);
+                }
+            }
+            let (all, _) = Propagators::parse("tracecontext,baggage,xray,xray-lambda");
+            let parent = choose_parent(&all, &headers, Some(&lambda));
+            let span = parent.context.span().span_context().clone();
+            // Whatever is chosen is either a whole span context or nothing.
+            prop_assert!(span.is_valid() || parent.source == ParentSource::Root);
+            if let Some(link) = parent.link {
+                prop_assert!(link.is_valid());
+            }
+            let _ = traceresponse(&span);
+            let _ = xray_header(&span);
+        }
+    }
+}
