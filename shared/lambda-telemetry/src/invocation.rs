@@ -94,9 +94,6 @@ where
             .lambda_context_ref()
             .and_then(|c| c.xray_trace_id.as_deref());
         let parent = choose_parent(&self.propagators, request.headers(), lambda_xray);
-        let lambda_trace_header = lambda_xray
-            .and_then(xray_root)
-            .map(|root| format!("Root={root}"));
         let source = parent.source;
         // Both fail only when no OpenTelemetry layer is installed; the span then has no ids.
         // They come before any event in the span: an event starts the OpenTelemetry span.
@@ -125,7 +122,7 @@ where
                 // The panic hook has already logged the message and the location.
                 Err(_panic) => internal_error(),
             };
-            name_the_trace(&mut response, lambda_trace_header.as_deref());
+            name_the_trace(&mut response, summary.xray_trace_id.as_deref());
             let status = response.status();
             let span = tracing::Span::current();
             span.record(
@@ -246,7 +243,7 @@ impl RequestSummary {
 
 /// Tells the caller which trace the request joined: W3C `traceresponse` names the
 /// OpenTelemetry span, `X-Amzn-Trace-Id` the X-Ray trace (Lambda's, when there is one).
-fn name_the_trace(response: &mut Response<Body>, lambda_trace_header: Option<&str>) {
+fn name_the_trace(response: &mut Response<Body>, lambda_xray_root: Option<&str>) {
     let span = tracing::Span::current()
         .context()
         .span()
@@ -256,8 +253,8 @@ fn name_the_trace(response: &mut Response<Body>, lambda_trace_header: Option<&st
     if let Some(value) = traceresponse(&span).and_then(|v| HeaderValue::from_str(&v).ok()) {
         headers.insert(HeaderName::from_static("traceresponse"), value);
     }
-    let xray = lambda_trace_header
-        .map(str::to_owned)
+    let xray = lambda_xray_root
+        .map(|root| format!("Root={root}"))
         .or_else(|| xray_header(&span));
     if let Some(value) = xray.and_then(|v| HeaderValue::from_str(&v).ok()) {
         headers.insert(HeaderName::from_static("x-amzn-trace-id"), value);
