@@ -38,7 +38,7 @@ pub(crate) enum ExporterKind {
 
 /// The exporters `OTEL_TRACES_EXPORTER` names, and the names it holds that this build cannot
 /// export to yet (to be reported once).
-pub(crate) fn exporters_from_env() -> (Vec<ExporterKind>, Vec<String>) {
+fn exporters_from_env() -> (Vec<ExporterKind>, Vec<String>) {
     match std::env::var(OTEL_TRACES_EXPORTER) {
         Ok(value) if !value.trim().is_empty() => parse_exporters(&value),
         // The specification's default is `otlp`; without an endpoint, though, it would only
@@ -74,7 +74,7 @@ fn parse_exporters(value: &str) -> (Vec<ExporterKind>, Vec<String>) {
 }
 
 /// The flush budget: `LAMBDA_TELEMETRY_FLUSH_BUDGET_MS`, 500 ms by default.
-pub(crate) fn budget_from_env() -> Duration {
+fn budget_from_env() -> Duration {
     let ms = std::env::var(LAMBDA_TELEMETRY_FLUSH_BUDGET_MS)
         .ok()
         .and_then(|v| v.trim().parse::<u64>().ok())
@@ -143,6 +143,19 @@ pub(crate) struct Pipeline {
 }
 
 impl Pipeline {
+    /// The exporters `OTEL_TRACES_EXPORTER` names, the processor that feeds them (none when
+    /// nothing is exported, so spans are not even buffered), and the names it cannot serve.
+    pub(crate) fn from_env(resource: &Resource) -> (Self, Option<BufferProcessor>, Vec<String>) {
+        let (exporters, unavailable) = exporters_from_env();
+        let buffer = Arc::new(SpanBuffer::default());
+        let processor = (!exporters.is_empty()).then(|| BufferProcessor(Arc::clone(&buffer)));
+        let otlp = exporters
+            .contains(&ExporterKind::Otlp)
+            .then(|| OtlpExporter::from_env(resource));
+        let pipeline = Self::new(buffer, exporters, otlp, budget_from_env());
+        (pipeline, processor, unavailable)
+    }
+
     pub(crate) fn new(
         buffer: Arc<SpanBuffer>,
         exporters: Vec<ExporterKind>,

@@ -148,20 +148,10 @@ fn install(config: Config) -> Telemetry {
         Ok(filter) => (filter, None),
         Err(error) => (EnvFilter::new(constants::DEFAULT_LOG_LEVEL), Some(error)),
     };
-    let (exporters, unavailable) = export::exporters_from_env();
-    let buffer = Arc::new(export::SpanBuffer::default());
-    let processor = (!exporters.is_empty()).then(|| export::BufferProcessor(Arc::clone(&buffer)));
     let resource = traces::resource(&config);
-    let otlp = exporters
-        .contains(&export::ExporterKind::Otlp)
-        .then(|| otlp::OtlpExporter::from_env(&resource));
+    let (pipeline, processor, unavailable) = export::Pipeline::from_env(&resource);
+    let pipeline = Arc::new(pipeline);
     let provider = traces::provider(resource, processor);
-    let pipeline = Arc::new(export::Pipeline::new(
-        buffer,
-        exporters,
-        otlp,
-        export::budget_from_env(),
-    ));
     let subscriber = tracing_subscriber::registry()
         .with(filter)
         .with(traces::layer(&provider))
