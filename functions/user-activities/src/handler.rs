@@ -17,16 +17,17 @@ const ROUTE_PREFIX: &str = "/api/activities/";
 pub async fn handle(request: Request) -> Result<Response<Body>> {
     let handle = user_handle(&request)?;
     let now = Utc::now();
-    // The original's X-Ray subsegment `mock-data`: the handle to search by, the time and the
-    // result size to look at.
+    // The original's X-Ray subsegment `mock-data`: the handle as an annotation to search by,
+    // and metadata `{"now", "results-size"}` in the namespace `app`.
     let span = tracing::info_span!(
         "mock-data",
         app.handle = handle.as_str(),
         app.now = %now.to_rfc3339(),
-        app.results_size = tracing::field::Empty,
+        "app.results-size" = tracing::field::Empty,
+        "aws.xray.annotations" = "app.handle",
     );
     let activities = span.in_scope(|| mock::user_activities(now));
-    span.record("app.results_size", activities.len() as i64);
+    span.record("app.results-size", activities.len() as i64);
     Ok(response::json(StatusCode::OK, &activities))
 }
 

@@ -35,9 +35,13 @@ pub const AWS_LAMBDA_FUNCTION_VERSION: &str = "AWS_LAMBDA_FUNCTION_VERSION";
 /// The execution environment's log stream, set by Lambda: `faas.instance`.
 pub const AWS_LAMBDA_LOG_STREAM_NAME: &str = "AWS_LAMBDA_LOG_STREAM_NAME";
 
-/// Where spans go, a list: `otlp`, `console` (a tree on stderr), `none`. Unset: `otlp` when
-/// an OTLP endpoint is configured, else nothing. `xray` is not built yet and is reported.
+/// Where spans go, a list: `otlp`, `xray` (segment documents to the X-Ray daemon), `console`
+/// (a tree on stderr), `none`. Unset: `otlp` when an OTLP endpoint is configured, else nothing.
 pub const OTEL_TRACES_EXPORTER: &str = "OTEL_TRACES_EXPORTER";
+/// The X-Ray daemon's UDP address, set by Lambda: `host:port` or `udp:host:port tcp:host:port`.
+pub const AWS_XRAY_DAEMON_ADDRESS: &str = "AWS_XRAY_DAEMON_ADDRESS";
+/// The X-Ray daemon's address when `AWS_XRAY_DAEMON_ADDRESS` is unset.
+pub const DEFAULT_XRAY_DAEMON_ADDRESS: &str = "127.0.0.1:2000";
 /// OTLP/HTTP base URL; traces go to `<base>/v1/traces`.
 pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 /// OTLP/HTTP URL for traces, used as it is.
@@ -123,6 +127,17 @@ pub mod span_fields {
     pub const URL_PATH: &str = "url.path";
     /// OpenTelemetry: the response's status code.
     pub const HTTP_RESPONSE_STATUS_CODE: &str = "http.response.status_code";
+    /// OpenTelemetry: the ARN the function was invoked with.
+    pub const CLOUD_RESOURCE_ID: &str = "cloud.resource_id";
+    /// OpenTelemetry: the account of the function, read from its ARN.
+    pub const CLOUD_ACCOUNT_ID: &str = "cloud.account.id";
+    /// The attributes of a span to index as X-Ray annotations, comma-separated:
+    /// `"aws.xray.annotations" = "app.handle"`. The OpenTelemetry Collector's X-Ray exporter
+    /// reads the same attribute.
+    pub const XRAY_ANNOTATIONS: &str = "aws.xray.annotations";
+    /// Marks the invocation span's link to the Lambda function's X-Ray segment, under which
+    /// the X-Ray exporter places the invocation's subsegments.
+    pub const XRAY_LAMBDA_SEGMENT_LINK: &str = "aws.xray.lambda_segment";
 }
 
 /// Which invocation-span field becomes which log key on every line inside the invocation.

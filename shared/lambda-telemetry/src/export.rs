@@ -26,12 +26,15 @@ use crate::constants::{
     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_TRACES_EXPORTER, SPAN_BUFFER_CAPACITY,
 };
 use crate::otlp::{ExportFailure, OtlpExporter};
+use crate::xray::XrayExporter;
 
 /// Where spans go: `OTEL_TRACES_EXPORTER`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ExporterKind {
     /// OTLP/HTTP protobuf.
     Otlp,
+    /// Segment documents to the X-Ray daemon.
+    Xray,
     /// A compact tree of each invocation's spans on stderr.
     Console,
 }
@@ -66,7 +69,8 @@ fn parse_exporters(value: &str) -> (Vec<ExporterKind>, Vec<String>) {
                 kinds.push(ExporterKind::Console)
             }
             "otlp" if !kinds.contains(&ExporterKind::Otlp) => kinds.push(ExporterKind::Otlp),
-            "console" | "otlp" => {}
+            "xray" if !kinds.contains(&ExporterKind::Xray) => kinds.push(ExporterKind::Xray),
+            "console" | "otlp" | "xray" => {}
             _ => unavailable.push(name),
         }
     }
@@ -102,7 +106,7 @@ impl SpanBuffer {
         }
     }
 
-    fn take(&self) -> Vec<SpanData> {
+    pub(crate) fn take(&self) -> Vec<SpanData> {
         self.spans
             .lock()
             .map(|mut spans| std::mem::take(&mut *spans))
@@ -118,7 +122,10 @@ impl SpanProcessor for BufferProcessor {
     fn on_start(&self, _span: &mut opentelemetry_sdk::trace::Span, _cx: &opentelemetry::Context) {}
 
     fn on_end(&self, span: SpanData) {
-        self.0.push(span);
+        // Recorded but not sampled: no exporter wants it.
+        if span.span_context.is_sampled() {
+            self.0.push(span);
+        }
     }
 
     fn force_flush(&self) -> OTelSdkResult {
@@ -139,33 +146,52 @@ pub(crate) struct Pipeline {
     buffer: Arc<SpanBuffer>,
     exporters: Vec<ExporterKind>,
     otlp: Option<OtlpExporter>,
+    xray: Option<XrayExporter>,
     budget: Duration,
 }
 
 impl Pipeline {
     /// The exporters `OTEL_TRACES_EXPORTER` names, the processor that feeds them (none when
-    /// nothing is exported, so spans are not even buffered), and the names it cannot serve.
+    /// nothing is exported, so spans are not even buffered), and what cannot be served, in
+    /// words to report.
     pub(crate) fn from_env(resource: &Resource) -> (Self, Option<BufferProcessor>, Vec<String>) {
-        let (exporters, unavailable) = exporters_from_env();
-        let buffer = Arc::new(SpanBuffer::default());
-        let processor = (!exporters.is_empty()).then(|| BufferProcessor(Arc::clone(&buffer)));
+        let (mut exporters, mut unavailable) = exporters_from_env();
         let otlp = exporters
             .contains(&ExporterKind::Otlp)
             .then(|| OtlpExporter::from_env(resource));
-        let pipeline = Self::new(buffer, exporters, otlp, budget_from_env());
-        (pipeline, processor, unavailable)
-    }
-
-    pub(crate) fn new(
-        buffer: Arc<SpanBuffer>,
-        exporters: Vec<ExporterKind>,
-        otlp: Option<OtlpExporter>,
-        budget: Duration,
-    ) -> Self {
-        Self {
+        let xray = if exporters.contains(&ExporterKind::Xray) {
+            let service = resource
+                .get(&opentelemetry::Key::from_static_str("service.name"))
+                .map(|v| v.as_str().into_owned())
+                .unwrap_or_default();
+            XrayExporter::from_env(&service)
+                .map_err(|problem| {
+                    exporters.retain(|k| *k != ExporterKind::Xray);
+                    unavailable.push(problem);
+                })
+                .ok()
+        } else {
+            None
+        };
+        let buffer = Arc::new(SpanBuffer::default());
+        let processor = (!exporters.is_empty()).then(|| BufferProcessor(Arc::clone(&buffer)));
+        let pipeline = Self {
             buffer,
             exporters,
             otlp,
+            xray,
+            budget: budget_from_env(),
+        };
+        (pipeline, processor, unavailable)
+    }
+
+    #[cfg(test)]
+    fn only_buffer(buffer: Arc<SpanBuffer>, budget: Duration) -> Self {
+        Self {
+            buffer,
+            exporters: Vec::new(),
+            otlp: None,
+            xray: None,
             budget,
         }
     }
@@ -176,10 +202,15 @@ impl Pipeline {
         let spans = self.buffer.take();
         let mut dropped = self.buffer.dropped.swap(0, Ordering::Relaxed);
         let mut refused = None;
+        let mut xray_unsent = 0;
         if !spans.is_empty() {
             let count = spans.len() as u64;
             if self.exporters.contains(&ExporterKind::Console) {
                 console(&spans);
+            }
+            // UDP first: it takes microseconds and cannot wait on the network.
+            if let Some(xray) = &self.xray {
+                xray_unsent = xray.export(&spans);
             }
             if let Some(otlp) = &self.otlp {
                 match otlp.export(spans, deadline).await {
@@ -192,9 +223,10 @@ impl Pipeline {
                 }
             }
         }
-        if dropped > 0 {
+        if dropped > 0 || xray_unsent > 0 {
             tracing::warn!(
                 dropped_spans = dropped,
+                xray_unsent_spans = xray_unsent,
                 refused_status = refused,
                 budget_ms = self.budget.as_millis() as u64,
                 "spans were dropped: the buffer was full, the backend refused them, or the export missed the flush budget"
@@ -331,12 +363,7 @@ mod tests {
         for _ in 0..SPAN_BUFFER_CAPACITY + 3 {
             tracer.in_span("work", |_| {});
         }
-        let pipeline = Pipeline::new(
-            Arc::clone(&buffer),
-            Vec::new(),
-            None,
-            Duration::from_millis(50),
-        );
+        let pipeline = Pipeline::only_buffer(Arc::clone(&buffer), Duration::from_millis(50));
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
@@ -357,8 +384,15 @@ mod tests {
 
     #[test]
     fn exporter_names_come_from_otel_traces_exporter() {
-        let (kinds, unavailable) = parse_exporters("console, otlp,none,xray,console,OTLP");
-        assert_eq!(kinds, vec![ExporterKind::Console, ExporterKind::Otlp]);
-        assert_eq!(unavailable, vec!["xray".to_owned()]);
+        let (kinds, unavailable) = parse_exporters("console, otlp,none,xray,console,OTLP,jaeger");
+        assert_eq!(
+            kinds,
+            vec![
+                ExporterKind::Console,
+                ExporterKind::Otlp,
+                ExporterKind::Xray
+            ]
+        );
+        assert_eq!(unavailable, vec!["jaeger".to_owned()]);
     }
 }

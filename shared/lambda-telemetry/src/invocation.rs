@@ -14,6 +14,7 @@ use futures_util::FutureExt as _;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, IntoResponse, Request, RequestExt, Response};
+use opentelemetry::KeyValue;
 use opentelemetry::trace::TraceContextExt as _;
 use tower::{Layer, Service};
 use tracing::Instrument as _;
@@ -99,7 +100,10 @@ where
         // They come before any event in the span: an event starts the OpenTelemetry span.
         let _ = span.set_parent(parent.context);
         if let Some(link) = parent.link {
-            span.add_link(link);
+            span.add_link_with_attributes(
+                link,
+                vec![KeyValue::new(span_fields::XRAY_LAMBDA_SEGMENT_LINK, true)],
+            );
         }
         span.in_scope(|| tracing::debug!(parent = ?source, "trace parent chosen"));
         // A handler can panic before it returns its future, as well as while it runs.
@@ -208,6 +212,8 @@ impl RequestSummary {
             { span_fields::FAAS_COLDSTART } = self.cold_start,
             { span_fields::FAAS_INVOCATION_ID } = self.request_id.as_deref(),
             { span_fields::AWS_LAMBDA_INVOKED_ARN } = self.invoked_arn.as_deref(),
+            { span_fields::CLOUD_RESOURCE_ID } = self.invoked_arn.as_deref(),
+            { span_fields::CLOUD_ACCOUNT_ID } = self.invoked_arn.as_deref().and_then(account_id),
             { span_fields::AWS_XRAY_TRACE_ID } = self.xray_trace_id.as_deref(),
             { span_fields::AWS_APIGATEWAY_REQUEST_ID } = self.correlation_id.as_deref(),
             { span_fields::HTTP_REQUEST_METHOD } = self.method.as_str(),
@@ -217,6 +223,8 @@ impl RequestSummary {
             otel.status_code = Empty,
             user_agent.original = self.user_agent.as_deref(),
             client.address = self.source_ip.as_deref(),
+            // Filterable in the X-Ray console: `annotation.faas_coldstart = true`.
+            { span_fields::XRAY_ANNOTATIONS } = "faas.coldstart,http.route",
         )
     }
 
@@ -306,6 +314,13 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
 }
 
 /// `Root=1-5759e988-bd862e3fe1be46a994272793;Parent=...;Sampled=1` → the `Root` value.
+/// The account of `arn:aws:lambda:us-east-1:123456789012:function:name[:alias]`.
+fn account_id(arn: &str) -> Option<&str> {
+    arn.split(':')
+        .nth(4)
+        .filter(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()))
+}
+
 fn xray_root(header: &str) -> Option<String> {
     header
         .split(';')

@@ -68,6 +68,8 @@ mod propagation;
 mod redact;
 /// The OpenTelemetry tracer provider behind `tracing` spans.
 mod traces;
+/// X-Ray segment documents over UDP to the X-Ray daemon.
+mod xray;
 
 use std::sync::{Arc, OnceLock};
 
@@ -166,7 +168,7 @@ fn install(config: Config) -> Telemetry {
     if !unavailable.is_empty() {
         tracing::warn!(
             exporters = ?unavailable,
-            "OTEL_TRACES_EXPORTER names exporters this build does not have; spans are not sent there"
+            "some exporters OTEL_TRACES_EXPORTER names cannot be used; spans are not sent there"
         );
     }
     if let Some(error) = bad_filter {

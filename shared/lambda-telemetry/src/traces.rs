@@ -53,6 +53,11 @@ where
 {
     tracing_opentelemetry::layer()
         .with_tracer(tracer(provider))
+        // A Lambda function runs on one thread; busy/idle timing costs a clock read on every
+        // enter and exit of every span; the target repeats `code.module.name`.
+        .with_threads(false)
+        .with_tracked_inactivity(false)
+        .with_target(false)
         .with_filter(filter_fn(|metadata| {
             !metadata.target().starts_with("lambda_runtime")
         }))
