@@ -1,4 +1,4 @@
-//! An OTLP/HTTP receiver on loopback: it decodes each protobuf export request and answers as
+//! An OTLP/HTTP receiver on loopback: it decodes each protobuf export request (gzip or not) and answers as
 //! told, so tests can see what arrives and play a backend that is busy, refusing or silent.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -102,6 +102,16 @@ fn serve(stream: TcpStream, answer: Answer, exports: &Mutex<Vec<Export>>) {
         let mut body = vec![0; length];
         if reader.read_exact(&mut body).is_err() {
             return;
+        }
+        let gzip = headers
+            .iter()
+            .any(|(n, v)| n == "content-encoding" && v == "gzip");
+        if gzip {
+            let mut unzipped = Vec::new();
+            flate2::read::GzDecoder::new(body.as_slice())
+                .read_to_end(&mut unzipped)
+                .expect("a gzip body");
+            body = unzipped;
         }
         let request =
             ExportTraceServiceRequest::decode(body.as_slice()).expect("an OTLP protobuf body");

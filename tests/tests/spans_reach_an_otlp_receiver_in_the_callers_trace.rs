@@ -1,5 +1,6 @@
 //! OTLP/HTTP protobuf export: the browser's trace continues through the function, the
-//! custom spans and their attributes arrive, the key goes in the header and nowhere else.
+//! custom spans and their attributes arrive (gzip-compressed, as configured), the key goes in
+//! the header and nowhere else.
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::Span;
@@ -29,6 +30,7 @@ fn spans_reach_an_otlp_receiver_in_the_callers_trace() {
             "x-honeycomb-team=canary-key-5d1e",
         ),
         ("OTEL_SERVICE_NAME", "backend-flask"),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
     ]);
     let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     let reply = api.get("/api/activities/home", &[("traceparent", traceparent)]);
@@ -50,6 +52,13 @@ fn spans_reach_an_otlp_receiver_in_the_callers_trace() {
             export
                 .headers
                 .contains(&("content-type".into(), "application/x-protobuf".into()))
+        );
+        assert!(
+            export
+                .headers
+                .contains(&("content-encoding".into(), "gzip".into())),
+            "OTEL_EXPORTER_OTLP_COMPRESSION=gzip compresses: {:?}",
+            export.headers
         );
         let resource = export.request.resource_spans[0].resource.clone().unwrap();
         let service = resource

@@ -54,6 +54,10 @@ pub const OTEL_EXPORTER_OTLP_TRACES_HEADERS: &str = "OTEL_EXPORTER_OTLP_TRACES_H
 pub const OTEL_EXPORTER_OTLP_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
 /// The same, for trace requests only.
 pub const OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT";
+/// `gzip` or `none` (the default): how OTLP request bodies are compressed.
+pub const OTEL_EXPORTER_OTLP_COMPRESSION: &str = "OTEL_EXPORTER_OTLP_COMPRESSION";
+/// The same, for trace requests only.
+pub const OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: &str = "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION";
 /// The specification's default OTLP/HTTP endpoint.
 pub const DEFAULT_OTLP_ENDPOINT: &str = "http://localhost:4318";
 /// How long the flush after each invocation may take, in milliseconds.

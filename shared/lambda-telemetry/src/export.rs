@@ -39,8 +39,7 @@ pub(crate) enum ExporterKind {
     Console,
 }
 
-/// The exporters `OTEL_TRACES_EXPORTER` names, and the names it holds that this build cannot
-/// export to yet (to be reported once).
+/// The exporters `OTEL_TRACES_EXPORTER` names, and what is wrong with it, in words.
 fn exporters_from_env() -> (Vec<ExporterKind>, Vec<String>) {
     match std::env::var(OTEL_TRACES_EXPORTER) {
         Ok(value) if !value.trim().is_empty() => parse_exporters(&value),
@@ -71,7 +70,9 @@ fn parse_exporters(value: &str) -> (Vec<ExporterKind>, Vec<String>) {
             "otlp" if !kinds.contains(&ExporterKind::Otlp) => kinds.push(ExporterKind::Otlp),
             "xray" if !kinds.contains(&ExporterKind::Xray) => kinds.push(ExporterKind::Xray),
             "console" | "otlp" | "xray" => {}
-            _ => unavailable.push(name),
+            _ => unavailable.push(format!(
+                "{OTEL_TRACES_EXPORTER} names {name:?}, which is not otlp, xray, console or none"
+            )),
         }
     }
     (kinds, unavailable)
@@ -152,13 +153,13 @@ pub(crate) struct Pipeline {
 
 impl Pipeline {
     /// The exporters `OTEL_TRACES_EXPORTER` names, the processor that feeds them (none when
-    /// nothing is exported, so spans are not even buffered), and what cannot be served, in
-    /// words to report.
+    /// nothing is exported, so spans are not even buffered), and the settings that cannot be
+    /// used, in words to report once the log is up.
     pub(crate) fn from_env(resource: &Resource) -> (Self, Option<BufferProcessor>, Vec<String>) {
-        let (mut exporters, mut unavailable) = exporters_from_env();
+        let (mut exporters, mut problems) = exporters_from_env();
         let otlp = exporters
             .contains(&ExporterKind::Otlp)
-            .then(|| OtlpExporter::from_env(resource));
+            .then(|| OtlpExporter::from_env(resource, &mut problems));
         let xray = if exporters.contains(&ExporterKind::Xray) {
             let service = resource
                 .get(&opentelemetry::Key::from_static_str("service.name"))
@@ -167,7 +168,7 @@ impl Pipeline {
             XrayExporter::from_env(&service)
                 .map_err(|problem| {
                     exporters.retain(|k| *k != ExporterKind::Xray);
-                    unavailable.push(problem);
+                    problems.push(problem);
                 })
                 .ok()
         } else {
@@ -182,7 +183,7 @@ impl Pipeline {
             xray,
             budget: budget_from_env(),
         };
-        (pipeline, processor, unavailable)
+        (pipeline, processor, problems)
     }
 
     #[cfg(test)]
@@ -393,6 +394,7 @@ mod tests {
                 ExporterKind::Xray
             ]
         );
-        assert_eq!(unavailable, vec!["jaeger".to_owned()]);
+        assert_eq!(unavailable.len(), 1);
+        assert!(unavailable[0].contains("\"jaeger\""), "{unavailable:?}");
     }
 }

@@ -151,7 +151,7 @@ fn install(config: Config) -> Telemetry {
         Err(error) => (EnvFilter::new(constants::DEFAULT_LOG_LEVEL), Some(error)),
     };
     let resource = traces::resource(&config);
-    let (pipeline, processor, unavailable) = export::Pipeline::from_env(&resource);
+    let (pipeline, processor, problems) = export::Pipeline::from_env(&resource);
     let pipeline = Arc::new(pipeline);
     let provider = traces::provider(resource, processor);
     let subscriber = tracing_subscriber::registry()
@@ -165,11 +165,9 @@ fn install(config: Config) -> Telemetry {
             "a global tracing subscriber was already set; lambda-telemetry's log lines are off"
         ),
     }
-    if !unavailable.is_empty() {
-        tracing::warn!(
-            exporters = ?unavailable,
-            "some exporters OTEL_TRACES_EXPORTER names cannot be used; spans are not sent there"
-        );
+    // Said now that there is a log to say it in; each once, at start.
+    for problem in problems {
+        tracing::warn!(problem, "telemetry setting ignored");
     }
     if let Some(error) = bad_filter {
         tracing::warn!(

@@ -16,12 +16,15 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SpanData;
 use prost::Message as _;
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::header::{
+    CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER,
+};
 
 use crate::constants::{
-    DEFAULT_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS,
-    OTEL_EXPORTER_OTLP_TIMEOUT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
-    OTEL_EXPORTER_OTLP_TRACES_HEADERS, OTEL_EXPORTER_OTLP_TRACES_TIMEOUT,
+    DEFAULT_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_COMPRESSION, OTEL_EXPORTER_OTLP_ENDPOINT,
+    OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_TIMEOUT, OTEL_EXPORTER_OTLP_TRACES_COMPRESSION,
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_HEADERS,
+    OTEL_EXPORTER_OTLP_TRACES_TIMEOUT,
 };
 
 /// The first wait before a retry when the backend gives no `Retry-After`.
@@ -38,6 +41,7 @@ pub(crate) struct OtlpExporter {
     endpoint: String,
     headers: HeaderMap,
     timeout: Duration,
+    gzip: bool,
     resource: ResourceAttributesWithSchema,
     /// Statuses already reported: a refused key is said once, not on every invocation.
     reported: Mutex<HashSet<u16>>,
@@ -53,8 +57,9 @@ pub(crate) enum ExportFailure {
 }
 
 impl OtlpExporter {
-    /// From `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`, `_HEADERS` and `_TIMEOUT`.
-    pub(crate) fn from_env(resource: &Resource) -> Self {
+    /// From `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`, `_HEADERS`, `_TIMEOUT` and `_COMPRESSION`.
+    /// What cannot be used is added to `problems`, to be reported once telemetry is up.
+    pub(crate) fn from_env(resource: &Resource, problems: &mut Vec<String>) -> Self {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let endpoint = var(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT).unwrap_or_else(|| {
             let base = var(OTEL_EXPORTER_OTLP_ENDPOINT)
@@ -70,16 +75,31 @@ impl OtlpExporter {
             .flatten()
             .collect::<Vec<_>>()
             .join(","),
+            problems,
         );
         let timeout = var(OTEL_EXPORTER_OTLP_TRACES_TIMEOUT)
             .or_else(|| var(OTEL_EXPORTER_OTLP_TIMEOUT))
             .and_then(|ms| ms.trim().parse().ok())
             .map_or(DEFAULT_TIMEOUT, Duration::from_millis);
+        let compression = var(OTEL_EXPORTER_OTLP_TRACES_COMPRESSION)
+            .or_else(|| var(OTEL_EXPORTER_OTLP_COMPRESSION))
+            .map(|v| v.trim().to_ascii_lowercase());
+        let gzip = match compression.as_deref() {
+            Some("gzip") => true,
+            None | Some("none") => false,
+            Some(other) => {
+                problems.push(format!(
+                    "OTLP compression {other:?} is not gzip or none; sending uncompressed"
+                ));
+                false
+            }
+        };
         Self {
             client: OnceLock::new(),
             endpoint,
             headers,
             timeout,
+            gzip,
             resource: resource.into(),
             reported: Mutex::new(HashSet::new()),
         }
@@ -95,23 +115,27 @@ impl OtlpExporter {
         let request = ExportTraceServiceRequest {
             resource_spans: group_spans_by_resource_and_scope(spans, &self.resource),
         };
-        let body = request.encode_to_vec();
+        let mut body = request.encode_to_vec();
+        if self.gzip {
+            body = gzip(&body);
+        }
         let mut backoff = FIRST_BACKOFF;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
                 return Err(ExportFailure::GaveUp);
             }
-            let sent = self
+            let mut post = self
                 .client
                 .get_or_init(reqwest::Client::new)
                 .post(&self.endpoint)
                 .headers(self.headers.clone())
                 .header(CONTENT_TYPE, "application/x-protobuf")
-                .timeout(self.timeout.min(remaining))
-                .body(body.clone())
-                .send()
-                .await;
+                .timeout(self.timeout.min(remaining));
+            if self.gzip {
+                post = post.header(CONTENT_ENCODING, "gzip");
+            }
+            let sent = post.body(body.clone()).send().await;
             let wait = match sent {
                 Ok(response) if response.status().is_success() => return Ok(()),
                 Ok(response) if retryable(response.status()) => {
@@ -150,6 +174,18 @@ impl OtlpExporter {
     }
 }
 
+/// Spans compress about 5:1; the fastest level keeps the flush short.
+fn gzip(body: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4),
+        flate2::Compression::fast(),
+    );
+    // Writing to a Vec cannot fail.
+    let _ = encoder.write_all(body);
+    encoder.finish().unwrap_or_default()
+}
+
 fn retryable(status: StatusCode) -> bool {
     matches!(status.as_u16(), 429 | 502 | 503 | 504)
 }
@@ -167,8 +203,8 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// `key1=value1,key2=value2`, values percent-decoded, as the specification writes them.
-/// A malformed entry is skipped and reported by name only.
-fn parse_headers(value: &str) -> HeaderMap {
+/// A malformed entry is skipped and reported by name only: never its value, the key.
+fn parse_headers(value: &str, problems: &mut Vec<String>) -> HeaderMap {
     let mut headers = HeaderMap::new();
     for entry in value.split(',').filter(|e| !e.trim().is_empty()) {
         let parsed = entry.split_once('=').and_then(|(name, value)| {
@@ -187,10 +223,9 @@ fn parse_headers(value: &str) -> HeaderMap {
             }
             None => {
                 let name = entry.split('=').next().unwrap_or_default().trim();
-                tracing::warn!(
-                    header = name,
-                    "ignoring a malformed OTEL_EXPORTER_OTLP_HEADERS entry"
-                );
+                problems.push(format!(
+                    "ignoring the malformed OTLP header entry named {name:?}"
+                ));
             }
         }
     }
@@ -203,12 +238,28 @@ mod tests {
 
     #[test]
     fn headers_are_parsed_as_the_specification_writes_them() {
-        let headers =
-            parse_headers("x-honeycomb-team=abc%3D%3D , x-honeycomb-dataset=cruddur,bad entry");
+        let mut problems = Vec::new();
+        let headers = parse_headers(
+            "x-honeycomb-team=abc%3D%3D , x-honeycomb-dataset=cruddur,bad entry,x-key=secret\n1",
+            &mut problems,
+        );
         assert_eq!(headers["x-honeycomb-team"], "abc==");
         assert_eq!(headers["x-honeycomb-dataset"], "cruddur");
         assert_eq!(headers.len(), 2);
         assert!(headers["x-honeycomb-team"].is_sensitive());
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(!problems.concat().contains("secret"), "{problems:?}");
+    }
+
+    #[test]
+    fn gzip_bodies_decompress_to_the_protobuf() {
+        use std::io::Read as _;
+        let body: Vec<u8> = (0..10_000u32).flat_map(|i| (i % 7).to_le_bytes()).collect();
+        let mut unzipped = Vec::new();
+        flate2::read::GzDecoder::new(&gzip(&body)[..])
+            .read_to_end(&mut unzipped)
+            .unwrap();
+        assert_eq!(unzipped, body);
     }
 
     #[test]
