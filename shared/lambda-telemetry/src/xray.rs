@@ -656,7 +656,7 @@ mod tests {
         );
         assert_eq!(doc["metadata"]["thread"]["id"], 1);
         assert_eq!(doc["start_time"], 1_700_000_000.0);
-        assert_eq!(doc["end_time"], 1_700_000_000.0015);
+        assert_eq!(doc["end_time"], 1_700_000_000.001_5);
     }
 
     #[test]
