@@ -15,7 +15,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, IntoResponse, Request, RequestExt, Response};
 use opentelemetry::KeyValue;
-use opentelemetry::trace::TraceContextExt as _;
+use opentelemetry::trace::{SpanContext, TraceContextExt as _};
 use tower::{Layer, Service};
 use tracing::Instrument as _;
 use tracing::field::Empty;
@@ -99,6 +99,7 @@ where
         // Both fail only when no OpenTelemetry layer is installed; the span then has no ids.
         // They come before any event in the span: an event starts the OpenTelemetry span.
         let _ = span.set_parent(parent.context);
+        let lambda_xray = parent.lambda;
         if let Some(link) = parent.link {
             span.add_link_with_attributes(
                 link,
@@ -140,8 +141,19 @@ where
             summary.log_access(status, started.elapsed().as_secs_f64() * 1e3);
             Ok(response)
         };
-        Box::pin(invocation.instrument(span))
+        Box::pin(LAMBDA_XRAY.scope(lambda_xray, invocation.instrument(span)))
     }
+}
+
+tokio::task_local! {
+    /// The Lambda X-Ray context of the invocation being served, for outgoing requests.
+    static LAMBDA_XRAY: Option<SpanContext>;
+}
+
+/// The Lambda X-Ray context of the invocation the caller runs in, if any (not in tasks the
+/// handler spawns: they run outside the invocation).
+pub(crate) fn lambda_xray_context() -> Option<SpanContext> {
+    LAMBDA_XRAY.try_with(Clone::clone).ok().flatten()
 }
 
 /// What the span and the access-log line say about a request, read once.
@@ -342,14 +354,14 @@ fn internal_error() -> Response<Body> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::LogFormat;
     use crate::logs::testing::capture;
     use serde_json::Value;
     use tower::ServiceExt as _;
 
-    fn event() -> Request {
+    pub(crate) fn event() -> Request {
         let event = include_str!("../../../events/user-activities.json");
         let mut request = lambda_http::request::from_str(event).unwrap();
         *request.uri_mut() = "https://example.com/api/activities/@andrewbrown?token=canary&page=2"
@@ -371,7 +383,7 @@ mod tests {
         serve_request(service, event())
     }
 
-    fn serve_request<S>(service: S, request: Request) -> (Response<Body>, Vec<Value>)
+    pub(crate) fn serve_request<S>(service: S, request: Request) -> (Response<Body>, Vec<Value>)
     where
         S: Service<
                 Request,
@@ -381,6 +393,7 @@ mod tests {
             >,
     {
         let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
             .build()
             .unwrap();
         let mut response = None;

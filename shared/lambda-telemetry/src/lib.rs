@@ -46,6 +46,8 @@
 //! Settings come from the environment (see [`constants`]); [`Config`] changes them in code.
 #![warn(missing_docs, rust_2018_idioms)]
 
+/// Traced outgoing HTTP.
+mod client;
 /// Settings, read from the environment and overridable in code.
 mod config;
 /// Environment variable names, defaults and telemetry keys.
@@ -78,9 +80,12 @@ use tower::Layer as _;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt as _;
 
+pub use client::{TraceRequests, http_client};
 pub use config::{Config, LogFormat};
 pub use error::{Error, Result};
 pub use invocation::{Invocation, InvocationLayer};
+/// The client type [`http_client`] returns, re-exported so callers need not depend on it.
+pub use reqwest_middleware;
 
 /// The installed telemetry. [`Config::init`] and [`init`] return it; it serves handlers.
 #[derive(Clone, Debug)]

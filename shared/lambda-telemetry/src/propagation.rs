@@ -101,6 +101,8 @@ pub(crate) struct Parent {
     pub(crate) source: ParentSource,
     /// The Lambda X-Ray context when it is not the parent: the span links to it.
     pub(crate) link: Option<SpanContext>,
+    /// The Lambda X-Ray context, parent or not: outgoing requests carry its trace to X-Ray.
+    pub(crate) lambda: Option<SpanContext>,
 }
 
 /// Applies the rule in the module documentation.
@@ -145,12 +147,13 @@ pub(crate) fn choose_parent(
     }
     let link = match source {
         ParentSource::XrayLambda => None,
-        _ => lambda_xray,
+        _ => lambda_xray.clone(),
     };
     Parent {
         context,
         source,
         link,
+        lambda: lambda_xray,
     }
 }
 

@@ -1,0 +1,322 @@
+//! Outgoing HTTP, traced: the counterpart of the original's `requests` instrumentation.
+//!
+//! [`http_client`] is a reqwest client with the [`TraceRequests`] middleware
+//! (reqwest-middleware, so retry or other middleware compose with it). Every request runs in a
+//! CLIENT span named by its method, with the OpenTelemetry HTTP client attributes, and carries:
+//! - `traceparent` (version `00`) and `tracestate`, cut to the W3C limits, for OpenTelemetry;
+//! - `X-Amzn-Trace-Id` with the Lambda X-Ray trace as `Root` and the client span as `Parent`,
+//!   so an X-Ray-traced service downstream joins the trace the X-Ray exporter writes.
+//!
+//! Headers are never recorded; the URL is recorded without user info and with secret-looking
+//! query values masked.
+
+use std::time::Instant;
+
+use http::Extensions;
+use opentelemetry::propagation::{Injector, TextMapPropagator as _};
+use opentelemetry::trace::{SpanContext, TraceContextExt as _, TraceFlags};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Request, Response};
+use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
+use tracing::Instrument as _;
+use tracing::field::Empty;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use crate::propagation::xray_header;
+use crate::redact::redact_query;
+
+/// The most `tracestate` list members W3C Trace Context allows.
+const TRACESTATE_MAX_MEMBERS: usize = 32;
+/// The length W3C asks every vendor to propagate; longer headers are cut down to it.
+const TRACESTATE_MAX_LEN: usize = 512;
+/// Members longer than this are the first to go when the header is too long (W3C).
+const TRACESTATE_LONG_MEMBER: usize = 128;
+
+/// A reqwest client whose requests are traced; see the [module](self) documentation.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), reqwest_middleware::Error> {
+/// let client = lambda_telemetry::http_client();
+/// let answer = client.get("https://example.com/api").send().await?;
+/// # Ok(()) }
+/// ```
+pub fn http_client() -> ClientWithMiddleware {
+    ClientBuilder::new(reqwest::Client::new())
+        .with(TraceRequests)
+        .build()
+}
+
+/// The middleware behind [`http_client`], for a client built with other middleware.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TraceRequests;
+
+#[async_trait::async_trait]
+impl Middleware for TraceRequests {
+    async fn handle(
+        &self,
+        mut request: Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
+        let url = request.url();
+        let span = tracing::info_span!(
+            target: "lambda_telemetry::client",
+            "http_client",
+            otel.name = request.method().as_str(),
+            otel.kind = "client",
+            otel.status_code = Empty,
+            http.request.method = request.method().as_str(),
+            server.address = url.host_str(),
+            server.port = url.port_or_known_default(),
+            url.full = display_url(url),
+            http.response.status_code = Empty,
+            error.type = Empty,
+        );
+        inject(&span, request.headers_mut());
+        let started = Instant::now();
+        let result = next.run(request, extensions).instrument(span.clone()).await;
+        match &result {
+            Ok(response) => {
+                let status = response.status();
+                span.record("http.response.status_code", i64::from(status.as_u16()));
+                // For a client every 4xx and 5xx is a failure of the call.
+                if status.is_client_error() || status.is_server_error() {
+                    span.record("error.type", status.as_str());
+                    span.record("otel.status_code", "error");
+                }
+            }
+            Err(error) => {
+                span.record("error.type", error_type(error));
+                span.record("otel.status_code", "error");
+                span.in_scope(|| {
+                    tracing::warn!(
+                        target: "lambda_telemetry::client",
+                        error = %describe(error),
+                        duration_ms = started.elapsed().as_secs_f64() * 1e3,
+                        "outgoing request failed"
+                    );
+                });
+            }
+        }
+        result
+    }
+}
+
+/// The URL as recorded: no user name or password, secret-looking query values masked.
+fn display_url(url: &reqwest::Url) -> String {
+    let mut url = url.clone();
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    if let Some(query) = url.query().filter(|q| !q.is_empty()).map(redact_query) {
+        url.set_query(Some(&query));
+    }
+    url.set_fragment(None);
+    url.to_string()
+}
+
+/// What went wrong, without the URL reqwest's own message carries (its query may hold a key).
+fn describe(error: &reqwest_middleware::Error) -> String {
+    match error {
+        reqwest_middleware::Error::Reqwest(e) => std::error::Error::source(e)
+            .map_or_else(|| error_type(error).to_owned(), ToString::to_string),
+        reqwest_middleware::Error::Middleware(e) => e.to_string(),
+    }
+}
+
+fn error_type(error: &reqwest_middleware::Error) -> &'static str {
+    match error {
+        reqwest_middleware::Error::Reqwest(e) if e.is_timeout() => "timeout",
+        reqwest_middleware::Error::Reqwest(e) if e.is_connect() => "connect",
+        reqwest_middleware::Error::Reqwest(_) => "request",
+        reqwest_middleware::Error::Middleware(_) => "middleware",
+    }
+}
+
+/// Writes the trace headers for the client `span` into `headers`.
+fn inject(span: &tracing::Span, headers: &mut HeaderMap) {
+    let cx = span.context();
+    let client = cx.span().span_context().clone();
+    if !client.is_valid() {
+        // No OpenTelemetry layer is installed: there is no trace to continue.
+        return;
+    }
+    TraceContextPropagator::new().inject_context(&cx, &mut HeaderInjector(headers));
+    if let Some(state) = headers
+        .get("tracestate")
+        .and_then(|v| v.to_str().ok())
+        .map(limit_tracestate)
+    {
+        match state.and_then(|s| HeaderValue::from_str(&s).ok()) {
+            Some(value) => headers.insert("tracestate", value),
+            None => headers.remove("tracestate"),
+        };
+    }
+    // X-Ray's trace is the Lambda's when there is one (it differs from the OpenTelemetry trace
+    // when a browser's traceparent continues); the parent is this client span either way.
+    let (trace_id, flags) = crate::invocation::lambda_xray_context()
+        .map(|lambda| (lambda.trace_id(), lambda.trace_flags()))
+        .unwrap_or((client.trace_id(), client.trace_flags()));
+    let xray = SpanContext::new(
+        trace_id,
+        client.span_id(),
+        flags & TraceFlags::SAMPLED,
+        false,
+        Default::default(),
+    );
+    if let Some(value) = xray_header(&xray).and_then(|v| HeaderValue::from_str(&v).ok()) {
+        headers.insert("x-amzn-trace-id", value);
+    }
+}
+
+/// W3C Trace Context's limits: at most 32 members; over 512 characters, members longer than
+/// 128 go first, then members from the end. `None` when nothing is left.
+fn limit_tracestate(header: &str) -> Option<String> {
+    let mut members: Vec<&str> = header
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .take(TRACESTATE_MAX_MEMBERS)
+        .collect();
+    let len = |members: &[&str]| {
+        members.iter().map(|m| m.len()).sum::<usize>() + members.len().saturating_sub(1)
+    };
+    if len(&members) > TRACESTATE_MAX_LEN {
+        members.retain(|m| m.len() <= TRACESTATE_LONG_MEMBER);
+    }
+    while len(&members) > TRACESTATE_MAX_LEN {
+        members.pop();
+    }
+    (!members.is_empty()).then(|| members.join(","))
+}
+
+struct HeaderInjector<'a>(&'a mut HeaderMap);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(key.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            self.0.insert(name, value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::invocation::tests::{event, serve_request};
+    use lambda_http::RequestExt as _;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    use std::sync::mpsc;
+
+    #[test]
+    fn tracestate_is_cut_to_the_w3c_limits() {
+        assert_eq!(limit_tracestate("a=1, b=2").as_deref(), Some("a=1,b=2"));
+        let many: Vec<String> = (0..40).map(|i| format!("k{i}=v")).collect();
+        let cut = limit_tracestate(&many.join(",")).unwrap();
+        assert_eq!(cut.split(',').count(), 32);
+        assert!(cut.starts_with("k0=v,") && cut.ends_with("k31=v"));
+
+        let long = format!("long={}", "x".repeat(200));
+        let short: Vec<String> = (0..20)
+            .map(|i| format!("s{i}={}", "y".repeat(20)))
+            .collect();
+        let header = format!("{},{long},{}", short[..10].join(","), short[10..].join(","));
+        let cut = limit_tracestate(&header).unwrap();
+        assert!(!cut.contains("long="), "the long member goes first");
+        assert!(cut.len() <= 512);
+        assert_eq!(limit_tracestate(" , ").as_deref(), None);
+    }
+
+    #[test]
+    fn urls_are_recorded_without_credentials_or_secret_values() {
+        let url = "https://user:pass@api.example.com/x?token=abc&page=2#frag"
+            .parse()
+            .unwrap();
+        let shown = display_url(&url);
+        assert!(
+            !shown.contains("user") && !shown.contains("pass"),
+            "{shown}"
+        );
+        assert!(!shown.contains("abc") && !shown.contains("frag"), "{shown}");
+        assert!(shown.contains("page=2"), "{shown}");
+    }
+
+    /// One HTTP/1.1 request read on loopback; its header lines are sent back through `tx`.
+    fn one_request_server() -> (String, mpsc::Receiver<Vec<String>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/downstream", listener.local_addr().unwrap());
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut lines = Vec::new();
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line.trim().is_empty() {
+                    break;
+                }
+                lines.push(line.trim().to_ascii_lowercase());
+            }
+            let mut stream = stream;
+            stream
+                .write_all(b"HTTP/1.1 503 Busy\r\ncontent-length: 0\r\n\r\n")
+                .unwrap();
+            tx.send(lines).unwrap();
+        });
+        (url, rx)
+    }
+
+    fn header<'a>(lines: &'a [String], name: &str) -> &'a str {
+        lines
+            .iter()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("no {name} in {lines:#?}"))
+    }
+
+    #[test]
+    fn requests_carry_the_browser_trace_and_the_lambda_xray_trace() {
+        let (url, headers) = one_request_server();
+        let mut context = lambda_http::Context::default();
+        context.xray_trace_id = Some(
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".into(),
+        );
+        let mut request = event().with_lambda_context(context);
+        let headers_in = request.headers_mut();
+        headers_in.insert(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+                .parse()
+                .unwrap(),
+        );
+        headers_in.insert("tracestate", "rojo=00f067aa0ba902b7".parse().unwrap());
+        let handler = tower::service_fn(move |_: lambda_http::Request| {
+            let url = url.clone();
+            async move {
+                let answer = http_client().get(url).send().await?;
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(answer.status().to_string())
+            }
+        });
+        let (_, lines) = serve_request(handler, request);
+        let sent = headers.recv().unwrap();
+
+        let traceparent = header(&sent, "traceparent");
+        assert!(
+            traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+            "{traceparent}"
+        );
+        let client_span = &traceparent[36..52];
+        assert_eq!(header(&sent, "tracestate"), "rojo=00f067aa0ba902b7");
+        assert_eq!(
+            header(&sent, "x-amzn-trace-id"),
+            format!("root=1-5759e988-bd862e3fe1be46a994272793;parent={client_span};sampled=1")
+        );
+        // The server span is not the client span: the client span is its child.
+        let server_span = lines[0]["span_id"].as_str().unwrap();
+        assert_ne!(server_span, client_span);
+    }
+}
