@@ -174,8 +174,18 @@ impl LocalApi {
     }
 }
 
-impl Drop for LocalApi {
-    fn drop(&mut self) {
+impl LocalApi {
+    /// Stops the emulator and its functions with SIGTERM, as Lambda ends an environment, and
+    /// returns every function line, the last ones included.
+    pub fn stop(mut self) -> Vec<String> {
+        self.terminate();
+        self.function_lines()
+    }
+
+    fn terminate(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
         let group = format!("-{}", self.child.id());
         let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -187,6 +197,12 @@ impl Drop for LocalApi {
         }
         let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.wait();
+    }
+}
+
+impl Drop for LocalApi {
+    fn drop(&mut self) {
+        self.terminate();
     }
 }
 

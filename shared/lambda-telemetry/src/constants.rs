@@ -11,6 +11,8 @@ pub const AWS_LAMBDA_LOG_LEVEL: &str = "AWS_LAMBDA_LOG_LEVEL";
 pub const RUST_LOG: &str = "RUST_LOG";
 /// `JSON` (the default) or `Text`; Lambda sets it from `LoggingConfig.LogFormat`.
 pub const AWS_LAMBDA_LOG_FORMAT: &str = "AWS_LAMBDA_LOG_FORMAT";
+/// `host:port` of the Lambda Runtime API, set by Lambda and by `cargo lambda watch`.
+pub const AWS_LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
 /// The function's name, set by Lambda and by `cargo lambda watch`.
 pub const AWS_LAMBDA_FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
 /// The function's memory in MB, set by Lambda and by `cargo lambda watch`.

@@ -197,6 +197,11 @@ impl Pipeline {
         }
     }
 
+    /// Whether any exporter is configured.
+    pub(crate) fn exports(&self) -> bool {
+        !self.exporters.is_empty()
+    }
+
     /// Exports what the buffer holds, within the budget, and reports what was lost.
     pub(crate) async fn flush(&self) {
         let deadline = Instant::now() + self.budget;

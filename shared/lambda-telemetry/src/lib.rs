@@ -68,6 +68,8 @@ mod panics;
 mod propagation;
 /// Masking of secret values.
 mod redact;
+/// One more flush at shutdown.
+mod shutdown;
 /// The OpenTelemetry tracer provider behind `tracing` spans.
 mod traces;
 /// X-Ray segment documents over UDP to the X-Ray daemon.
@@ -134,7 +136,8 @@ impl Telemetry {
 
     /// Serves `handler` on the Lambda runtime, inside the [`InvocationLayer`].
     /// Invocations run one at a time, or as many at once as Lambda Managed Instances allow
-    /// (`AWS_LAMBDA_MAX_CONCURRENCY`).
+    /// (`AWS_LAMBDA_MAX_CONCURRENCY`). Telemetry is flushed after each response, and once
+    /// more on SIGTERM or SIGINT, after which this returns `Ok`.
     pub async fn run<S>(&self, handler: S) -> Result<()>
     where
         S: Service<Request> + Clone + Send + 'static,
@@ -142,11 +145,20 @@ impl Telemetry {
         S::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
         S::Future: Send + 'static,
     {
-        lambda_http::runtime_concurrent(InvocationLayer::from_env().layer(handler))
+        if self.pipeline.exports() {
+            shutdown::register_extension().await;
+        }
+        let serve = lambda_http::runtime_concurrent(InvocationLayer::from_env().layer(handler))
             .layer(export::FlushLayer(Arc::clone(&self.pipeline)))
-            .run_concurrent()
-            .await
-            .map_err(Error::Runtime)
+            .run_concurrent();
+        tokio::select! {
+            served = serve => served.map_err(Error::Runtime),
+            () = shutdown::signal() => {
+                self.pipeline.flush().await;
+                tracing::info!("shutting down; telemetry flushed");
+                Ok(())
+            }
+        }
     }
 }
 
