@@ -1,6 +1,7 @@
-//! An OTLP backend that refuses, stays busy or never answers costs spans, never a request:
-//! each request still succeeds, the flush stays within its budget, the loss is reported, and
-//! the key never appears in any output.
+//! An OTLP backend that refuses connections, refuses the key, stays busy or never answers, and
+//! an X-Ray daemon that is not there, cost spans, never a request: each request still
+//! succeeds, the flush stays within its budget, the loss is reported, and the key never
+//! appears in any output.
 
 use std::time::{Duration, Instant};
 
@@ -9,12 +10,27 @@ use tests::otlp_receiver::{Answer, OtlpReceiver};
 
 const BUDGET_MS: &str = "300";
 
-fn run(answer: Answer) -> (Vec<String>, usize) {
-    let receiver = OtlpReceiver::start(answer);
-    let endpoint = receiver.endpoint();
+/// A loopback port nothing listens on, for TCP and for UDP.
+fn closed_port() -> u16 {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = socket.local_addr().unwrap().port();
+    drop(socket);
+    port
+}
+
+/// Serves requests with the OTLP backend answering `answer`, or refusing connections when
+/// `None`; the X-Ray daemon is never there.
+fn run(answer: Option<Answer>) -> (Vec<String>, usize) {
+    let receiver = answer.map(OtlpReceiver::start);
+    let endpoint = receiver.as_ref().map_or_else(
+        || format!("http://127.0.0.1:{}", closed_port()),
+        OtlpReceiver::endpoint,
+    );
+    let daemon = format!("127.0.0.1:{}", closed_port());
     let api = LocalApi::start(&[
-        ("OTEL_TRACES_EXPORTER", "otlp"),
+        ("OTEL_TRACES_EXPORTER", "otlp,xray"),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        ("AWS_XRAY_DAEMON_ADDRESS", &daemon),
         (
             "OTEL_EXPORTER_OTLP_HEADERS",
             "x-honeycomb-team=canary-key-77aa",
@@ -38,12 +54,18 @@ fn run(answer: Answer) -> (Vec<String>, usize) {
     for line in &lines {
         assert!(!line.contains("canary-key"), "the key leaked: {line}");
     }
-    (lines, receiver.exports().len())
+    (lines, receiver.map_or(0, |r| r.exports().len()))
 }
 
 #[test]
 fn a_broken_otlp_backend_never_fails_or_slows_a_request() {
-    let (lines, attempts) = run(Answer::Status(401, None));
+    let (lines, _) = run(None);
+    assert!(
+        lines.iter().any(|l| l.contains("\"dropped_spans\"")),
+        "refused connections: {lines:#?}"
+    );
+
+    let (lines, attempts) = run(Some(Answer::Status(401, None)));
     let refused: Vec<_> = lines
         .iter()
         .filter(|l| l.contains("refused the spans"))
@@ -56,14 +78,14 @@ fn a_broken_otlp_backend_never_fails_or_slows_a_request() {
     assert!(refused[0].contains("\"status\":401"));
     assert_eq!(attempts, 4, "401 is never retried");
 
-    let (lines, attempts) = run(Answer::Status(503, None));
+    let (lines, attempts) = run(Some(Answer::Status(503, None)));
     assert!(
         lines.iter().any(|l| l.contains("\"dropped_spans\"")),
         "{lines:#?}"
     );
     assert!(attempts > 4, "503 is retried within the budget");
 
-    let (lines, attempts) = run(Answer::Status(429, Some(60)));
+    let (lines, attempts) = run(Some(Answer::Status(429, Some(60))));
     assert!(
         lines.iter().any(|l| l.contains("\"dropped_spans\"")),
         "{lines:#?}"
@@ -73,7 +95,13 @@ fn a_broken_otlp_backend_never_fails_or_slows_a_request() {
         "a Retry-After beyond the budget is not waited for"
     );
 
-    let (lines, _) = run(Answer::Silence);
+    let (_, attempts) = run(Some(Answer::Status(429, Some(0))));
+    assert!(
+        attempts > 4,
+        "a Retry-After within the budget is honoured and retried"
+    );
+
+    let (lines, _) = run(Some(Answer::Silence));
     assert!(
         lines.iter().any(|l| l.contains("\"dropped_spans\"")),
         "{lines:#?}"
