@@ -43,6 +43,39 @@
 //! `none` always starts a new root. Invalid headers are ignored, never an error. A caller's
 //! sampled flag never samples more than `OTEL_TRACES_SAMPLER` allows.
 //!
+//! # Exports
+//!
+//! `OTEL_TRACES_EXPORTER` lists them: `otlp` (OTLP/HTTP protobuf, standard `OTEL_EXPORTER_OTLP_*`
+//! settings), `xray` (segment documents over UDP to the X-Ray daemon; the invocation span is a
+//! subsegment of the Lambda function's segment even under a browser's trace), `console` (a
+//! tree on stderr), `none`. Ended spans are buffered and flushed after each response is
+//! posted, within `LAMBDA_TELEMETRY_FLUSH_BUDGET_MS`, and once more on SIGTERM.
+//!
+//! # Marking up spans
+//!
+//! Spans are `tracing` spans; their fields are the OpenTelemetry attributes:
+//! - `otel.name`, `otel.kind` (`server`, `client`, ...), `otel.status_code` (`ok`, `error`) and
+//!   `otel.status_description` set the span's name, kind and status;
+//! - [`constants::span_fields::XRAY_ANNOTATIONS`] (`"aws.xray.annotations" = "app.handle"`)
+//!   names the attributes X-Ray indexes as annotations (`app_handle`); every other attribute
+//!   is X-Ray metadata in the namespace of its first dotted segment (`app.now` →
+//!   `{"app": {"now": ...}}`);
+//! - an `error!` event with an `error` field is an exception event, and an X-Ray `cause`.
+//!
+//! ```
+//! let span = tracing::info_span!(
+//!     "mock-data",
+//!     app.handle = "andrewbrown",
+//!     "app.results-size" = tracing::field::Empty,
+//!     "aws.xray.annotations" = "app.handle",
+//!     otel.status_code = "ok",
+//! );
+//! span.record("app.results-size", 1);
+//! ```
+//!
+//! Outgoing HTTP calls made with [`http_client`] are CLIENT spans and carry `traceparent`,
+//! `tracestate` and `X-Amzn-Trace-Id` to the service they call.
+//!
 //! Settings come from the environment (see [`constants`]); [`Config`] changes them in code.
 #![warn(missing_docs, rust_2018_idioms)]
 
