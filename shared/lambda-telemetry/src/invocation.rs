@@ -122,10 +122,20 @@ where
                 Ok(Err(error)) => {
                     let error: BoxError = error.into();
                     tracing::error!(error = &*error as &dyn StdError, "handler failed");
+                    record_exception("error", cause_chain(&*error), None);
                     internal_error()
                 }
                 // The panic hook has already logged the message and the location.
-                Err(_panic) => internal_error(),
+                Err(panic) => {
+                    let (location, backtrace) = crate::panics::take_last_panic();
+                    let message = crate::panics::payload_message(&*panic);
+                    let message = match location {
+                        Some(location) => format!("{message} at {location}"),
+                        None => message.to_owned(),
+                    };
+                    record_exception("panic", message, backtrace);
+                    internal_error()
+                }
             };
             name_the_trace(&mut response, summary.xray_trace_id.as_deref());
             let status = response.status();
@@ -143,6 +153,31 @@ where
         };
         Box::pin(LAMBDA_XRAY.scope(lambda_xray, invocation.instrument(span)))
     }
+}
+
+/// An OpenTelemetry `exception` event on the current span: the semantic conventions' record
+/// of a failure, which OTLP backends show and the X-Ray exporter turns into a `cause`.
+fn record_exception(kind: &'static str, message: String, stacktrace: Option<String>) {
+    let mut attributes = vec![
+        KeyValue::new("exception.type", kind),
+        KeyValue::new("exception.message", message),
+    ];
+    if let Some(stacktrace) = stacktrace {
+        attributes.push(KeyValue::new("exception.stacktrace", stacktrace));
+    }
+    tracing::Span::current().add_event("exception", attributes);
+}
+
+/// `outer: inner: root cause`, as the log line's error shows it.
+fn cause_chain(error: &(dyn StdError + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 tokio::task_local! {
@@ -448,6 +483,76 @@ pub(crate) mod tests {
             tracing::info!("inside");
             Ok::<_, BoxError>("hello")
         })
+    }
+
+    /// The server span of one request served through the layer, as exporters receive it.
+    fn server_span<S>(service: S) -> opentelemetry_sdk::trace::SpanData
+    where
+        S: Service<
+                Request,
+                Future: Send + 'static,
+                Response: IntoResponse + Send,
+                Error: Into<BoxError> + Send,
+            >,
+    {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let spans = crate::logs::testing::capture_spans(|| {
+            let answer = runtime
+                .block_on(InvocationLayer::default().layer(service).oneshot(event()))
+                .unwrap();
+            assert_eq!(answer.status(), 500);
+        });
+        spans
+            .into_iter()
+            .find(|s| s.span_kind == opentelemetry::trace::SpanKind::Server)
+            .expect("a server span")
+    }
+
+    fn exception_message(span: &opentelemetry_sdk::trace::SpanData) -> String {
+        let event = span
+            .events
+            .iter()
+            .find(|e| e.name == "exception")
+            .unwrap_or_else(|| panic!("no exception event: {:?}", span.events));
+        event
+            .attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == "exception.message")
+            .map(|kv| kv.value.to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_failed_handler_is_an_error_span_with_an_exception_event() {
+        let span = server_span(tower::service_fn(|_: Request| async {
+            Err::<&str, BoxError>("database unreachable".into())
+        }));
+        assert!(matches!(
+            span.status,
+            opentelemetry::trace::Status::Error { .. }
+        ));
+        assert!(exception_message(&span).contains("database unreachable"));
+    }
+
+    #[test]
+    fn a_panicking_handler_is_an_error_span_with_an_exception_event() {
+        // The hook the crate installs writes the panic as an ERROR event in the span.
+        let previous = std::panic::take_hook();
+        crate::panics::install_hook();
+        let span = server_span(tower::service_fn(|_: Request| async {
+            if true {
+                panic!("index out of range");
+            }
+            Ok::<&str, BoxError>("unreachable")
+        }));
+        std::panic::set_hook(previous);
+        assert!(matches!(
+            span.status,
+            opentelemetry::trace::Status::Error { .. }
+        ));
+        assert!(exception_message(&span).contains("index out of range"));
     }
 
     #[test]

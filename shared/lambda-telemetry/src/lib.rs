@@ -60,7 +60,8 @@
 //!   names the attributes X-Ray indexes as annotations (`app_handle`); every other attribute
 //!   is X-Ray metadata in the namespace of its first dotted segment (`app.now` →
 //!   `{"app": {"now": ...}}`);
-//! - an `error!` event with an `error` field is an exception event, and an X-Ray `cause`.
+//! - `tracing` events inside a span are its span events; a handler that fails or panics adds
+//!   an `exception` event to the invocation span, which X-Ray shows as a `cause`.
 //!
 //! ```
 //! let span = tracing::info_span!(

@@ -430,6 +430,21 @@ pub(crate) mod testing {
         }
     }
 
+    /// The spans `f` ends, as the exporters receive them.
+    pub(crate) fn capture_spans(f: impl FnOnce()) -> Vec<opentelemetry_sdk::trace::SpanData> {
+        let buffer = Arc::new(crate::export::SpanBuffer::default());
+        let config = config(LogFormat::Json);
+        let provider = crate::traces::provider(
+            crate::traces::resource(&config),
+            Some(crate::export::BufferProcessor(Arc::clone(&buffer))),
+        );
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_subscriber::filter::LevelFilter::INFO)
+            .with(crate::traces::layer(&provider));
+        tracing::subscriber::with_default(subscriber, f);
+        buffer.take()
+    }
+
     /// The lines `f` logs, in `format`.
     pub(crate) fn capture(format: LogFormat, f: impl FnOnce()) -> Vec<String> {
         let captured = Captured::default();

@@ -2,7 +2,21 @@
 //! the standard library's text on stderr that Logs Insights cannot parse.
 
 use std::backtrace::{Backtrace, BacktraceStatus};
+use std::cell::RefCell;
 use std::panic::PanicHookInfo;
+
+thread_local! {
+    /// Where the last panic on this thread happened, and its backtrace when one was captured:
+    /// the hook knows them, the code that catches the panic does not.
+    static LAST_PANIC: RefCell<Option<(Option<String>, Option<String>)>> = const { RefCell::new(None) };
+}
+
+/// The location and backtrace of the panic just caught on this thread, if the hook saw it.
+pub(crate) fn take_last_panic() -> (Option<String>, Option<String>) {
+    LAST_PANIC
+        .with(|last| last.borrow_mut().take())
+        .unwrap_or_default()
+}
 
 /// Replaces the panic hook. The standard hook is not chained: its text output would break
 /// the one-JSON-object-per-line promise.
@@ -25,6 +39,7 @@ fn log_panic(info: &PanicHookInfo<'_>) {
         backtrace = backtrace,
         "panicked: {message}"
     );
+    LAST_PANIC.with(|last| *last.borrow_mut() = Some((location, backtrace)));
 }
 
 /// The text a panic carries: `panic!("...")` gives a `&str` or a `String`; anything else is
