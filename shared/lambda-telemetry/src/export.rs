@@ -388,6 +388,45 @@ mod tests {
         assert!(lines.is_empty(), "nothing more was lost: {lines:?}");
     }
 
+    /// An OTLP backend that refuses connections, on a runtime of each flavour: the flush
+    /// returns (no deadlock on a single thread) and reports the loss.
+    #[test]
+    fn the_flush_completes_on_both_runtime_flavours() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let runtimes = [
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap(),
+        ];
+        for runtime in runtimes {
+            let otlp = OtlpExporter::with_endpoint(format!("http://{closed}/v1/traces"));
+            let buffer = Arc::new(SpanBuffer::default());
+            let provider = SdkTracerProvider::builder()
+                .with_span_processor(BufferProcessor(Arc::clone(&buffer)))
+                .build();
+            provider.tracer("test").in_span("work", |_| {});
+            let pipeline = Pipeline {
+                buffer,
+                exporters: vec![ExporterKind::Otlp],
+                otlp: Some(otlp),
+                xray: None,
+                budget: Duration::from_millis(200),
+            };
+            let lines = capture(LogFormat::Json, || runtime.block_on(pipeline.flush()));
+            assert_eq!(lines.len(), 1, "{lines:?}");
+            assert!(lines[0].contains("\"dropped_spans\":1"), "{lines:?}");
+        }
+    }
+
     #[test]
     fn exporter_names_come_from_otel_traces_exporter() {
         let (kinds, unavailable) = parse_exporters("console, otlp,none,xray,console,OTLP,jaeger");

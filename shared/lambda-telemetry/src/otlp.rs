@@ -105,6 +105,20 @@ impl OtlpExporter {
         }
     }
 
+    /// An exporter to `endpoint` with no headers, for tests.
+    #[cfg(test)]
+    pub(crate) fn with_endpoint(endpoint: String) -> Self {
+        Self {
+            client: OnceLock::new(),
+            endpoint,
+            headers: HeaderMap::new(),
+            timeout: DEFAULT_TIMEOUT,
+            gzip: false,
+            resource: (&Resource::builder_empty().build()).into(),
+            reported: Mutex::new(HashSet::new()),
+        }
+    }
+
     /// Sends `spans`, retrying 429, 502, 503, 504 and connection failures with backoff (or
     /// the backend's `Retry-After`) until `deadline`.
     pub(crate) async fn export(
