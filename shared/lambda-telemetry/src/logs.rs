@@ -22,7 +22,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::{Config, LogFormat};
 use crate::constants::{CONTEXT_LOG_KEYS, REDACTED, log_keys};
-use crate::redact::is_secret_name;
+use crate::redact::{is_secret_name, redact_text};
 
 /// Keys this layer writes itself; an event field of the same name is written as `field_<name>`
 /// so that a line never holds a key twice.
@@ -106,12 +106,23 @@ struct EventFields {
 
 impl EventFields {
     fn push(&mut self, field: &Field, value: Value) {
-        let value = if is_secret_name(field.name()) {
-            Value::from(REDACTED)
-        } else {
-            value
+        let value = match value {
+            _ if is_secret_name(field.name()) => Value::from(REDACTED),
+            // A secret can hide in text too: `Authorization: Bearer ...` in an error message.
+            Value::String(text) => match redact_text(&text) {
+                std::borrow::Cow::Borrowed(_) => Value::String(text),
+                std::borrow::Cow::Owned(masked) => Value::String(masked),
+            },
+            value => value,
         };
         self.fields.push((field.name(), value));
+    }
+
+    fn set_message(&mut self, message: String) {
+        self.message = Some(match redact_text(&message) {
+            std::borrow::Cow::Borrowed(_) => message,
+            std::borrow::Cow::Owned(masked) => masked,
+        });
     }
 }
 
@@ -134,7 +145,7 @@ impl Visit for EventFields {
 
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == log_keys::MESSAGE {
-            self.message = Some(value.to_owned());
+            self.set_message(value.to_owned());
         } else {
             self.push(field, Value::from(value));
         }
@@ -154,7 +165,7 @@ impl Visit for EventFields {
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if field.name() == log_keys::MESSAGE {
-            self.message = Some(format!("{value:?}"));
+            self.set_message(format!("{value:?}"));
         } else {
             self.push(field, Value::from(format!("{value:?}")));
         }

@@ -45,6 +45,59 @@ pub(crate) fn redact_query(query: &str) -> String {
     out
 }
 
+/// Free text (a message, a panic's payload) with the values of secret-looking `name=value`,
+/// `name: value` and `Bearer value` pairs masked: `Authorization: Bearer abc` becomes
+/// `Authorization: [REDACTED] [REDACTED]`. Text without such a pair is returned as it is.
+pub(crate) fn redact_text(text: &str) -> std::borrow::Cow<'_, str> {
+    // The common case, a message with no `=`, `:` or bearer token, costs one scan.
+    let lower_has_bearer = || text.to_ascii_lowercase().contains("bearer");
+    if !text.contains(['=', ':']) && !lower_has_bearer() {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut mask_next = false;
+    for (i, word) in text.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        if mask_next && !word.is_empty() {
+            out.push_str(REDACTED);
+            // `Authorization: Bearer abc`: the scheme and the credentials both go.
+            mask_next = word.eq_ignore_ascii_case("bearer") || word.eq_ignore_ascii_case("basic");
+            continue;
+        }
+        mask_next = word.eq_ignore_ascii_case("bearer");
+        // `a=1&token=x;b=2`: each pair on its own, separators kept.
+        let mut rest = word;
+        loop {
+            let end = rest.find(['&', ';', ',']).unwrap_or(rest.len());
+            let pair = &rest[..end];
+            match pair.find(['=', ':']) {
+                Some(at)
+                    if at > 0
+                        && is_secret_name(
+                            pair[..at].trim_start_matches(['(', '[', '{', '"', '\'']),
+                        ) =>
+                {
+                    out.push_str(&pair[..=at]);
+                    if at + 1 == pair.len() {
+                        mask_next = true;
+                    } else {
+                        out.push_str(REDACTED);
+                    }
+                }
+                _ => out.push_str(pair),
+            }
+            if end == rest.len() {
+                break;
+            }
+            out.push_str(&rest[end..=end]);
+            rest = &rest[end + 1..];
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 fn decode(name: &str) -> std::borrow::Cow<'_, str> {
     percent_encoding::percent_decode_str(name).decode_utf8_lossy()
 }
@@ -52,6 +105,27 @@ fn decode(name: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_in_free_text_are_masked() {
+        for (text, expected) in [
+            ("no secrets here", "no secrets here"),
+            ("at 10:30 ok", "at 10:30 ok"),
+            (
+                "Authorization: Bearer canary-1",
+                "Authorization: [REDACTED] [REDACTED]",
+            ),
+            (
+                "failed with token=canary-2 for x",
+                "failed with token=[REDACTED] for x",
+            ),
+            ("cookie:session=canary-3", "cookie:[REDACTED]"),
+            ("sent bearer canary-4", "sent bearer [REDACTED]"),
+            ("x-api-key= canary-5", "x-api-key= [REDACTED]"),
+        ] {
+            assert_eq!(redact_text(text), expected, "{text}");
+        }
+    }
 
     #[test]
     fn headers_and_parameters_that_carry_secrets_are_recognised() {
