@@ -3,6 +3,7 @@
 //! for the tests to read.
 
 pub mod otlp_receiver;
+pub mod rollbar_api;
 pub mod xray_daemon;
 
 use std::io::{BufRead, BufReader, Read};

@@ -1,10 +1,21 @@
-//! `GET /rollbar/test`: a route a deployer calls to see that error reporting works.
+//! `GET /rollbar/test`: a route a deployer calls after `sam deploy` to see that error
+//! reporting works: a `warning` message item, and with `?error=1` a real error through the
+//! normal error path (a 500 and an `error` item).
 
-use cruddur::{Result, response};
-use lambda_http::{Body, Request, Response};
+use cruddur::{Error, Result, response};
+use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_telemetry::rollbar::{Level, report_message};
 
-/// `Hello World!` as plain text.
-pub async fn handle(_request: Request) -> Result<Response<Body>> {
+/// `Hello World!` as plain text, reported to Rollbar as a warning; `?error=1` fails.
+pub async fn handle(request: Request) -> Result<Response<Body>> {
+    let fail = request
+        .query_string_parameters_ref()
+        .and_then(|q| q.first("error"))
+        .is_some_and(|v| v == "1");
+    if fail {
+        return Err(Error::internal("the Rollbar test error (?error=1)"));
+    }
+    report_message(Level::Warning, "Hello World!");
     Ok(response::text("Hello World!"))
 }
 

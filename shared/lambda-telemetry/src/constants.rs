@@ -69,6 +69,34 @@ pub const DEFAULT_FLUSH_BUDGET_MS: u64 = 500;
 /// Ended spans kept between two flushes; more are dropped and counted.
 pub const SPAN_BUFFER_CAPACITY: usize = 2048;
 
+/// Rollbar's `post_server_item` token; unset, reporting is off.
+pub const ROLLBAR_ACCESS_TOKEN: &str = "ROLLBAR_ACCESS_TOKEN";
+/// Where items are posted.
+pub const ROLLBAR_ENDPOINT: &str = "ROLLBAR_ENDPOINT";
+/// Rollbar's item API.
+pub const DEFAULT_ROLLBAR_ENDPOINT: &str = "https://api.rollbar.com/api/1/item/";
+/// The items' `environment`.
+pub const ROLLBAR_ENVIRONMENT: &str = "ROLLBAR_ENVIRONMENT";
+/// The `environment` when `ROLLBAR_ENVIRONMENT` is unset (pyrollbar's default too).
+pub const DEFAULT_ROLLBAR_ENVIRONMENT: &str = "development";
+/// The items' `code_version`; the crate's version when unset.
+pub const ROLLBAR_CODE_VERSION: &str = "ROLLBAR_CODE_VERSION";
+/// The lowest level of `tracing` events reported: `error` (default; panics and failed
+/// handlers are ERROR events), `warning`, `info`, `debug`, `critical`, or `off`, which leaves
+/// only `report_message`.
+pub const ROLLBAR_LEVEL: &str = "ROLLBAR_LEVEL";
+/// Items sent per invocation at most; more are counted, not sent.
+pub const ROLLBAR_MAX_ITEMS: &str = "ROLLBAR_MAX_ITEMS";
+/// `ROLLBAR_MAX_ITEMS` when unset.
+pub const DEFAULT_ROLLBAR_MAX_ITEMS: u64 = 10;
+/// Extra field names to scrub from items, comma-separated, matched case-insensitively.
+pub const ROLLBAR_SCRUB_FIELDS: &str = "ROLLBAR_SCRUB_FIELDS";
+/// A link to the trace put in each item's `custom.trace_link`, with `{trace_id}` and
+/// `{xray_trace_id}` replaced: `https://ui.honeycomb.io/<team>/environments/<env>/trace?trace_id={trace_id}`.
+pub const LAMBDA_TELEMETRY_TRACE_LINK: &str = "LAMBDA_TELEMETRY_TRACE_LINK";
+/// The function's code directory, set by Lambda: Rollbar's `server.root`.
+pub const LAMBDA_TASK_ROOT: &str = "LAMBDA_TASK_ROOT";
+
 /// Level used when neither `AWS_LAMBDA_LOG_LEVEL` nor `RUST_LOG` is set.
 pub const DEFAULT_LOG_LEVEL: &str = "info";
 /// Service name used when `OTEL_SERVICE_NAME` and `AWS_LAMBDA_FUNCTION_NAME` are unset
@@ -110,6 +138,8 @@ pub mod log_keys {
     pub const XRAY_TRACE_ID: &str = "xray_trace_id";
     /// API Gateway's `requestContext.requestId`: the id API Gateway's own logs carry.
     pub const CORRELATION_ID: &str = "correlation_id";
+    /// The uuid of the Rollbar item reporting the same event.
+    pub const ROLLBAR_UUID: &str = "rollbar_uuid";
 }
 
 /// Fields of the invocation span. They follow the OpenTelemetry semantic conventions where

@@ -197,14 +197,41 @@ impl Pipeline {
         }
     }
 
-    /// Whether any exporter is configured.
+    /// Whether anything leaves at a flush: spans or error reports.
     pub(crate) fn exports(&self) -> bool {
+        #[cfg(feature = "rollbar")]
+        if crate::rollbar::reporter().is_some() {
+            return true;
+        }
         !self.exporters.is_empty()
     }
 
     /// Exports what the buffer holds, within the budget, and reports what was lost.
     pub(crate) async fn flush(&self) {
         let deadline = Instant::now() + self.budget;
+        // Spans and error reports leave side by side, within the same budget.
+        #[cfg(feature = "rollbar")]
+        let ((), undelivered) = tokio::join!(self.flush_spans(deadline), async {
+            match crate::rollbar::reporter() {
+                Some(reporter) => reporter.flush(deadline).await,
+                None => Default::default(),
+            }
+        });
+        #[cfg(not(feature = "rollbar"))]
+        self.flush_spans(deadline).await;
+        #[cfg(feature = "rollbar")]
+        if undelivered != Default::default() {
+            tracing::warn!(
+                target: "lambda_telemetry::rollbar",
+                dropped_items = undelivered.dropped,
+                over_cap_items = undelivered.over_cap,
+                budget_ms = self.budget.as_millis() as u64,
+                "Rollbar items were dropped: Rollbar refused or missed the flush budget, or the invocation reached ROLLBAR_MAX_ITEMS"
+            );
+        }
+    }
+
+    async fn flush_spans(&self, deadline: Instant) {
         let spans = self.buffer.take();
         let mut dropped = self.buffer.dropped.swap(0, Ordering::Relaxed);
         let mut refused = None;

@@ -100,6 +100,10 @@ where
         // They come before any event in the span: an event starts the OpenTelemetry span.
         let _ = span.set_parent(parent.context);
         let lambda_xray = parent.lambda;
+        #[cfg(feature = "rollbar")]
+        let reported_request = crate::rollbar::reporter()
+            .is_some()
+            .then(|| Arc::new(report_request(&request, &summary)));
         if let Some(link) = parent.link {
             span.add_link_with_attributes(
                 link,
@@ -151,7 +155,12 @@ where
             summary.log_access(status, started.elapsed().as_secs_f64() * 1e3);
             Ok(response)
         };
-        Box::pin(LAMBDA_XRAY.scope(lambda_xray, invocation.instrument(span)))
+        let scope = InvocationScope {
+            lambda_xray,
+            #[cfg(feature = "rollbar")]
+            request: reported_request,
+        };
+        Box::pin(INVOCATION.scope(scope, invocation.instrument(span)))
     }
 }
 
@@ -180,15 +189,68 @@ fn cause_chain(error: &(dyn StdError + 'static)) -> String {
     text
 }
 
+/// What code running inside an invocation may ask about it.
+struct InvocationScope {
+    /// The Lambda X-Ray context, for outgoing requests.
+    lambda_xray: Option<SpanContext>,
+    /// The request as error reports describe it, secrets masked; only when reporting is on.
+    #[cfg(feature = "rollbar")]
+    request: Option<Arc<serde_json::Value>>,
+}
+
 tokio::task_local! {
-    /// The Lambda X-Ray context of the invocation being served, for outgoing requests.
-    static LAMBDA_XRAY: Option<SpanContext>;
+    static INVOCATION: InvocationScope;
 }
 
 /// The Lambda X-Ray context of the invocation the caller runs in, if any (not in tasks the
 /// handler spawns: they run outside the invocation).
 pub(crate) fn lambda_xray_context() -> Option<SpanContext> {
-    LAMBDA_XRAY.try_with(Clone::clone).ok().flatten()
+    INVOCATION
+        .try_with(|scope| scope.lambda_xray.clone())
+        .ok()
+        .flatten()
+}
+
+/// The request of the invocation the caller runs in, as Rollbar's `request` object.
+#[cfg(feature = "rollbar")]
+pub(crate) fn current_request() -> Option<serde_json::Value> {
+    INVOCATION
+        .try_with(|scope| scope.request.as_deref().cloned())
+        .ok()
+        .flatten()
+}
+
+/// Rollbar's `request`: URL, method, headers and query (secret values masked), user IP.
+#[cfg(feature = "rollbar")]
+fn report_request(request: &Request, summary: &RequestSummary) -> serde_json::Value {
+    use crate::redact::is_secret_name;
+    let headers: serde_json::Map<String, serde_json::Value> = request
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            let value = if is_secret_name(name.as_str()) {
+                crate::constants::REDACTED.to_owned()
+            } else {
+                String::from_utf8_lossy(value.as_bytes()).into_owned()
+            };
+            (name.as_str().to_owned(), value.into())
+        })
+        .collect();
+    let host = header_str(request.headers(), header::HOST).unwrap_or_default();
+    let query = summary.query.as_deref().unwrap_or_default();
+    let url = match (host.is_empty(), query.is_empty()) {
+        (true, true) => summary.path.clone(),
+        (true, false) => format!("{}?{query}", summary.path),
+        (false, true) => format!("https://{host}{}", summary.path),
+        (false, false) => format!("https://{host}{}?{query}", summary.path),
+    };
+    serde_json::json!({
+        "url": url,
+        "method": summary.method.as_str(),
+        "headers": headers,
+        "query_string": query,
+        "user_ip": summary.source_ip,
+    })
 }
 
 /// What the span and the access-log line say about a request, read once.

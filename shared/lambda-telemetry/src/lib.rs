@@ -102,6 +102,9 @@ mod panics;
 mod propagation;
 /// Masking of secret values.
 mod redact;
+/// Error reports to Rollbar.
+#[cfg(feature = "rollbar")]
+pub mod rollbar;
 /// One more flush at shutdown.
 mod shutdown;
 /// The OpenTelemetry tracer provider behind `tracing` spans.
@@ -203,6 +206,9 @@ fn install(config: Config) -> Telemetry {
     };
     let resource = traces::resource(&config);
     let (pipeline, processor, problems) = export::Pipeline::from_env(&resource);
+    // Before the subscriber: the log layer asks it about every event.
+    #[cfg(feature = "rollbar")]
+    let rollbar = rollbar::install_from_env();
     let pipeline = Arc::new(pipeline);
     let provider = traces::provider(resource, processor);
     let subscriber = tracing_subscriber::registry()
@@ -220,6 +226,8 @@ fn install(config: Config) -> Telemetry {
     for problem in problems {
         tracing::warn!(problem, "telemetry setting ignored");
     }
+    #[cfg(feature = "rollbar")]
+    tracing::info!(target: "lambda_telemetry::rollbar", "{rollbar}");
     if let Some(error) = bad_filter {
         tracing::warn!(
             filter = config.log_filter.as_str(),

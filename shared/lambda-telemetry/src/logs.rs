@@ -226,6 +226,29 @@ where
             .and_then(|ext| ext.get::<ContextFields>())
             .map_or(&[][..], |c| c.0.as_slice());
 
+        // The error report of this event, if one is made: the line names it, so one finds
+        // the other.
+        #[cfg(feature = "rollbar")]
+        if let Some(reporter) = crate::rollbar::reporter() {
+            let metadata = event.metadata();
+            let report = crate::rollbar::EventReport {
+                level: *metadata.level(),
+                target: metadata.target(),
+                message: fields.message.as_deref().unwrap_or_default(),
+                fields: &fields.fields,
+                context,
+                trace_id: ids.as_ref().map(|(trace, _)| trace.as_str()),
+                file: metadata.file(),
+                line: metadata.line(),
+                module: metadata.module_path(),
+            };
+            if let Some(uuid) = reporter.capture(&report) {
+                fields
+                    .fields
+                    .push((log_keys::ROLLBAR_UUID, Value::from(uuid)));
+            }
+        }
+
         LINE.with(|line| {
             let mut line = line.borrow_mut();
             line.clear();

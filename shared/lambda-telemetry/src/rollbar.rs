@@ -1,0 +1,468 @@
+//! Error reporting to Rollbar, linked to the trace (feature `rollbar`, on by default).
+//!
+//! No Rust Rollbar client is fit for use (crates.io `rollbar` 0.7 is built on tokio 0.1 and
+//! hyper 0.12; Rollbar's `rollbar-rust` was never published), so this is a small one on the
+//! crate's reqwest client.
+//!
+//! Items come from three places: `tracing` events at or above `ROLLBAR_LEVEL` (default
+//! `error`; panics and failed handlers are such events), and [`report_message`]. Each is
+//! queued with a client-made uuid, which the log line of the same event carries as
+//! `rollbar_uuid`, and sent during the flush after the response, inside the flush budget. Items
+//! beyond `ROLLBAR_MAX_ITEMS` per invocation are counted, not sent; a Rollbar that answers 429,
+//! 5xx or nothing costs its items (counted, one WARN), never the response. The token and the
+//! payload are never logged.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value, json};
+
+use crate::constants::{
+    AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_LOG_STREAM_NAME, DEFAULT_ROLLBAR_ENDPOINT,
+    DEFAULT_ROLLBAR_ENVIRONMENT, DEFAULT_ROLLBAR_MAX_ITEMS, LAMBDA_TASK_ROOT,
+    LAMBDA_TELEMETRY_TRACE_LINK, REDACTED, ROLLBAR_ACCESS_TOKEN, ROLLBAR_CODE_VERSION,
+    ROLLBAR_ENDPOINT, ROLLBAR_ENVIRONMENT, ROLLBAR_LEVEL, ROLLBAR_MAX_ITEMS, ROLLBAR_SCRUB_FIELDS,
+    log_keys,
+};
+use crate::redact::{is_secret_name, redact_text};
+
+/// Rollbar's levels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// `debug`
+    Debug,
+    /// `info`
+    Info,
+    /// `warning`
+    Warning,
+    /// `error`
+    Error,
+    /// `critical`
+    Critical,
+}
+
+impl Level {
+    fn as_str(self) -> &'static str {
+        match self {
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warning => "warning",
+            Level::Error => "error",
+            Level::Critical => "critical",
+        }
+    }
+
+    fn of(level: tracing::Level) -> Self {
+        match level {
+            tracing::Level::ERROR => Level::Error,
+            tracing::Level::WARN => Level::Warning,
+            tracing::Level::INFO => Level::Info,
+            _ => Level::Debug,
+        }
+    }
+}
+
+/// The reporter, when `ROLLBAR_ACCESS_TOKEN` is set.
+static REPORTER: OnceLock<Arc<Reporter>> = OnceLock::new();
+
+/// The target of the log event [`report_message`] writes.
+const REPORT_TARGET: &str = "lambda_telemetry::report";
+
+thread_local! {
+    /// The uuid of the item the last [`report_message`] on this thread made.
+    static LAST_REPORT: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Reports `text` at `level`, whatever `ROLLBAR_LEVEL` says, with the current request, trace
+/// and Lambda context. It is written as a log line too (at the matching log level, which the
+/// log filter must let through), and that line carries the item's uuid, which this returns;
+/// `None` when reporting is off or the invocation's cap is reached.
+pub fn report_message(level: Level, text: &str) -> Option<String> {
+    REPORTER.get()?;
+    match level {
+        Level::Debug => tracing::debug!(target: REPORT_TARGET, "{text}"),
+        Level::Info => tracing::info!(target: REPORT_TARGET, "{text}"),
+        Level::Warning => tracing::warn!(target: REPORT_TARGET, "{text}"),
+        Level::Error => tracing::error!(target: REPORT_TARGET, "{text}"),
+        Level::Critical => {
+            tracing::error!(target: REPORT_TARGET, rollbar_level = "critical", "{text}")
+        }
+    }
+    LAST_REPORT.with(|last| last.borrow_mut().take())
+}
+
+/// The installed reporter, if any.
+pub(crate) fn reporter() -> Option<&'static Arc<Reporter>> {
+    REPORTER.get()
+}
+
+/// Settings and queue of the Rollbar client.
+#[derive(Debug)]
+pub(crate) struct Reporter {
+    token: reqwest::header::HeaderValue,
+    endpoint: String,
+    environment: String,
+    code_version: String,
+    /// Events at or above this level become items; `None`: events never do.
+    event_level: Option<Level>,
+    max_items: u64,
+    scrub: Vec<String>,
+    trace_link: Option<String>,
+    queue: Mutex<Vec<Value>>,
+    queued_this_invocation: AtomicU64,
+    over_cap: AtomicU64,
+    client: OnceLock<reqwest::Client>,
+    refused: Mutex<Vec<u16>>,
+}
+
+/// What one flush could not deliver.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Undelivered {
+    /// Items Rollbar did not take (429, 5xx, refused, no answer within the budget).
+    pub(crate) dropped: u64,
+    /// Items over the per-invocation cap, never sent.
+    pub(crate) over_cap: u64,
+}
+
+/// Installs the reporter from the environment. Returns the line to say at start: reporting is
+/// on, or off because there is no token.
+pub(crate) fn install_from_env() -> &'static str {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let Some(token) = var(ROLLBAR_ACCESS_TOKEN) else {
+        return "Rollbar reporting is off: ROLLBAR_ACCESS_TOKEN is not set";
+    };
+    let Ok(mut token) = reqwest::header::HeaderValue::from_str(token.trim()) else {
+        return "Rollbar reporting is off: ROLLBAR_ACCESS_TOKEN is not a valid header value";
+    };
+    token.set_sensitive(true);
+    let event_level = match var(ROLLBAR_LEVEL).map(|l| l.trim().to_ascii_lowercase()) {
+        Some(l) if l == "off" || l == "none" => None,
+        Some(l) if l == "critical" => Some(Level::Critical),
+        Some(l) if l == "warning" || l == "warn" => Some(Level::Warning),
+        Some(l) if l == "info" => Some(Level::Info),
+        Some(l) if l == "debug" => Some(Level::Debug),
+        _ => Some(Level::Error),
+    };
+    let reporter = Reporter {
+        token,
+        endpoint: var(ROLLBAR_ENDPOINT).unwrap_or_else(|| DEFAULT_ROLLBAR_ENDPOINT.to_owned()),
+        environment: var(ROLLBAR_ENVIRONMENT)
+            .unwrap_or_else(|| DEFAULT_ROLLBAR_ENVIRONMENT.to_owned()),
+        code_version: var(ROLLBAR_CODE_VERSION)
+            .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_owned()),
+        event_level,
+        max_items: var(ROLLBAR_MAX_ITEMS)
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(DEFAULT_ROLLBAR_MAX_ITEMS),
+        scrub: var(ROLLBAR_SCRUB_FIELDS)
+            .map(|list| {
+                list.split(',')
+                    .map(|f| f.trim().to_ascii_lowercase())
+                    .filter(|f| !f.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        trace_link: var(LAMBDA_TELEMETRY_TRACE_LINK),
+        queue: Mutex::new(Vec::new()),
+        queued_this_invocation: AtomicU64::new(0),
+        over_cap: AtomicU64::new(0),
+        client: OnceLock::new(),
+        refused: Mutex::new(Vec::new()),
+    };
+    let _ = REPORTER.set(Arc::new(reporter));
+    "Rollbar reporting is on"
+}
+
+/// What a log event tells a report.
+pub(crate) struct EventReport<'a> {
+    pub(crate) level: tracing::Level,
+    pub(crate) target: &'a str,
+    pub(crate) message: &'a str,
+    pub(crate) fields: &'a [(&'static str, Value)],
+    pub(crate) context: &'a [(&'static str, Value)],
+    pub(crate) trace_id: Option<&'a str>,
+    pub(crate) file: Option<&'a str>,
+    pub(crate) line: Option<u32>,
+    pub(crate) module: Option<&'a str>,
+}
+
+impl Reporter {
+    /// An item for a log event at or above the configured level; its uuid.
+    pub(crate) fn capture(&self, event: &EventReport<'_>) -> Option<String> {
+        let field = |name: &str| {
+            event
+                .fields
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v)
+        };
+        let asked = event.target == REPORT_TARGET;
+        let level = match field("rollbar_level") {
+            Some(Value::String(l)) if l == "critical" => Level::Critical,
+            _ => Level::of(event.level),
+        };
+        // Its own delivery problems are not reported to itself.
+        if !asked
+            && (event.target.starts_with("lambda_telemetry::rollbar")
+                || self.event_level.is_none_or(|min| level < min))
+        {
+            return None;
+        }
+        let panicked = event.target == "lambda_telemetry::panics";
+        let body = match field("error") {
+            Some(error) => {
+                let message = error
+                    .as_str()
+                    .map_or_else(|| error.to_string(), str::to_owned);
+                let mut frames = Vec::new();
+                let location = field("panic_location").or_else(|| field("error_location"));
+                if let Some(Value::String(location)) = location {
+                    frames.push(frame_at(location));
+                } else if let Some(file) = event.file {
+                    frames.push(json!({
+                        "filename": file,
+                        "lineno": event.line,
+                        "method": event.module,
+                    }));
+                }
+                if let Some(Value::String(backtrace)) = field("backtrace") {
+                    frames.extend(backtrace_frames(backtrace));
+                }
+                // Rollbar lists frames oldest first; the failing one is the last.
+                frames.reverse();
+                json!({ "trace": {
+                    "frames": frames,
+                    "exception": {
+                        "class": if panicked { "panic" } else { "Error" },
+                        "message": message,
+                        "description": event.message,
+                    },
+                }})
+            }
+            None => json!({ "message": { "body": event.message } }),
+        };
+        let mut custom = Map::new();
+        for (key, value) in event.fields {
+            if !["error", "panic_location", "error_location", "backtrace"].contains(key) {
+                custom.insert((*key).to_owned(), value.clone());
+            }
+        }
+        for (key, value) in event.context {
+            custom.insert((*key).to_owned(), value.clone());
+        }
+        custom.remove("rollbar_level");
+        let uuid = self.enqueue(level, body, custom, event.trace_id);
+        if asked {
+            LAST_REPORT.with(|last| *last.borrow_mut() = uuid.clone());
+        }
+        uuid
+    }
+
+    fn enqueue(
+        &self,
+        level: Level,
+        body: Value,
+        mut custom: Map<String, Value>,
+        trace_id: Option<&str>,
+    ) -> Option<String> {
+        if self.queued_this_invocation.fetch_add(1, Ordering::Relaxed) >= self.max_items {
+            self.over_cap.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let trace_id = trace_id.map(str::to_owned).or_else(current_trace_id);
+        if let Some(trace_id) = &trace_id {
+            custom.insert(log_keys::TRACE_ID.into(), trace_id.as_str().into());
+        }
+        if let Some(name) = std::env::var_os(AWS_LAMBDA_FUNCTION_NAME) {
+            custom.insert(
+                log_keys::FUNCTION_NAME.into(),
+                name.to_string_lossy().into_owned().into(),
+            );
+        }
+        let xray = custom
+            .get(log_keys::XRAY_TRACE_ID)
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if let Some(template) = &self.trace_link {
+            let link = template
+                .replace("{trace_id}", trace_id.as_deref().unwrap_or_default())
+                .replace("{xray_trace_id}", xray.as_deref().unwrap_or_default());
+            custom.insert("trace_link".into(), link.into());
+        }
+        let mut data = json!({
+            "environment": self.environment,
+            "body": body,
+            "level": level.as_str(),
+            "timestamp": SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+            "code_version": self.code_version,
+            "platform": std::env::consts::OS,
+            "language": "rust",
+            "framework": "lambda_http",
+            "uuid": uuid,
+            "server": {
+                "host": std::env::var(AWS_LAMBDA_LOG_STREAM_NAME)
+                    .or_else(|_| std::env::var("HOSTNAME"))
+                    .unwrap_or_default(),
+                "root": std::env::var(LAMBDA_TASK_ROOT).unwrap_or_else(|_| {
+                    std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default()
+                }),
+            },
+            "custom": Value::Object(custom),
+            "notifier": { "name": env!("CARGO_PKG_NAME"), "version": env!("CARGO_PKG_VERSION") },
+        });
+        if let Some(request) = crate::invocation::current_request() {
+            data["request"] = request;
+        }
+        self.scrub(&mut data);
+        if let Ok(mut queue) = self.queue.lock() {
+            queue.push(json!({ "data": data }));
+        }
+        Some(uuid)
+    }
+
+    /// Masks secret-named keys anywhere in the item, and secrets in its text values.
+    fn scrub(&self, value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                for (key, value) in map.iter_mut() {
+                    let lower = key.to_ascii_lowercase();
+                    if is_secret_name(key) || self.scrub.iter().any(|f| lower.contains(f)) {
+                        *value = Value::from(REDACTED);
+                    } else {
+                        self.scrub(value);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.scrub(v)),
+            Value::String(text) => {
+                if let std::borrow::Cow::Owned(masked) = redact_text(text) {
+                    *text = masked;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Sends the queued items before `deadline`; what was lost.
+    pub(crate) async fn flush(&self, deadline: Instant) -> Undelivered {
+        let items = self
+            .queue
+            .lock()
+            .map(|mut q| std::mem::take(&mut *q))
+            .unwrap_or_default();
+        self.queued_this_invocation.store(0, Ordering::Relaxed);
+        let over_cap = self.over_cap.swap(0, Ordering::Relaxed);
+        let client = self.client.get_or_init(reqwest::Client::new);
+        let sends = items.into_iter().map(|item| {
+            let timeout = deadline.saturating_duration_since(Instant::now());
+            client
+                .post(&self.endpoint)
+                .header("X-Rollbar-Access-Token", self.token.clone())
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(item.to_string())
+                .timeout(timeout)
+                .send()
+        });
+        let mut dropped = 0;
+        for sent in futures_util::future::join_all(sends).await {
+            match sent {
+                Ok(response) if response.status().is_success() => {}
+                Ok(response) => {
+                    dropped += 1;
+                    let status = response.status();
+                    if status.is_client_error() && status.as_u16() != 429 {
+                        self.report_refusal_once(status.as_u16());
+                    }
+                }
+                Err(_) => dropped += 1,
+            }
+        }
+        Undelivered { dropped, over_cap }
+    }
+
+    fn report_refusal_once(&self, status: u16) {
+        let first = self
+            .refused
+            .lock()
+            .map(|mut seen| {
+                let first = !seen.contains(&status);
+                seen.push(status);
+                first
+            })
+            .unwrap_or(false);
+        if first {
+            tracing::error!(
+                target: "lambda_telemetry::rollbar",
+                status,
+                "Rollbar refused an item; check ROLLBAR_ACCESS_TOKEN (reported once)"
+            );
+        }
+    }
+}
+
+/// The current span's OpenTelemetry trace id, for items made outside a log event.
+fn current_trace_id() -> Option<String> {
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let context = tracing::Span::current().context();
+    let span = context.span();
+    let span = span.span_context();
+    span.is_valid().then(|| span.trace_id().to_string())
+}
+
+/// `src/handler.rs:12:5` as a Rollbar frame.
+fn frame_at(location: &str) -> Value {
+    let mut parts = location.rsplitn(3, ':');
+    let (column, line, file) = (parts.next(), parts.next(), parts.next());
+    match (file, line.and_then(|l| l.parse::<u32>().ok())) {
+        (Some(file), Some(line)) => json!({
+            "filename": file,
+            "lineno": line,
+            "colno": column.and_then(|c| c.parse::<u32>().ok()),
+        }),
+        _ => json!({ "filename": location }),
+    }
+}
+
+/// std's backtrace text (`  3: crate::f\n             at src/f.rs:4:5`) as frames, newest first.
+fn backtrace_frames(backtrace: &str) -> Vec<Value> {
+    let mut frames = Vec::new();
+    let mut method: Option<&str> = None;
+    for line in backtrace.lines().map(str::trim) {
+        if let Some(location) = line.strip_prefix("at ") {
+            let mut frame = frame_at(location);
+            frame["method"] = method.take().map_or(Value::Null, Value::from);
+            frames.push(frame);
+        } else if let Some((_, name)) = line.split_once(": ") {
+            if let Some(previous) = method.replace(name) {
+                frames.push(json!({ "filename": "", "method": previous }));
+            }
+        }
+    }
+    frames
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_locations_and_backtraces_become_frames() {
+        assert_eq!(
+            frame_at("functions/x/src/handler.rs:12:5"),
+            json!({"filename": "functions/x/src/handler.rs", "lineno": 12, "colno": 5})
+        );
+        let frames = backtrace_frames(
+            "   0: app::handler\n             at ./src/handler.rs:9:5\n   1: std::rt::lang_start\n",
+        );
+        assert_eq!(frames[0]["method"], "app::handler");
+        assert_eq!(frames[0]["lineno"], 9);
+        assert_eq!(
+            frames.len(),
+            1,
+            "a trailing frame without location is dropped"
+        );
+    }
+}
