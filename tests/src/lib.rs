@@ -2,6 +2,7 @@
 //! on a free loopback port, the way `make serve` serves it, with everything it prints kept
 //! for the tests to read.
 
+pub mod http_stub;
 pub mod otlp_receiver;
 pub mod rollbar_api;
 pub mod xray_daemon;
@@ -78,7 +79,8 @@ impl LocalApi {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            // Its own process group, so that stopping it stops the functions it started.
+            // Its own process group, so that stopping it reaches all of it; the emulator then
+            // terminates the functions it started (each in a group of its own).
             .process_group(0);
         for (name, value) in env {
             command.env(name, value);
@@ -134,10 +136,14 @@ impl LocalApi {
             request = request.header(*name, *value);
         }
         let request = request.body(()).expect("a valid request");
-        let mut response = self
-            .agent
-            .run(request)
-            .unwrap_or_else(|e| panic!("{method} {path} failed: {e}"));
+        let mut response = self.agent.run(request).unwrap_or_else(|e| {
+            let output = self.output.lock().unwrap();
+            let last = &output[output.len().saturating_sub(40)..];
+            panic!(
+                "{method} {path} failed: {e}\nlast output:\n{}",
+                last.join("\n")
+            )
+        });
         let mut body = String::new();
         response
             .body_mut()
@@ -176,11 +182,31 @@ impl LocalApi {
 }
 
 impl LocalApi {
-    /// Stops the emulator and its functions with SIGTERM, as Lambda ends an environment, and
-    /// returns every function line, the last ones included.
-    pub fn stop(mut self) -> Vec<String> {
-        self.terminate();
-        self.function_lines()
+    /// Sends SIGTERM to the running process of `function` only, as Lambda does when it ends an
+    /// execution environment; the emulator stays up and keeps relaying its output. Panics when
+    /// the function is not running.
+    pub fn terminate_function(&self, function: &str) {
+        // The emulator starts each function as its child, in a process group of its own.
+        let emulator = self.child.id().to_string();
+        // `comm` in /proc is cut to 15 bytes.
+        let comm = &function[..function.len().min(15)];
+        let pids: Vec<String> = std::fs::read_dir("/proc")
+            .expect("/proc")
+            .flatten()
+            .filter_map(|entry| {
+                let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+                // pid (comm) state ppid ...
+                let (head, rest) = stat.rsplit_once(") ")?;
+                let name = head.split_once(" (")?.1;
+                let parent = rest.split_whitespace().nth(1)?;
+                (name == comm && parent == emulator)
+                    .then(|| entry.file_name().to_string_lossy().into())
+            })
+            .collect();
+        assert!(!pids.is_empty(), "{function} is not running");
+        for pid in pids {
+            let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        }
     }
 
     fn terminate(&mut self) {

@@ -2,6 +2,8 @@
 //! its shutdown extension with the Runtime API, as `cargo lambda watch` shows): the function
 //! flushes its telemetry once more, says so, and exits without an error or a panic.
 
+use std::time::{Duration, Instant};
+
 use serde_json::Value;
 use tests::LocalApi;
 use tests::otlp_receiver::{Answer, OtlpReceiver};
@@ -15,11 +17,21 @@ fn sigterm_flushes_once_more_and_exits_cleanly() {
     ]);
     assert_eq!(api.get("/api/activities/home", &[]).status, 200);
 
-    let lines: Vec<Value> = api
-        .stop()
-        .iter()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect();
+    api.terminate_function("home-activities");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let lines: Vec<Value> = loop {
+        let lines: Vec<Value> = api
+            .function_lines()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect();
+        let done = lines
+            .iter()
+            .any(|l| l["message"] == "shutting down; telemetry flushed");
+        if done || Instant::now() > deadline {
+            break lines;
+        }
+    };
     let shutdown = lines
         .iter()
         .find(|l| l["message"] == "shutting down; telemetry flushed")

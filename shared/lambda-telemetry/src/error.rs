@@ -29,3 +29,16 @@ impl std::error::Error for Error {
         }
     }
 }
+
+/// `outer: inner: root cause`, as `anyhow` prints a chain with `{:#}`: the cause is what
+/// people search for.
+pub(crate) fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

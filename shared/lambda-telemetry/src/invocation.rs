@@ -126,7 +126,7 @@ where
                 Ok(Err(error)) => {
                     let error: BoxError = error.into();
                     tracing::error!(error = &*error as &dyn StdError, "handler failed");
-                    record_exception("error", cause_chain(&*error), None);
+                    record_exception("error", crate::error::cause_chain(&*error), None);
                     internal_error()
                 }
                 // The panic hook has already logged the message and the location.
@@ -175,18 +175,6 @@ fn record_exception(kind: &'static str, message: String, stacktrace: Option<Stri
         attributes.push(KeyValue::new("exception.stacktrace", stacktrace));
     }
     tracing::Span::current().add_event("exception", attributes);
-}
-
-/// `outer: inner: root cause`, as the log line's error shows it.
-fn cause_chain(error: &(dyn StdError + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// What code running inside an invocation may ask about it.

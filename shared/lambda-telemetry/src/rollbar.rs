@@ -109,6 +109,9 @@ pub(crate) struct Reporter {
     max_items: u64,
     scrub: Vec<String>,
     trace_link: Option<String>,
+    /// `server` and the function's name: facts of the process, read once.
+    server: Value,
+    function_name: Option<String>,
     queue: Mutex<Vec<Value>>,
     queued_this_invocation: AtomicU64,
     over_cap: AtomicU64,
@@ -164,6 +167,13 @@ pub(crate) fn install_from_env() -> &'static str {
             })
             .unwrap_or_default(),
         trace_link: var(LAMBDA_TELEMETRY_TRACE_LINK),
+        server: json!({
+            "host": var(AWS_LAMBDA_LOG_STREAM_NAME).or_else(|| var("HOSTNAME")).unwrap_or_default(),
+            "root": var(LAMBDA_TASK_ROOT).unwrap_or_else(|| {
+                std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default()
+            }),
+        }),
+        function_name: var(AWS_LAMBDA_FUNCTION_NAME),
         queue: Mutex::new(Vec::new()),
         queued_this_invocation: AtomicU64::new(0),
         over_cap: AtomicU64::new(0),
@@ -275,11 +285,8 @@ impl Reporter {
         if let Some(trace_id) = &trace_id {
             custom.insert(log_keys::TRACE_ID.into(), trace_id.as_str().into());
         }
-        if let Some(name) = std::env::var_os(AWS_LAMBDA_FUNCTION_NAME) {
-            custom.insert(
-                log_keys::FUNCTION_NAME.into(),
-                name.to_string_lossy().into_owned().into(),
-            );
+        if let Some(name) = &self.function_name {
+            custom.insert(log_keys::FUNCTION_NAME.into(), name.as_str().into());
         }
         let xray = custom
             .get(log_keys::XRAY_TRACE_ID)
@@ -301,14 +308,7 @@ impl Reporter {
             "language": "rust",
             "framework": "lambda_http",
             "uuid": uuid,
-            "server": {
-                "host": std::env::var(AWS_LAMBDA_LOG_STREAM_NAME)
-                    .or_else(|_| std::env::var("HOSTNAME"))
-                    .unwrap_or_default(),
-                "root": std::env::var(LAMBDA_TASK_ROOT).unwrap_or_else(|_| {
-                    std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default()
-                }),
-            },
+            "server": self.server,
             "custom": Value::Object(custom),
             "notifier": { "name": env!("CARGO_PKG_NAME"), "version": env!("CARGO_PKG_VERSION") },
         });
@@ -388,7 +388,9 @@ impl Reporter {
             .lock()
             .map(|mut seen| {
                 let first = !seen.contains(&status);
-                seen.push(status);
+                if first {
+                    seen.push(status);
+                }
                 first
             })
             .unwrap_or(false);

@@ -40,7 +40,7 @@ use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::{Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use opentelemetry::trace::{SpanId, SpanKind, Status, TraceId};
+use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceId};
 use opentelemetry::{Array, KeyValue, Value};
 use opentelemetry_sdk::trace::SpanData;
 use serde::Serialize;
@@ -172,8 +172,8 @@ fn daemon_address(value: &str) -> Option<SocketAddr> {
     udp.to_socket_addrs().ok()?.next()
 }
 
-/// The Lambda segment's placement, for the span that links to it.
-fn lambda_placement(span: &SpanData) -> Option<Placement> {
+/// The invocation span's link to the Lambda function segment, if this span has it.
+fn lambda_link(span: &SpanData) -> Option<&SpanContext> {
     span.links
         .iter()
         .find(|link| {
@@ -181,22 +181,22 @@ fn lambda_placement(span: &SpanData) -> Option<Placement> {
                 .iter()
                 .any(|kv| kv.key.as_str() == LAMBDA_SEGMENT_LINK)
         })
-        .map(|link| Placement {
-            trace_id: link.span_context.trace_id(),
-            sampled: link.span_context.is_sampled(),
-        })
+        .map(|link| &link.span_context)
+}
+
+/// The Lambda segment's placement, for the span that links to it.
+fn lambda_placement(span: &SpanData) -> Option<Placement> {
+    lambda_link(span).map(|lambda| Placement {
+        trace_id: lambda.trace_id(),
+        sampled: lambda.is_sampled(),
+    })
 }
 
 /// The X-Ray parent of a span: the Lambda segment for the invocation span that links to it,
 /// else its OpenTelemetry parent.
 fn parent_id(span: &SpanData) -> Option<SpanId> {
-    let linked = span.links.iter().find(|link| {
-        link.attributes
-            .iter()
-            .any(|kv| kv.key.as_str() == LAMBDA_SEGMENT_LINK)
-    });
-    match linked {
-        Some(link) => Some(link.span_context.span_id()),
+    match lambda_link(span) {
+        Some(lambda) => Some(lambda.span_id()),
         None => (span.parent_span_id != SpanId::INVALID).then_some(span.parent_span_id),
     }
 }
