@@ -16,6 +16,10 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// A loopback address nothing listens on, TCP or UDP: port 1 is privileged and unused, so
+/// unlike a port picked and released, no other test can be handed it meanwhile.
+pub const CLOSED_ADDRESS: &str = "127.0.0.1:1";
+
 /// The front-end origin the functions are configured to allow.
 pub const FRONTEND_ORIGIN: &str = "http://localhost:3000";
 

@@ -5,32 +5,24 @@
 
 use std::time::{Duration, Instant};
 
-use tests::LocalApi;
 use tests::otlp_receiver::{Answer, OtlpReceiver};
+use tests::{CLOSED_ADDRESS, LocalApi};
 
 const BUDGET_MS: &str = "300";
-
-/// A loopback port nothing listens on, for TCP and for UDP.
-fn closed_port() -> u16 {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let port = socket.local_addr().unwrap().port();
-    drop(socket);
-    port
-}
 
 /// Serves requests with the OTLP backend answering `answer`, or refusing connections when
 /// `None`; the X-Ray daemon is never there.
 fn run(answer: Option<Answer>) -> (Vec<String>, usize) {
     let receiver = answer.map(OtlpReceiver::start);
     let endpoint = receiver.as_ref().map_or_else(
-        || format!("http://127.0.0.1:{}", closed_port()),
+        || format!("http://{CLOSED_ADDRESS}"),
         OtlpReceiver::endpoint,
     );
-    let daemon = format!("127.0.0.1:{}", closed_port());
+    let daemon = CLOSED_ADDRESS;
     let api = LocalApi::start(&[
         ("OTEL_TRACES_EXPORTER", "otlp,xray"),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-        ("AWS_XRAY_DAEMON_ADDRESS", &daemon),
+        ("AWS_XRAY_DAEMON_ADDRESS", daemon),
         (
             "OTEL_EXPORTER_OTLP_HEADERS",
             "x-honeycomb-team=canary-key-77aa",

@@ -7,8 +7,8 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tests::LocalApi;
 use tests::rollbar_api::{Answer, Item, RollbarApi};
+use tests::{CLOSED_ADDRESS, LocalApi};
 
 const TOKEN: &str = "canary-token-31c7";
 
@@ -161,10 +161,6 @@ fn errors_reach_rollbar_linked_to_the_trace() {
 
 #[test]
 fn a_broken_rollbar_never_fails_or_slows_a_request() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
     let answers = [
         Some(Answer::Status(429, Some(60))),
         Some(Answer::Status(500, None)),
@@ -174,7 +170,7 @@ fn a_broken_rollbar_never_fails_or_slows_a_request() {
     for answer in answers {
         let rollbar = answer.map(RollbarApi::start);
         let endpoint = rollbar.as_ref().map_or_else(
-            || format!("http://{closed}/api/1/item/"),
+            || format!("http://{CLOSED_ADDRESS}/api/1/item/"),
             RollbarApi::endpoint,
         );
         let api = start(&endpoint);
