@@ -31,9 +31,11 @@ serve: $(TOOLS_STAMP)
 ## test: everything CI runs.
 test: lint lint-template unit-and-e2e
 
+# The instrumentation crate is also checked and tested without its Rollbar client.
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p lambda-telemetry --no-default-features --all-targets -- -D warnings
 
 lint-template: $(TOOLS_STAMP)
 	cfn-lint template.yaml
@@ -44,6 +46,7 @@ lint-template: $(TOOLS_STAMP)
 unit-and-e2e: $(TOOLS_STAMP)
 	cargo build --workspace --bins
 	cargo test --workspace
+	cargo test -p lambda-telemetry --no-default-features
 
 sam-build: $(TOOLS_STAMP)
 	sam build --beta-features

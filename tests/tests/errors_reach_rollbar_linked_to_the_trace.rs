@@ -1,5 +1,6 @@
 //! Error reporting through `cargo lambda watch` to a stand-in for Rollbar's item API:
-//! `/rollbar/test` reports a warning, `?error=1` an error through the normal error path, each
+//! `/rollbar/test` reports a warning, `?error=1` an error through the normal error path,
+//! `?panic=1` a panic, each
 //! item has what Rollbar requires and what a person needs (request, trace ids, a trace link),
 //! the log line names the item, and no secret reaches Rollbar or the log. A Rollbar that
 //! throttles, fails, is silent or absent never fails or slows a request.
@@ -56,8 +57,12 @@ fn errors_reach_rollbar_linked_to_the_trace() {
         ],
     );
     assert_eq!(reply.status, 500);
+    let reply = api.get("/rollbar/test?panic=1", &[]);
+    assert_eq!(reply.status, 500);
+    assert!(!reply.body.contains("Rollbar test panic"), "{}", reply.body);
 
-    let items = eventually(&rollbar, 2);
+    let items = eventually(&rollbar, 3);
+    assert_eq!(items.len(), 3, "{items:#?}");
     for item in &items {
         assert!(
             item.headers
@@ -76,6 +81,12 @@ fn errors_reach_rollbar_linked_to_the_trace() {
         for key in ["code_version", "platform", "language", "framework", "uuid"] {
             assert!(data[key].is_string(), "{key}: {data:#}");
         }
+        // Built from a git checkout: the commit.
+        let code_version = data["code_version"].as_str().unwrap();
+        assert!(
+            code_version.len() == 40 && code_version.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{code_version}"
+        );
         assert_eq!(data["language"], "rust");
         assert!(data["server"]["host"].is_string() && data["server"]["root"].is_string());
         let custom = &data["custom"];
@@ -117,8 +128,28 @@ fn errors_reach_rollbar_linked_to_the_trace() {
     let error = items
         .iter()
         .map(|i| &i.json["data"])
-        .find(|d| d["level"] == "error")
+        .find(|d| d["level"] == "error" && d["body"]["trace"]["exception"]["class"] == "Error")
         .expect("the error item");
+    let panic = items
+        .iter()
+        .map(|i| &i.json["data"])
+        .find(|d| d["body"]["trace"]["exception"]["class"] == "panic")
+        .expect("the panic item");
+    assert_eq!(panic["level"], "error");
+    let panic_trace = &panic["body"]["trace"];
+    assert!(
+        panic_trace["exception"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("the Rollbar test panic")),
+        "{panic_trace:#}"
+    );
+    let last_frame = panic_trace["frames"].as_array().and_then(|f| f.last());
+    assert!(
+        last_frame.is_some_and(|f| f["filename"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("rollbar-test/src/handler.rs"))),
+        "the panic's location is the last frame: {panic_trace:#}"
+    );
     let trace = &error["body"]["trace"];
     assert!(
         trace["exception"]["message"]

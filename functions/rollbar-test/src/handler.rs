@@ -1,19 +1,26 @@
 //! `GET /rollbar/test`: a route a deployer calls after `sam deploy` to see that error
-//! reporting works: a `warning` message item, and with `?error=1` a real error through the
-//! normal error path (a 500 and an `error` item).
+//! reporting works: a `warning` message item; with `?error=1` a real error through the
+//! normal error path (a 500 and an `error` item); with `?panic=1` a panic (a 500 and an
+//! `error` item of class `panic`, with its location).
 
 use cruddur::{Error, Result, response};
 use lambda_http::{Body, Request, RequestExt, Response};
 use lambda_telemetry::rollbar::{Level, report_message};
 
-/// `Hello World!` as plain text, reported to Rollbar as a warning; `?error=1` fails.
+/// `Hello World!` as plain text, reported to Rollbar as a warning; `?error=1` fails,
+/// `?panic=1` panics.
 pub async fn handle(request: Request) -> Result<Response<Body>> {
-    let fail = request
-        .query_string_parameters_ref()
-        .and_then(|q| q.first("error"))
-        .is_some_and(|v| v == "1");
-    if fail {
+    let asked = |name| {
+        request
+            .query_string_parameters_ref()
+            .and_then(|q| q.first(name))
+            .is_some_and(|v| v == "1")
+    };
+    if asked("error") {
         return Err(Error::internal("the Rollbar test error (?error=1)"));
+    }
+    if asked("panic") {
+        panic!("the Rollbar test panic (?panic=1)");
     }
     report_message(Level::Warning, "Hello World!");
     Ok(response::text("Hello World!"))

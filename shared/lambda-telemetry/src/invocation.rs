@@ -181,9 +181,10 @@ fn record_exception(kind: &'static str, message: String, stacktrace: Option<Stri
 struct InvocationScope {
     /// The Lambda X-Ray context, for outgoing requests.
     lambda_xray: Option<SpanContext>,
-    /// The request as error reports describe it, secrets masked; only when reporting is on.
+    /// The request (secrets masked) and the person as error reports describe them; only when
+    /// reporting is on.
     #[cfg(feature = "rollbar")]
-    request: Option<Arc<serde_json::Value>>,
+    request: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
 }
 
 tokio::task_local! {
@@ -199,18 +200,23 @@ pub(crate) fn lambda_xray_context() -> Option<SpanContext> {
         .flatten()
 }
 
-/// The request of the invocation the caller runs in, as Rollbar's `request` object.
+/// What Rollbar's item says of the invocation the caller runs in: `request`, and `person`
+/// when an authorizer named the caller.
 #[cfg(feature = "rollbar")]
-pub(crate) fn current_request() -> Option<serde_json::Value> {
+pub(crate) fn current_request() -> Option<Arc<serde_json::Map<String, serde_json::Value>>> {
     INVOCATION
-        .try_with(|scope| scope.request.as_deref().cloned())
+        .try_with(|scope| scope.request.clone())
         .ok()
         .flatten()
 }
 
-/// Rollbar's `request`: URL, method, headers and query (secret values masked), user IP.
+/// Rollbar's `request` (URL, method, headers and query with secret values masked, user IP)
+/// and `person`.
 #[cfg(feature = "rollbar")]
-fn report_request(request: &Request, summary: &RequestSummary) -> serde_json::Value {
+fn report_request(
+    request: &Request,
+    summary: &RequestSummary,
+) -> serde_json::Map<String, serde_json::Value> {
     use crate::redact::is_secret_name;
     let headers: serde_json::Map<String, serde_json::Value> = request
         .headers()
@@ -232,13 +238,66 @@ fn report_request(request: &Request, summary: &RequestSummary) -> serde_json::Va
         (false, true) => format!("https://{host}{}", summary.path),
         (false, false) => format!("https://{host}{}?{query}", summary.path),
     };
-    serde_json::json!({
-        "url": url,
-        "method": summary.method.as_str(),
-        "headers": headers,
-        "query_string": query,
-        "user_ip": summary.source_ip,
-    })
+    let mut report = serde_json::Map::new();
+    report.insert(
+        "request".into(),
+        serde_json::json!({
+            "url": url,
+            "method": summary.method.as_str(),
+            "headers": headers,
+            "query_string": query,
+            "user_ip": summary.source_ip,
+        }),
+    );
+    if let Some(person) = person(&request.request_context()) {
+        report.insert("person".into(), person);
+    }
+    report
+}
+
+/// Rollbar's `person` from what the API Gateway authorizer says of the caller: the claims of
+/// a JWT or Cognito authorizer (`sub`, the user name), else a Lambda authorizer's
+/// `principalId`. Only `id` and `username`: an email address is personal data Rollbar does not
+/// need to group errors by the people they hit.
+#[cfg(feature = "rollbar")]
+fn person(context: &RequestContext) -> Option<serde_json::Value> {
+    use serde_json::Value;
+    fn text(value: Option<&Value>) -> Option<&str> {
+        value.and_then(Value::as_str).filter(|v| !v.is_empty())
+    }
+    let claim = |claims: &dyn Fn(&str) -> Option<String>| {
+        let id = claims("sub")?;
+        let username = ["username", "cognito:username", "preferred_username"]
+            .into_iter()
+            .find_map(claims);
+        Some(match username {
+            Some(username) => serde_json::json!({ "id": id, "username": username }),
+            None => serde_json::json!({ "id": id }),
+        })
+    };
+    let lambda_authorizer = |fields: &std::collections::HashMap<String, Value>| {
+        let claims = fields.get("claims").and_then(Value::as_object);
+        claims
+            .and_then(|claims| claim(&|name| text(claims.get(name)).map(str::to_owned)))
+            .or_else(|| {
+                let id = text(fields.get("principalId"))?;
+                Some(serde_json::json!({ "id": id }))
+            })
+    };
+    match context {
+        RequestContext::ApiGatewayV2(c) => {
+            let authorizer = c.authorizer.as_ref()?;
+            authorizer
+                .jwt
+                .as_ref()
+                .and_then(|jwt| {
+                    claim(&|name| jwt.claims.get(name).filter(|v| !v.is_empty()).cloned())
+                })
+                .or_else(|| lambda_authorizer(&authorizer.fields))
+        }
+        RequestContext::ApiGatewayV1(c) => lambda_authorizer(&c.authorizer.fields),
+        _ => None,
+    }
 }
 
 /// What the span and the access-log line say about a request, read once.
@@ -705,6 +764,45 @@ pub(crate) mod tests {
         let response = runtime.block_on(service.ready()).unwrap();
         let response = runtime.block_on(response.call(request)).unwrap();
         assert_eq!(response.status(), StatusCode::OK);
+    }
+
+    #[cfg(feature = "rollbar")]
+    fn person_of(event: Value) -> Option<Value> {
+        let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+        person(&request.request_context())
+    }
+
+    #[cfg(feature = "rollbar")]
+    #[test]
+    fn the_person_comes_from_the_authorizer_and_leaves_the_email_out() {
+        // The fixtures are REST API (v1) events: a Cognito authorizer's claims, else a Lambda
+        // authorizer's principal.
+        let mut v1: Value =
+            serde_json::from_str(include_str!("../../../events/user-activities.json")).unwrap();
+        assert_eq!(person_of(v1.clone()), None);
+        v1["requestContext"]["authorizer"] = serde_json::json!({ "claims": {
+            "sub": "a1b2", "cognito:username": "andrewbrown", "email": "a@example.com",
+        }});
+        assert_eq!(
+            person_of(v1.clone()),
+            Some(serde_json::json!({ "id": "a1b2", "username": "andrewbrown" }))
+        );
+        v1["requestContext"]["authorizer"] = serde_json::json!({ "principalId": "user-7" });
+        assert_eq!(person_of(v1), Some(serde_json::json!({ "id": "user-7" })));
+
+        // An HTTP API (v2) event with a JWT authorizer.
+        let v2 = serde_json::json!({
+            "version": "2.0", "routeKey": "GET /api/activities/home",
+            "rawPath": "/api/activities/home", "rawQueryString": "", "headers": {},
+            "requestContext": {
+                "http": { "method": "GET", "path": "/api/activities/home", "sourceIp": "203.0.113.7" },
+                "authorizer": { "jwt": { "claims": { "sub": "c3d4", "username": "bayko" } } },
+            },
+        });
+        assert_eq!(
+            person_of(v2),
+            Some(serde_json::json!({ "id": "c3d4", "username": "bayko" }))
+        );
     }
 
     #[test]

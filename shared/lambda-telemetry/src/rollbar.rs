@@ -131,57 +131,13 @@ pub(crate) struct Undelivered {
 /// Installs the reporter from the environment. Returns the line to say at start: reporting is
 /// on, or off because there is no token.
 pub(crate) fn install_from_env() -> &'static str {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    let Some(token) = var(ROLLBAR_ACCESS_TOKEN) else {
-        return "Rollbar reporting is off: ROLLBAR_ACCESS_TOKEN is not set";
-    };
-    let Ok(mut token) = reqwest::header::HeaderValue::from_str(token.trim()) else {
-        return "Rollbar reporting is off: ROLLBAR_ACCESS_TOKEN is not a valid header value";
-    };
-    token.set_sensitive(true);
-    let event_level = match var(ROLLBAR_LEVEL).map(|l| l.trim().to_ascii_lowercase()) {
-        Some(l) if l == "off" || l == "none" => None,
-        Some(l) if l == "critical" => Some(Level::Critical),
-        Some(l) if l == "warning" || l == "warn" => Some(Level::Warning),
-        Some(l) if l == "info" => Some(Level::Info),
-        Some(l) if l == "debug" => Some(Level::Debug),
-        _ => Some(Level::Error),
-    };
-    let reporter = Reporter {
-        token,
-        endpoint: var(ROLLBAR_ENDPOINT).unwrap_or_else(|| DEFAULT_ROLLBAR_ENDPOINT.to_owned()),
-        environment: var(ROLLBAR_ENVIRONMENT)
-            .unwrap_or_else(|| DEFAULT_ROLLBAR_ENVIRONMENT.to_owned()),
-        code_version: var(ROLLBAR_CODE_VERSION)
-            .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_owned()),
-        event_level,
-        max_items: var(ROLLBAR_MAX_ITEMS)
-            .and_then(|n| n.trim().parse().ok())
-            .unwrap_or(DEFAULT_ROLLBAR_MAX_ITEMS),
-        scrub: var(ROLLBAR_SCRUB_FIELDS)
-            .map(|list| {
-                list.split(',')
-                    .map(|f| f.trim().to_ascii_lowercase())
-                    .filter(|f| !f.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default(),
-        trace_link: var(LAMBDA_TELEMETRY_TRACE_LINK),
-        server: json!({
-            "host": var(AWS_LAMBDA_LOG_STREAM_NAME).or_else(|| var("HOSTNAME")).unwrap_or_default(),
-            "root": var(LAMBDA_TASK_ROOT).unwrap_or_else(|| {
-                std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default()
-            }),
-        }),
-        function_name: var(AWS_LAMBDA_FUNCTION_NAME),
-        queue: Mutex::new(Vec::new()),
-        queued_this_invocation: AtomicU64::new(0),
-        over_cap: AtomicU64::new(0),
-        client: OnceLock::new(),
-        refused: Mutex::new(Vec::new()),
-    };
-    let _ = REPORTER.set(Arc::new(reporter));
-    "Rollbar reporting is on"
+    match Reporter::from_settings(|name| std::env::var(name).ok()) {
+        Ok(reporter) => {
+            let _ = REPORTER.set(Arc::new(reporter));
+            "Rollbar reporting is on"
+        }
+        Err(off) => off,
+    }
 }
 
 /// What a log event tells a report.
@@ -198,6 +154,66 @@ pub(crate) struct EventReport<'a> {
 }
 
 impl Reporter {
+    /// From the `ROLLBAR_*` settings `setting` looks up; the reason when reporting is off.
+    fn from_settings(setting: impl Fn(&str) -> Option<String>) -> Result<Self, &'static str> {
+        let var = |name: &str| setting(name).filter(|v| !v.trim().is_empty());
+        let Some(token) = var(ROLLBAR_ACCESS_TOKEN) else {
+            return Err("Rollbar reporting is off: ROLLBAR_ACCESS_TOKEN is not set");
+        };
+        let Ok(mut token) = reqwest::header::HeaderValue::from_str(token.trim()) else {
+            return Err(
+                "Rollbar reporting is off: ROLLBAR_ACCESS_TOKEN is not a valid header value",
+            );
+        };
+        token.set_sensitive(true);
+        let event_level = match var(ROLLBAR_LEVEL).map(|l| l.trim().to_ascii_lowercase()) {
+            Some(l) if l == "off" || l == "none" => None,
+            Some(l) if l == "critical" => Some(Level::Critical),
+            Some(l) if l == "warning" || l == "warn" => Some(Level::Warning),
+            Some(l) if l == "info" => Some(Level::Info),
+            Some(l) if l == "debug" => Some(Level::Debug),
+            _ => Some(Level::Error),
+        };
+        let reporter = Self {
+            token,
+            endpoint: var(ROLLBAR_ENDPOINT).unwrap_or_else(|| DEFAULT_ROLLBAR_ENDPOINT.to_owned()),
+            environment: var(ROLLBAR_ENVIRONMENT)
+                .unwrap_or_else(|| DEFAULT_ROLLBAR_ENVIRONMENT.to_owned()),
+            // The commit the build came from (see build.rs), else the crate's version.
+            code_version: var(ROLLBAR_CODE_VERSION).unwrap_or_else(|| {
+                option_env!("LAMBDA_TELEMETRY_GIT_COMMIT")
+                    .unwrap_or(env!("CARGO_PKG_VERSION"))
+                    .to_owned()
+            }),
+            event_level,
+            max_items: var(ROLLBAR_MAX_ITEMS)
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or(DEFAULT_ROLLBAR_MAX_ITEMS),
+            scrub: var(ROLLBAR_SCRUB_FIELDS)
+                .map(|list| {
+                    list.split(',')
+                        .map(|f| f.trim().to_ascii_lowercase())
+                        .filter(|f| !f.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            trace_link: var(LAMBDA_TELEMETRY_TRACE_LINK),
+            server: json!({
+                "host": var(AWS_LAMBDA_LOG_STREAM_NAME).or_else(|| var("HOSTNAME")).unwrap_or_default(),
+                "root": var(LAMBDA_TASK_ROOT).unwrap_or_else(|| {
+                    std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default()
+                }),
+            }),
+            function_name: var(AWS_LAMBDA_FUNCTION_NAME),
+            queue: Mutex::new(Vec::new()),
+            queued_this_invocation: AtomicU64::new(0),
+            over_cap: AtomicU64::new(0),
+            client: OnceLock::new(),
+            refused: Mutex::new(Vec::new()),
+        };
+        Ok(reporter)
+    }
+
     /// An item for a log event at or above the configured level; its uuid.
     pub(crate) fn capture(&self, event: &EventReport<'_>) -> Option<String> {
         let field = |name: &str| {
@@ -312,8 +328,10 @@ impl Reporter {
             "custom": Value::Object(custom),
             "notifier": { "name": env!("CARGO_PKG_NAME"), "version": env!("CARGO_PKG_VERSION") },
         });
-        if let Some(request) = crate::invocation::current_request() {
-            data["request"] = request;
+        if let (Some(request), Value::Object(data)) =
+            (crate::invocation::current_request(), &mut data)
+        {
+            data.extend(request.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
         self.scrub(&mut data);
         if let Ok(mut queue) = self.queue.lock() {
@@ -449,6 +467,143 @@ fn backtrace_frames(backtrace: &str) -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn reporter(settings: &[(&str, &str)]) -> Reporter {
+        let mut all = vec![(ROLLBAR_ACCESS_TOKEN, "canary-token-9d")];
+        all.extend_from_slice(settings);
+        Reporter::from_settings(|name| {
+            all.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .unwrap()
+    }
+
+    fn event<'a>(
+        level: tracing::Level,
+        target: &'a str,
+        fields: &'a [(&'static str, Value)],
+    ) -> EventReport<'a> {
+        EventReport {
+            level,
+            target,
+            message: "something happened",
+            fields,
+            context: &[],
+            trace_id: None,
+            file: Some("src/handler.rs"),
+            line: Some(7),
+            module: Some("app::handler"),
+        }
+    }
+
+    fn queued(reporter: &Reporter) -> Vec<Value> {
+        reporter.queue.lock().unwrap().clone()
+    }
+
+    #[test]
+    fn without_a_token_reporting_is_off_and_says_why() {
+        let off = Reporter::from_settings(|_| None).unwrap_err();
+        assert!(off.contains("ROLLBAR_ACCESS_TOKEN is not set"), "{off}");
+        let bad = Reporter::from_settings(|name| {
+            (name == ROLLBAR_ACCESS_TOKEN).then(|| "line\nbreak".to_owned())
+        });
+        assert!(bad.unwrap_err().contains("not a valid header value"));
+    }
+
+    #[test]
+    fn a_panic_is_an_error_item_with_its_frame_and_no_secret_of_its_message() {
+        let reporter = reporter(&[]);
+        let fields = [
+            (
+                "error",
+                json!("lookup failed: password=canary-pw-1 Authorization: Bearer canary-b-2"),
+            ),
+            ("panic_location", json!("functions/x/src/handler.rs:12:5")),
+        ];
+        let uuid = reporter
+            .capture(&event(
+                tracing::Level::ERROR,
+                "lambda_telemetry::panics",
+                &fields,
+            ))
+            .unwrap();
+        let [item] = queued(&reporter).try_into().unwrap();
+        let data = &item["data"];
+        assert_eq!(data["uuid"], uuid.as_str());
+        assert_eq!(data["level"], "error");
+        let trace = &data["body"]["trace"];
+        assert_eq!(trace["exception"]["class"], "panic");
+        assert_eq!(trace["frames"][0]["lineno"], 12);
+        let raw = item.to_string();
+        assert!(raw.contains("lookup failed"), "{raw}");
+        for canary in ["canary-pw", "canary-b", "canary-token"] {
+            assert!(!raw.contains(canary), "{canary} reached the item: {raw}");
+        }
+    }
+
+    #[test]
+    fn a_loop_of_errors_is_capped_per_invocation_and_the_flush_starts_afresh() {
+        let reporter = reporter(&[
+            (ROLLBAR_MAX_ITEMS, "3"),
+            (ROLLBAR_ENDPOINT, "http://127.0.0.1:1/api/1/item/"),
+        ]);
+        let error = event(tracing::Level::ERROR, "app", &[]);
+        let uuids: Vec<_> = (0..10).map(|_| reporter.capture(&error)).collect();
+        assert_eq!(uuids.iter().filter(|u| u.is_some()).count(), 3);
+        assert_eq!(queued(&reporter).len(), 3);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let deadline = Instant::now() + std::time::Duration::from_millis(200);
+        let lost = runtime.block_on(reporter.flush(deadline));
+        assert_eq!(
+            lost,
+            Undelivered {
+                dropped: 3,
+                over_cap: 7
+            }
+        );
+        // The next invocation may report again.
+        assert!(reporter.capture(&error).is_some());
+    }
+
+    #[test]
+    fn configured_fields_are_scrubbed_as_well_as_the_default_ones() {
+        let reporter = reporter(&[(ROLLBAR_SCRUB_FIELDS, " SSN, card_number ")]);
+        let fields = [
+            ("ssn", json!("canary-ssn-3")),
+            ("Card_Number_Last4", json!("canary-card-4")),
+            ("api_token", json!("canary-api-5")),
+            ("handle", json!("andrewbrown")),
+        ];
+        reporter.capture(&event(tracing::Level::ERROR, "app", &fields));
+        let custom = &queued(&reporter)[0]["data"]["custom"];
+        assert_eq!(custom["handle"], "andrewbrown");
+        for key in ["ssn", "Card_Number_Last4", "api_token"] {
+            assert_eq!(custom[key], REDACTED, "{custom:#}");
+        }
+    }
+
+    #[test]
+    fn the_level_decides_which_events_are_items_and_off_leaves_only_report_message() {
+        let warning = event(tracing::Level::WARN, "app", &[]);
+        let error = event(tracing::Level::ERROR, "app", &[]);
+        let asked = event(tracing::Level::INFO, REPORT_TARGET, &[]);
+
+        let default = reporter(&[]);
+        assert!(default.capture(&warning).is_none());
+        assert!(default.capture(&error).is_some());
+
+        let warn = reporter(&[(ROLLBAR_LEVEL, "Warning")]);
+        assert!(warn.capture(&warning).is_some());
+
+        let off = reporter(&[(ROLLBAR_LEVEL, "off")]);
+        assert!(off.capture(&error).is_none());
+        assert!(off.capture(&asked).is_some());
+        assert_eq!(queued(&off)[0]["data"]["level"], "info");
+    }
 
     #[test]
     fn panic_locations_and_backtraces_become_frames() {
