@@ -13,6 +13,9 @@ PORT ?= 4567
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # The local front end of the original; override in .env or the shell.
 export FRONTEND_URL ?= http://localhost:3000
+# Local builds can ship log lines to CloudWatch Logs (CLOUDWATCH_LOG_GROUP); deployed ones
+# leave the AWS SDK out. The tests' harness uses the same features (tests/src/lib.rs).
+LOCAL_FEATURES := lambda-telemetry/cloudwatch
 # Locally, each invocation's spans print as a tree on stderr.
 export OTEL_TRACES_EXPORTER ?= console
 
@@ -26,6 +29,7 @@ help:
 ## serve: the functions under the real Lambda emulator; their JSON log lines print here.
 serve: $(TOOLS_STAMP)
 	cargo lambda watch --invoke-address 127.0.0.1 --invoke-port $(PORT) --disable-cors \
+		--features $(LOCAL_FEATURES) \
 		$(if $(wildcard .env),--env-file .env)
 
 ## test: everything CI runs.
@@ -34,6 +38,7 @@ test: lint lint-template unit-and-e2e
 # The instrumentation crate is also checked and tested without its Rollbar client.
 lint:
 	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --features $(LOCAL_FEATURES) -- -D warnings
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p lambda-telemetry --no-default-features --all-targets -- -D warnings
 
@@ -44,8 +49,8 @@ lint-template: $(TOOLS_STAMP)
 # The binaries are built first, so that `cargo lambda watch` in the end-to-end tests
 # starts each function at once instead of compiling it on its first request.
 unit-and-e2e: $(TOOLS_STAMP)
-	cargo build --workspace --bins
-	cargo test --workspace
+	cargo build --workspace --bins --features $(LOCAL_FEATURES)
+	cargo test --workspace --features $(LOCAL_FEATURES)
 	cargo test -p lambda-telemetry --no-default-features
 
 sam-build: $(TOOLS_STAMP)

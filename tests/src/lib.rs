@@ -3,6 +3,7 @@
 //! for the tests to read.
 
 pub mod http_stub;
+pub mod moto;
 pub mod otlp_receiver;
 pub mod rollbar_api;
 pub mod xray_daemon;
@@ -61,6 +62,10 @@ impl Reply {
     }
 }
 
+/// The features of every local build (the Makefile's `LOCAL_FEATURES`): the same as
+/// `make test` builds with, so `cargo lambda watch` finds the binaries built already.
+pub const LOCAL_FEATURES: &str = "lambda-telemetry/cloudwatch";
+
 impl LocalApi {
     /// Starts the API with CORS allowing [`FRONTEND_ORIGIN`] and the extra variables given.
     pub fn start(env: &[(&str, &str)]) -> Self {
@@ -70,6 +75,7 @@ impl LocalApi {
             .args(["lambda", "watch", "--invoke-address", "127.0.0.1"])
             .args(["--invoke-port", &port.to_string()])
             .args(["--disable-cors", "--ignore-changes"])
+            .args(["--features", LOCAL_FEATURES])
             .current_dir(workspace_root())
             .env("FRONTEND_URL", FRONTEND_ORIGIN)
             .env("BACKEND_URL", format!("http://127.0.0.1:{port}"))
@@ -80,6 +86,7 @@ impl LocalApi {
             .env_remove("OTEL_PROPAGATORS")
             .env_remove("OTEL_TRACES_SAMPLER")
             .env_remove("OTEL_SERVICE_NAME")
+            .env_remove("CLOUDWATCH_LOG_GROUP")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

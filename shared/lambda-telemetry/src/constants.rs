@@ -69,6 +69,22 @@ pub const DEFAULT_FLUSH_BUDGET_MS: u64 = 500;
 /// Ended spans kept between two flushes; more are dropped and counted.
 pub const SPAN_BUFFER_CAPACITY: usize = 2048;
 
+/// The CloudWatch Logs group to ship log lines to, off Lambda (feature `cloudwatch`).
+pub const CLOUDWATCH_LOG_GROUP: &str = "CLOUDWATCH_LOG_GROUP";
+/// The stream in it; default `<service>/<yyyy/mm/dd>/<host>-<pid>-<random>`.
+pub const CLOUDWATCH_LOG_STREAM: &str = "CLOUDWATCH_LOG_STREAM";
+/// `false`: never create the group or the stream (they must exist).
+pub const CLOUDWATCH_CREATE_LOG_GROUP: &str = "CLOUDWATCH_CREATE_LOG_GROUP";
+/// Retention of a group the crate creates.
+pub const CLOUDWATCH_LOG_RETENTION_DAYS: &str = "CLOUDWATCH_LOG_RETENTION_DAYS";
+/// The template's `LogRetentionInDays` default, for a group created from here.
+pub const DEFAULT_LOG_RETENTION_DAYS: i32 = 30;
+/// The longest log line written, in bytes without the newline: Lambda's log pipeline cuts
+/// longer stdout lines into 262,118-byte events (256 KiB less CloudWatch's 26-byte event
+/// overhead), though PutLogEvents now takes events up to 1 MB. A longer line is split into
+/// pieces of at most this size, each a JSON object.
+pub const MAX_LINE_BYTES: usize = 262_144 - 26;
+
 /// Rollbar's `post_server_item` token; unset, reporting is off.
 pub const ROLLBAR_ACCESS_TOKEN: &str = "ROLLBAR_ACCESS_TOKEN";
 /// Where items are posted.

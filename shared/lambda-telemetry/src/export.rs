@@ -199,6 +199,10 @@ impl Pipeline {
 
     /// Whether anything leaves at a flush: spans or error reports.
     pub(crate) fn exports(&self) -> bool {
+        #[cfg(feature = "cloudwatch")]
+        if crate::cloudwatch::shipper().is_some() {
+            return true;
+        }
         #[cfg(feature = "rollbar")]
         if crate::rollbar::reporter().is_some() {
             return true;
@@ -209,17 +213,39 @@ impl Pipeline {
     /// Exports what the buffer holds, within the budget, and reports what was lost.
     pub(crate) async fn flush(&self) {
         let deadline = Instant::now() + self.budget;
-        // Spans and error reports leave side by side, within the same budget.
-        #[cfg(feature = "rollbar")]
-        let ((), undelivered) = tokio::join!(self.flush_spans(deadline), async {
-            match crate::rollbar::reporter() {
-                Some(reporter) => reporter.flush(deadline).await,
-                None => Default::default(),
-            }
-        });
-        #[cfg(not(feature = "rollbar"))]
-        self.flush_spans(deadline).await;
-        #[cfg(feature = "rollbar")]
+        // Spans, error reports and shipped log lines leave side by side, within one budget.
+        tokio::join!(
+            self.flush_spans(deadline),
+            self.flush_reports(deadline),
+            flush_log_lines(deadline)
+        );
+    }
+
+    /// The last flush, at shutdown: what could not leave is counted once more.
+    pub(crate) async fn shutdown(&self) {
+        self.flush().await;
+        tracing::info!("shutting down; telemetry flushed");
+        #[cfg(feature = "cloudwatch")]
+        if let Some(shipper) = crate::cloudwatch::shipper() {
+            shipper.close(Instant::now() + self.budget).await;
+        }
+    }
+
+    /// Between invocations, log lines still leave every few seconds (off Lambda only: shipping
+    /// is never on in Lambda, whose frozen process would hold the timer).
+    pub(crate) fn start_background(&self) {
+        #[cfg(feature = "cloudwatch")]
+        if let Some(shipper) = crate::cloudwatch::shipper() {
+            shipper.start_background(self.budget);
+        }
+    }
+
+    #[cfg(feature = "rollbar")]
+    async fn flush_reports(&self, deadline: Instant) {
+        let Some(reporter) = crate::rollbar::reporter() else {
+            return;
+        };
+        let undelivered = reporter.flush(deadline).await;
         if undelivered != Default::default() {
             tracing::warn!(
                 target: "lambda_telemetry::rollbar",
@@ -230,6 +256,9 @@ impl Pipeline {
             );
         }
     }
+
+    #[cfg(not(feature = "rollbar"))]
+    async fn flush_reports(&self, _deadline: Instant) {}
 
     async fn flush_spans(&self, deadline: Instant) {
         let spans = self.buffer.take();
@@ -375,6 +404,14 @@ fn write_span(out: &mut String, span: &SpanData, all: &[&SpanData], depth: usize
         .filter(|c| c.parent_span_id == span.span_context.span_id())
     {
         write_span(out, child, all, depth + 1);
+    }
+}
+
+/// Sends the log lines queued for CloudWatch Logs, when shipping is on.
+async fn flush_log_lines(_deadline: Instant) {
+    #[cfg(feature = "cloudwatch")]
+    if let Some(shipper) = crate::cloudwatch::shipper() {
+        shipper.flush(_deadline).await;
     }
 }
 

@@ -82,6 +82,8 @@
 
 /// Traced outgoing HTTP.
 mod client;
+#[cfg(feature = "cloudwatch")]
+mod cloudwatch;
 /// Settings, read from the environment and overridable in code.
 mod config;
 /// Environment variable names, defaults and telemetry keys.
@@ -185,14 +187,14 @@ impl Telemetry {
         if self.pipeline.exports() {
             shutdown::register_extension().await;
         }
+        self.pipeline.start_background();
         let serve = lambda_http::runtime_concurrent(InvocationLayer::from_env().layer(handler))
             .layer(export::FlushLayer(Arc::clone(&self.pipeline)))
             .run_concurrent();
         tokio::select! {
             served = serve => served.map_err(Error::Runtime),
             () = shutdown::signal() => {
-                self.pipeline.flush().await;
-                tracing::info!("shutting down; telemetry flushed");
+                self.pipeline.shutdown().await;
                 Ok(())
             }
         }
@@ -209,12 +211,21 @@ fn install(config: Config) -> Telemetry {
     // Before the subscriber: the log layer asks it about every event.
     #[cfg(feature = "rollbar")]
     let rollbar = rollbar::install_from_env();
+    #[cfg(feature = "cloudwatch")]
+    let cloudwatch = cloudwatch::install_from_env();
+    #[cfg(not(feature = "cloudwatch"))]
+    let cloudwatch = std::env::var_os(constants::CLOUDWATCH_LOG_GROUP).map(|_| {
+        format!(
+            "{} is ignored: lambda-telemetry was built without its `cloudwatch` feature",
+            constants::CLOUDWATCH_LOG_GROUP
+        )
+    });
     let pipeline = Arc::new(pipeline);
     let provider = traces::provider(resource, processor);
     let subscriber = tracing_subscriber::registry()
         .with(filter)
         .with(traces::layer(&provider))
-        .with(logs::LogLayer::new(&config, std::io::stdout));
+        .with(logs::LogLayer::new(&config, logs::Output));
     match tracing::subscriber::set_global_default(subscriber) {
         Ok(()) => panics::install_hook(),
         // Someone else's subscriber is in charge; say so through it and leave it alone.
@@ -228,6 +239,9 @@ fn install(config: Config) -> Telemetry {
     }
     #[cfg(feature = "rollbar")]
     tracing::info!(target: "lambda_telemetry::rollbar", "{rollbar}");
+    if let Some(cloudwatch) = cloudwatch {
+        tracing::info!(target: "lambda_telemetry::cloudwatch", "{cloudwatch}");
+    }
     if let Some(error) = bad_filter {
         tracing::warn!(
             filter = config.log_filter.as_str(),
