@@ -150,8 +150,11 @@ struct Queue {
 pub(crate) struct Shipper {
     settings: Settings,
     queue: Mutex<Queue>,
+    /// Made once, off the request path: loading the AWS configuration can take seconds (the
+    /// region and credentials may come from IMDS), more than a flush budget.
+    client: tokio::sync::OnceCell<Client>,
     /// One flush at a time: batches of one stream leave in order.
-    sending: tokio::sync::Mutex<Option<Client>>,
+    sending: tokio::sync::Mutex<()>,
     /// The stream exists (created or found); until then a missing one is created.
     ready: AtomicBool,
     /// An episode of trouble is under way and has been said.
@@ -175,7 +178,8 @@ impl Shipper {
         Self {
             settings,
             queue: Mutex::new(Queue::default()),
-            sending: tokio::sync::Mutex::new(None),
+            client: tokio::sync::OnceCell::new(),
+            sending: tokio::sync::Mutex::new(()),
             ready: AtomicBool::new(false),
             troubled: AtomicBool::new(false),
             lost_in_episode: AtomicU64::new(0),
@@ -204,12 +208,19 @@ impl Shipper {
         queue.lines.push_back(Line { timestamp, message });
     }
 
-    /// Sends lines written between invocations every few seconds; once per process.
+    /// Makes the client, and sends lines written between invocations every few seconds; once
+    /// per process.
     pub(crate) fn start_background(&'static self, budget: Duration) {
         if self.background.swap(true, Ordering::Relaxed) {
             return;
         }
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(
+                async move {
+                    self.client.get_or_init(aws_client).await;
+                }
+                .with_subscriber(tracing::subscriber::NoSubscriber::default()),
+            );
             runtime.spawn(async move {
                 loop {
                     tokio::time::sleep(BACKGROUND_INTERVAL).await;
@@ -221,27 +232,33 @@ impl Shipper {
 
     /// Sends what is queued before `deadline`; what cannot be sent in time stays queued.
     pub(crate) async fn flush(&self, deadline: Instant) {
-        let mut client = self.sending.lock().await;
         if self.queue.lock().is_ok_and(|q| q.lines.is_empty()) {
             return;
         }
-        let client = match &*client {
-            Some(client) => client.clone(),
-            None => {
-                let made = aws_client()
-                    .with_subscriber(tracing::subscriber::NoSubscriber::default())
-                    .await;
-                client.insert(made).clone()
-            }
+        // Waiting for another flush or for the client counts against the budget too.
+        let deadline = tokio::time::Instant::from_std(deadline);
+        let Ok(_sending) = tokio::time::timeout_at(deadline, self.sending.lock()).await else {
+            return;
+        };
+        let client = self
+            .client
+            .get_or_init(aws_client)
+            .with_subscriber(tracing::subscriber::NoSubscriber::default());
+        let Ok(client) = tokio::time::timeout_at(deadline, client).await else {
+            return;
         };
         let outcome = self
-            .send_queued(&client, deadline)
+            .send_queued(client, deadline)
             .with_subscriber(tracing::subscriber::NoSubscriber::default())
             .await;
         self.report(outcome);
     }
 
-    async fn send_queued(&self, client: &Client, deadline: Instant) -> Result<(), Trouble> {
+    async fn send_queued(
+        &self,
+        client: &Client,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), Trouble> {
         loop {
             let batch = match self.queue.lock() {
                 Ok(queue) if !queue.lines.is_empty() => next_batch(&queue.lines),
@@ -251,7 +268,7 @@ impl Shipper {
                 Ok(queue) => queue.lines.range(..batch).cloned().collect(),
                 Err(_) => return Ok(()),
             };
-            let sent = tokio::time::timeout_at(deadline.into(), self.put(client, &lines)).await;
+            let sent = tokio::time::timeout_at(deadline, self.put(client, &lines)).await;
             let outcome = match sent {
                 Ok(outcome) => outcome,
                 Err(_) => Err(Trouble::Unreachable(
@@ -532,7 +549,10 @@ impl Shipper {
     /// A shipper with its client made already, for tests against a local CloudWatch.
     fn with_client(settings: Settings, client: Client) -> Self {
         let shipper = Self::new(settings);
-        *shipper.sending.try_lock().expect("new") = Some(client);
+        shipper
+            .client
+            .set(client)
+            .expect("a new shipper has no client");
         shipper
     }
 

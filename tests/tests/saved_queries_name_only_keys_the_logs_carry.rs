@@ -1,0 +1,167 @@
+//! The saved Logs Insights queries of `template.yaml` are pipelines of known commands with
+//! balanced quotes and brackets, and every field they name is a key the functions' log lines
+//! really carry (read off lines printed by the functions under `cargo lambda watch`), or one of
+//! Logs Insights' own `@` fields.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+use tests::{LocalApi, workspace_root};
+
+const COMMANDS: [&str; 8] = [
+    "fields", "filter", "stats", "sort", "limit", "parse", "display", "dedup",
+];
+/// Words of the language that are not fields: operators, functions, sort orders.
+const WORDS: [&str; 20] = [
+    "by",
+    "as",
+    "and",
+    "or",
+    "not",
+    "in",
+    "like",
+    "asc",
+    "desc",
+    "ispresent",
+    "count",
+    "pct",
+    "avg",
+    "max",
+    "min",
+    "sum",
+    "bin",
+    "earliest",
+    "latest",
+    "isblank",
+];
+const INSIGHTS_FIELDS: [&str; 4] = ["@timestamp", "@message", "@logStream", "@log"];
+
+/// The `QueryString` block of each `AWS::Logs::QueryDefinition`, by its `Name`.
+fn saved_queries() -> Vec<(String, String)> {
+    let template = std::fs::read_to_string(workspace_root().join("template.yaml")).unwrap();
+    let lines: Vec<&str> = template.lines().collect();
+    let mut queries = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim() != "Type: AWS::Logs::QueryDefinition" {
+            continue;
+        }
+        let rest = &lines[i + 1..];
+        let name = rest
+            .iter()
+            .find_map(|l| l.trim().strip_prefix("Name: "))
+            .expect("a Name")
+            .to_owned();
+        let start = rest
+            .iter()
+            .position(|l| l.trim() == "QueryString: |")
+            .expect("a QueryString block");
+        let indent = |l: &str| l.len() - l.trim_start().len();
+        let key_indent = indent(rest[start]);
+        let body: Vec<&str> = rest[start + 1..]
+            .iter()
+            .take_while(|l| l.trim().is_empty() || indent(l) > key_indent)
+            .map(|l| l.trim())
+            .filter(|l| !l.is_empty())
+            .collect();
+        queries.push((name, body.join("\n")));
+    }
+    queries
+}
+
+/// The query without its string literals, and the names it uses as fields.
+fn fields_named(query: &str) -> BTreeSet<String> {
+    let mut code = String::new();
+    let mut in_string = false;
+    for c in query.chars() {
+        match c {
+            '"' => {
+                in_string = !in_string;
+                code.push(' ');
+            }
+            _ if in_string => {}
+            c => code.push(c),
+        }
+    }
+    assert!(!in_string, "an unclosed string: {query}");
+    let tokens: Vec<&str> = code
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '@' || c == '.'))
+        .filter(|t| !t.is_empty())
+        .collect();
+    let aliases: BTreeSet<&str> = tokens
+        .windows(2)
+        .filter(|w| w[0] == "as")
+        .map(|w| w[1])
+        .collect();
+    tokens
+        .iter()
+        .filter(|t| !t.chars().next().unwrap().is_ascii_digit())
+        .filter(|t| !COMMANDS.contains(t) && !WORDS.contains(t) && !aliases.contains(*t))
+        // bin(1h): a duration, not a field.
+        .filter(|t| !(t.len() > 1 && t[..t.len() - 1].chars().all(|c| c.is_ascii_digit())))
+        .map(|t| (*t).to_owned())
+        .collect()
+}
+
+#[test]
+fn saved_queries_are_well_formed_and_name_only_keys_the_logs_carry() {
+    let queries = saved_queries();
+    let names: Vec<&str> = queries.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "cruddur/errors-by-function",
+            "cruddur/latency-by-route",
+            "cruddur/one-trace",
+            "cruddur/slowest-requests",
+            "cruddur/cold-starts",
+        ]
+    );
+
+    // The keys of real lines: access lines of API Gateway events (with their route), an error
+    // line, the lines outside any request.
+    let api = LocalApi::start(&[]);
+    for (function, fixture) in [
+        ("home-activities", "home"),
+        ("user-activities", "user-activities"),
+    ] {
+        assert_eq!(api.invoke(function, fixture)["statusCode"], 200);
+    }
+    assert_eq!(api.get("/rollbar/test?error=1", &[]).status, 500);
+    let mut keys: BTreeSet<String> = INSIGHTS_FIELDS.iter().map(|f| (*f).to_owned()).collect();
+    for line in api.function_lines() {
+        if let Ok(Value::Object(line)) = serde_json::from_str(&line) {
+            keys.extend(line.keys().cloned());
+        }
+    }
+
+    for (name, query) in &queries {
+        for (i, command) in query.split('|').enumerate() {
+            let first = command.split_whitespace().next().unwrap_or_default();
+            assert!(
+                COMMANDS.contains(&first),
+                "{name}: command {i} is `{first}`"
+            );
+        }
+        let opened = query.matches('(').count();
+        assert_eq!(opened, query.matches(')').count(), "{name}: unbalanced ()");
+        let unknown: Vec<_> = fields_named(query)
+            .into_iter()
+            .filter(|f| !keys.contains(f))
+            .collect();
+        assert!(
+            unknown.is_empty(),
+            "{name} names {unknown:?}, which no line carries; lines carry {keys:?}"
+        );
+    }
+}
+
+#[test]
+fn the_field_reader_tells_fields_from_the_language() {
+    let fields = fields_named(
+        "filter level = \"ERROR\" and ispresent(x) | stats pct(duration_ms, 50) as p50 by bin(1h), route | sort p50 desc",
+    );
+    assert_eq!(
+        fields.into_iter().collect::<Vec<_>>(),
+        ["duration_ms", "level", "route", "x"]
+    );
+}
