@@ -78,6 +78,17 @@ impl Moto {
         serde_json::from_reader(response.body_mut().as_reader()).expect("a JSON answer")
     }
 
+    /// The names of the groups that start with `prefix`.
+    pub fn groups(&self, prefix: &str) -> Vec<String> {
+        let answer = self.call("DescribeLogGroups", json!({ "logGroupNamePrefix": prefix }));
+        answer["logGroups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|g| g["logGroupName"].as_str().map(str::to_owned))
+            .collect()
+    }
+
     /// The names of the group's streams that start with `prefix`.
     pub fn streams(&self, group: &str, prefix: &str) -> Vec<String> {
         let answer = self.call(

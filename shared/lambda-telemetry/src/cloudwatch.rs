@@ -817,6 +817,28 @@ mod tests {
     }
 
     #[test]
+    fn with_creation_off_a_missing_group_is_refused_and_never_made() {
+        let moto = Moto::start(&[]);
+        let client = client(&moto.endpoint(), "AKIDEXAMPLE");
+        let settings = Settings {
+            create: false,
+            ..settings("cruddur-not-made")
+        };
+        let shipper = Shipper::with_client(settings, client);
+        let runtime = runtime();
+        shipper.push(json_line(0).as_bytes());
+        let lines = capture(LogFormat::Json, || runtime.block_on(shipper.flush(soon())));
+        assert_eq!(shipper.queued(), 0);
+        assert_eq!(lines.len(), 1, "{lines:#?}");
+        assert!(
+            lines[0].contains("ResourceNotFoundException"),
+            "{}",
+            lines[0]
+        );
+        assert!(moto.groups("cruddur-not-made").is_empty());
+    }
+
+    #[test]
     fn wrong_credentials_lose_lines_counted_in_one_warn_without_the_credentials() {
         // With authentication on, moto refuses keys it does not know.
         let moto = Moto::start(&[("INITIAL_NO_AUTH_ACTION_COUNT", "0")]);
