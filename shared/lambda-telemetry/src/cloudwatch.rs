@@ -155,8 +155,6 @@ pub(crate) struct Shipper {
     client: tokio::sync::OnceCell<Client>,
     /// One flush at a time: batches of one stream leave in order.
     sending: tokio::sync::Mutex<()>,
-    /// The stream exists (created or found); until then a missing one is created.
-    ready: AtomicBool,
     /// An episode of trouble is under way and has been said.
     troubled: AtomicBool,
     /// Lines lost in the current episode, said when it ends.
@@ -180,7 +178,6 @@ impl Shipper {
             queue: Mutex::new(Queue::default()),
             client: tokio::sync::OnceCell::new(),
             sending: tokio::sync::Mutex::new(()),
-            ready: AtomicBool::new(false),
             troubled: AtomicBool::new(false),
             lost_in_episode: AtomicU64::new(0),
             background: AtomicBool::new(false),
@@ -296,7 +293,7 @@ impl Shipper {
         }
     }
 
-    /// One PutLogEvents, creating the group and stream first when they are missing. Returns
+    /// One PutLogEvents, creating the group and stream when they are missing. Returns
     /// how many lines CloudWatch rejected (too old, too new, expired).
     async fn put(&self, client: &Client, lines: &[Line]) -> Result<u64, Trouble> {
         let events: Vec<InputLogEvent> = lines
@@ -311,7 +308,9 @@ impl Shipper {
             .collect();
         let settings = &self.settings;
         for attempt in 0..2 {
-            if attempt == 1 || !self.ready.load(Ordering::Relaxed) {
+            // Created only when PutLogEvents says it is missing: a role may put events into
+            // the template's group without the right to create groups.
+            if attempt == 1 {
                 self.create_missing(client).await?;
             }
             let put = client
@@ -323,7 +322,6 @@ impl Shipper {
                 .await;
             match put {
                 Ok(output) => {
-                    self.ready.store(true, Ordering::Relaxed);
                     let rejected = output.rejected_log_events_info().map_or(0, |info| {
                         let too_new = info
                             .too_new_log_event_start_index()
@@ -343,7 +341,6 @@ impl Shipper {
                         .as_service_error()
                         .is_some_and(|e| e.is_resource_not_found_exception());
                     if missing && settings.create && attempt == 0 {
-                        self.ready.store(false, Ordering::Relaxed);
                         continue;
                     }
                     return Err(trouble(&error));
