@@ -10,32 +10,36 @@ SHELL := bash
 VENV := .venv
 TOOLS_STAMP := $(VENV)/.tools-installed
 PORT ?= 4567
+BENCH_MANIFEST := tests/bench/Cargo.toml
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # The local front end of the original; override in .env or the shell.
 export FRONTEND_URL ?= http://localhost:3000
 # Locally, each invocation's spans print as a tree on stderr.
 export OTEL_TRACES_EXPORTER ?= console
 
-.PHONY: help serve test lint lint-template unit-and-e2e tools sam-build clean-tools
+.PHONY: help serve test lint lint-template unit-and-e2e bench bench-quick tools sam-build clean-tools
 
 help:
 	@echo "make serve   serve the API on http://127.0.0.1:$(PORT) with cargo lambda watch"
 	@echo "make test    run every check and test"
 	@echo "make sam-build   build the four functions for arm64 with sam (slow)"
+	@echo "make bench   the benchmarks of README.md, Benchmarks (about 15 min)"
 
 ## serve: the functions under the real Lambda emulator; their JSON log lines print here.
 serve: $(TOOLS_STAMP)
 	cargo lambda watch --invoke-address 127.0.0.1 --invoke-port $(PORT) --disable-cors \
 		$(if $(wildcard .env),--env-file .env)
 
-## test: everything CI runs.
-test: lint lint-template unit-and-e2e
+## test: everything CI runs; bench-quick keeps the benchmark harness working.
+test: lint lint-template unit-and-e2e bench-quick
 
 # The instrumentation crate is also checked and tested without its Rollbar client.
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p lambda-telemetry --no-default-features --all-targets -- -D warnings
+	cargo fmt --manifest-path $(BENCH_MANIFEST) --all --check
+	cargo clippy --manifest-path $(BENCH_MANIFEST) --all-targets -- -D warnings
 
 lint-template: $(TOOLS_STAMP)
 	cfn-lint template.yaml
@@ -47,6 +51,26 @@ unit-and-e2e: $(TOOLS_STAMP)
 	cargo build --workspace --bins
 	cargo test --workspace
 	cargo test -p lambda-telemetry --no-default-features
+
+# The benchmarks (tests/bench, a workspace of its own): the criterion benchmarks of the span
+# pipeline, then every variant through the loopback Runtime API. Prints the table; writes
+# target/bench/results.json, table.md and chart.png. Every figure is explained in README.md.
+# JSON log lines of the flush benchmarks' handler are left out of what criterion prints.
+bench: $(TOOLS_STAMP)
+	cargo build --release --bins
+	cargo build --release --bins --manifest-path $(BENCH_MANIFEST)
+	cargo bench -p lambda-telemetry --benches -- --warm-up-time 1 --measurement-time 3 \
+		| grep -v '^{'
+	target/release/bench
+
+# The same, a few invocations of every variant on the debug builds, in minutes; CI runs it
+# to keep the harness working. It asserts nothing about time.
+bench-quick: $(TOOLS_STAMP)
+	cargo build --workspace --bins
+	cargo build --bins --manifest-path $(BENCH_MANIFEST)
+	cargo bench -p lambda-telemetry --benches -- --warm-up-time 0.1 --measurement-time 0.2 \
+		--sample-size 10 | grep -v '^{'
+	target/debug/bench --quick
 
 sam-build: $(TOOLS_STAMP)
 	sam build --beta-features
