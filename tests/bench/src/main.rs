@@ -50,8 +50,12 @@ fn main() {
     let root = tests::workspace_root();
     let out_dir = root.join("target/bench");
     std::fs::create_dir_all(out_dir.join("callgrind")).expect("target/bench is writable");
-    // Quick mode uses the debug builds `make test` already made.
-    let bin_dir = root.join(if quick { "target/debug" } else { "target/release" });
+    // The functions built with the same profile as this driver: target/release for
+    // `make bench`, target/debug (which `make test` has built already) for `bench-quick`.
+    let bin_dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| root.join("target/release"));
 
     let python = python_venv(&root, &out_dir);
     let moto = python.as_ref().ok().and_then(|venv| start_moto(venv).ok());
@@ -172,6 +176,7 @@ fn measure_variant(
         ms,
     );
     f.init_ms = Distribution::of(&starts.iter().map(|s| s.init).collect::<Vec<_>>(), ms);
+    f.cold_flush_ms = Distribution::of(&starts.iter().map(|s| s.flush).collect::<Vec<_>>(), ms);
 
     let count = if variant.slow {
         counts.slow_warm

@@ -65,6 +65,8 @@ pub struct Figures {
     pub cold_start_ms: Distribution,
     /// Spawn → first `/next` (the init phase), ms.
     pub init_ms: Distribution,
+    /// First response posted → the next `/next`: the first invocation's flush, ms.
+    pub cold_flush_ms: Distribution,
     /// Event handed out → response posted, µs, warm.
     pub warm_latency_us: Distribution,
     /// Response posted → next `/next`, µs, warm.

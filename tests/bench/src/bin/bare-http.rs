@@ -6,5 +6,10 @@ mod handler;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    lambda_http::run(lambda_http::service_fn(handler::handle)).await
+    lambda_http::run(lambda_http::service_fn(|request| async {
+        handler::handle(request)
+            .await
+            .map_err(lambda_http::Error::from)
+    }))
+    .await
 }
