@@ -15,7 +15,7 @@ const ROW: i32 = 30;
 const TOP: i32 = 70;
 const LABEL_WIDTH: i32 = 380;
 const PANEL_WIDTH: i32 = 560;
-const GAP: i32 = 60;
+const GAP: i32 = 90;
 const BOTTOM: i32 = 60;
 
 type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
@@ -23,7 +23,7 @@ type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
 /// Writes the chart of `figures` to `path`.
 pub fn draw(figures: &[Figures], path: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let rows: Vec<&Figures> = figures.iter().filter(|f| f.error.is_none()).collect();
-    let width = (LABEL_WIDTH + 2 * PANEL_WIDTH + GAP + 40) as u32;
+    let width = (LABEL_WIDTH + 2 * PANEL_WIDTH + GAP + 80) as u32;
     let height = (TOP + ROW * rows.len() as i32 + BOTTOM) as u32;
     let area = BitMapBackend::new(path, (width, height)).into_drawing_area();
     area.fill(&WHITE)?;
@@ -135,10 +135,11 @@ impl LogAxis {
             let value = 10f64.powf(decade);
             let x = self.x(value);
             area.draw(&PathElement::new(vec![(x, top), (x, bottom)], grey))?;
-            let label = if value >= 1.0 {
-                format!("{value:.0} {unit}")
-            } else {
-                format!("{value} {unit}")
+            let label = match value {
+                v if v >= 1e6 => format!("{:.0}M {unit}", v / 1e6),
+                v if v >= 1e3 => format!("{:.0}k {unit}", v / 1e3),
+                v if v >= 1.0 => format!("{v:.0} {unit}"),
+                v => format!("{v} {unit}"),
             };
             text(area, x - 8, bottom + 8, &label, 1, &BLACK);
             decade += 1.0;
