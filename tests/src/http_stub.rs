@@ -23,10 +23,7 @@ pub type Headers = Vec<(String, String)>;
 
 /// Starts on a free loopback port, which it returns; `keep` sees every request (the
 /// benchmarks pass one that keeps nothing, so millions of requests cost no memory).
-pub fn start(
-    answer: Answer,
-    keep: impl Fn(Headers, Vec<u8>) + Send + Sync + 'static,
-) -> u16 {
+pub fn start(answer: Answer, keep: impl Fn(Headers, Vec<u8>) + Send + Sync + 'static) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
     let port = listener.local_addr().unwrap().port();
     let keep = Arc::new(keep);

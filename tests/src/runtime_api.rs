@@ -47,6 +47,8 @@ struct State {
     first_next: Option<Instant>,
     init_error: Option<String>,
     extensions_registered: usize,
+    first_registration: Option<Instant>,
+    gap: Duration,
 }
 
 /// The server; its threads stop with the process, its state with the last handle.
@@ -88,6 +90,13 @@ impl RuntimeApi {
         changed.notify_all();
     }
 
+    /// Holds each event this long after the function asks for it, before handing it out:
+    /// invocations that arrive apart, so the process idles between them as it does while
+    /// a slow backend is awaited in its flush. The wait is not part of any timestamp.
+    pub fn set_gap(&self, gap: Duration) {
+        self.shared.0.lock().unwrap().gap = gap;
+    }
+
     /// Waits until `count` events have been answered and the function asked for one more
     /// after the last (its flush is over); false when `timeout` ran out first or the
     /// function reported an init error.
@@ -122,6 +131,11 @@ impl RuntimeApi {
     /// The body of an init error, if the function reported one.
     pub fn init_error(&self) -> Option<String> {
         self.shared.0.lock().unwrap().init_error.clone()
+    }
+
+    /// When the first extension registration arrived.
+    pub fn first_registration(&self) -> Option<Instant> {
+        self.shared.0.lock().unwrap().first_registration
     }
 
     /// How many extensions registered.
@@ -171,6 +185,7 @@ impl RuntimeApi {
             }
             ("POST", EXTENSION_REGISTER) => {
                 let mut state = state.lock().unwrap();
+                state.first_registration.get_or_insert_with(Instant::now);
                 state.extensions_registered += 1;
                 let id = format!("bench-extension-{}", state.extensions_registered);
                 reply(
@@ -207,6 +222,12 @@ impl RuntimeApi {
             }
             state = changed.wait(state).unwrap();
         };
+        if !state.gap.is_zero() {
+            let gap = state.gap;
+            drop(state);
+            thread::sleep(gap);
+            state = self.shared.0.lock().unwrap();
+        }
         let number = state.invocations.len() + 1;
         let request_id = format!("00000000-0000-4000-8000-{number:012}");
         let epoch = SystemTime::now()

@@ -1,6 +1,8 @@
 //! Creating and ending one span with every layer on (JSON logs, OpenTelemetry, the span
 //! buffer that OTLP and X-Ray are flushed from), outside any invocation.
 
+// Only the sinks: the Runtime API driver is for the flush benchmarks.
+#[allow(dead_code)]
 mod common;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};

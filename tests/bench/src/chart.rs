@@ -34,10 +34,18 @@ pub fn draw(figures: &[Figures], path: &Path) -> Result<(), Box<dyn std::error::
         LABEL_WIDTH,
     );
     let cold = LogAxis::covering(
-        rows.iter().flat_map(|f| f.cold_start_ms.samples.iter().copied()),
+        rows.iter()
+            .flat_map(|f| f.cold_start_ms.samples.iter().copied()),
         LABEL_WIDTH + PANEL_WIDTH + GAP,
     );
-    text(&area, 10, 10, "Cruddur Lambda benchmarks (issue 6)", 2, &BLACK);
+    text(
+        &area,
+        10,
+        10,
+        "Cruddur Lambda benchmarks (issue 6)",
+        2,
+        &BLACK,
+    );
     text(
         &area,
         LABEL_WIDTH,
@@ -78,7 +86,10 @@ pub fn draw(figures: &[Figures], path: &Path) -> Result<(), Box<dyn std::error::
                 [(p25, y - 7), (p75.max(p25 + 1), y + 7)],
                 box_color.filled(),
             ))?;
-            area.draw(&Rectangle::new([(p50 - 1, y - 9), (p50 + 1, y + 9)], dark.filled()))?;
+            area.draw(&Rectangle::new(
+                [(p50 - 1, y - 9), (p50 + 1, y + 9)],
+                dark.filled(),
+            ))?;
             area.draw(&PathElement::new(vec![(p99, y - 5), (p99, y + 5)], dark))?;
         }
         for &start in &f.cold_start_ms.samples {

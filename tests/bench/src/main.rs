@@ -46,7 +46,15 @@ const QUICK: Counts = Counts {
 fn main() {
     let started = Instant::now();
     let quick = std::env::args().any(|a| a == "--quick");
-    let counts = if quick { QUICK } else { FULL };
+    let mut counts = if quick { QUICK } else { FULL };
+    // `--callgrind <n>`: more (or fewer) invocations under callgrind, for a profile.
+    if let Some(n) = std::env::args()
+        .skip_while(|a| a != "--callgrind")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+    {
+        counts.callgrind = n;
+    }
     let root = tests::workspace_root();
     let out_dir = root.join("target/bench");
     std::fs::create_dir_all(out_dir.join("callgrind")).expect("target/bench is writable");
@@ -70,7 +78,12 @@ fn main() {
         .status()
         .is_ok_and(|s| s.success());
 
-    let all = variants::all(&bin_dir);
+    // `--only <name>`: just that variant (to profile it).
+    let only = std::env::args().skip_while(|a| a != "--only").nth(1);
+    let mut all = variants::all(&bin_dir);
+    if let Some(only) = &only {
+        all.retain(|v| &v.name == only);
+    }
     let sizes = sizes(&root, &bin_dir, &all, quick, &out_dir);
     let mut figures = Vec::new();
     for variant in &all {
@@ -123,7 +136,11 @@ fn main() {
         counts.slow_warm,
         counts.callgrind,
         2 * counts.callgrind,
-        if quick { "x86_64 (native debug build)" } else { "arm64 (cargo lambda build --release --arm64, zip -9)" },
+        if quick {
+            "x86_64 (native debug build)"
+        } else {
+            "arm64 (cargo lambda build --release --arm64, zip -9)"
+        },
         elapsed.as_secs_f64(),
     );
     println!("{summary}");
@@ -177,6 +194,16 @@ fn measure_variant(
     );
     f.init_ms = Distribution::of(&starts.iter().map(|s| s.init).collect::<Vec<_>>(), ms);
     f.cold_flush_ms = Distribution::of(&starts.iter().map(|s| s.flush).collect::<Vec<_>>(), ms);
+    f.registration_ms = Distribution::of(
+        &starts
+            .iter()
+            .filter_map(|s| s.registration)
+            .collect::<Vec<_>>(),
+        ms,
+    );
+    let mut faults: Vec<u64> = starts.iter().filter_map(|s| s.minor_faults).collect();
+    faults.sort_unstable();
+    f.cold_minor_faults = faults.get(faults.len() / 2).copied();
 
     let count = if variant.slow {
         counts.slow_warm
@@ -188,11 +215,14 @@ fn measure_variant(
     f.flush_us = Distribution::of(&warm.flush, 1e-6);
     f.peak_rss_kib = warm.peak_rss_kib;
     if variant.name == "home-activities" {
-        std::fs::write(out_dir.join("home-activities.response.json"), &warm.first_response)
-            .map_err(|e| e.to_string())?;
+        std::fs::write(
+            out_dir.join("home-activities.response.json"),
+            &warm.first_response,
+        )
+        .map_err(|e| e.to_string())?;
     }
 
-    if variant.callgrind && valgrind {
+    if variant.callgrind && valgrind && counts.callgrind > 0 {
         f.instructions_per_invocation = Some(measure::instructions_per_invocation(
             context,
             variant,
@@ -217,7 +247,10 @@ fn python_venv(root: &Path, out_dir: &Path) -> Result<PathBuf, String> {
     if std::fs::read(&stamp).is_ok_and(|installed| installed == wanted) {
         return Ok(python);
     }
-    eprintln!("bench: installing the Python stacks into {}", venv.display());
+    eprintln!(
+        "bench: installing the Python stacks into {}",
+        venv.display()
+    );
     let run = |command: &mut Command| {
         command
             .status()
@@ -226,7 +259,14 @@ fn python_venv(root: &Path, out_dir: &Path) -> Result<PathBuf, String> {
     };
     run(Command::new("python3.11").arg("-m").arg("venv").arg(&venv))?;
     run(Command::new(&python)
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
         .arg(&requirements))?;
     std::fs::write(&stamp, wanted).map_err(|e| e.to_string())?;
     Ok(python)
@@ -334,7 +374,10 @@ fn compare_with_cargo_lambda_watch(figures: &[Figures]) -> String {
     let Ok(ours) = std::fs::read(&ours) else {
         return "not checked (home-activities was not measured)".into();
     };
-    if !figures.iter().any(|f| f.name == "home-activities" && f.error.is_none()) {
+    if !figures
+        .iter()
+        .any(|f| f.name == "home-activities" && f.error.is_none())
+    {
         return "not checked (home-activities failed)".into();
     }
     eprintln!("bench: the same event through cargo lambda watch");
@@ -408,5 +451,8 @@ fn machine() -> String {
                 .map(|v| v.trim().to_owned())
         })
         .unwrap_or_default();
-    format!("{cpus} cores, {model}, {memory} RAM, {}", std::env::consts::ARCH)
+    format!(
+        "{cpus} cores, {model}, {memory} RAM, {}",
+        std::env::consts::ARCH
+    )
 }

@@ -162,9 +162,21 @@ fn failure(variant: &Variant, api: &RuntimeApi, output: &Mutex<Vec<u8>>) -> Stri
     )
 }
 
+/// `BENCH_COLD_WRAPPER`, split on spaces: a command the cold starts run under, such as
+/// `perf record -o target/bench/cold.perf --`, to profile start-up.
+fn cold_wrapper() -> Vec<String> {
+    std::env::var("BENCH_COLD_WRAPPER")
+        .map(|w| w.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
 /// One cold start: from spawn to its first `/next`, its first response, and its flush.
 #[derive(Clone, Copy, Debug)]
 pub struct ColdStart {
+    /// Spawn → the extension registration, when the variant registers one.
+    pub registration: Option<Duration>,
+    /// Minor page faults of the process by the end of its first flush.
+    pub minor_faults: Option<u64>,
     pub init: Duration,
     pub first_response: Duration,
     pub flush: Duration,
@@ -182,8 +194,9 @@ pub fn cold_starts(
         let api = RuntimeApi::start();
         api.queue(event, 1);
         let spawned = Instant::now();
-        let (child, output) = spawn(context, variant, receivers, &api, &[]);
+        let (child, output) = spawn(context, variant, receivers, &api, &cold_wrapper());
         let finished = api.wait_for(1, START_TIMEOUT);
+        let minor_faults = minor_faults(child.id());
         stop(child);
         if !finished {
             return Err(failure(variant, &api, &output));
@@ -191,6 +204,8 @@ pub fn cold_starts(
         let invocation = &api.invocations()[0];
         let posted = invocation.posted.expect("finished");
         starts.push(ColdStart {
+            registration: api.first_registration().map(|r| r - spawned),
+            minor_faults,
             init: api.first_next().expect("finished") - spawned,
             first_response: posted - spawned,
             flush: invocation.next.expect("finished") - posted,
@@ -219,6 +234,9 @@ pub fn warm(
     count: usize,
 ) -> Result<Warm, String> {
     let api = RuntimeApi::start();
+    if let Some(gap) = variant.gap {
+        api.set_gap(gap);
+    }
     api.queue(event, count + 1);
     let (child, output) = spawn(context, variant, receivers, &api, &[]);
     let finished = api.wait_for(count + 1, START_TIMEOUT + Duration::from_secs(600));
@@ -248,6 +266,13 @@ pub fn warm(
         peak_rss_kib,
         first_response: invocations[0].response.clone(),
     })
+}
+
+/// Minor page faults of a running process so far (field 10 of /proc/PID/stat).
+fn minor_faults(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(") ")?;
+    rest.split_whitespace().nth(7)?.parse().ok()
 }
 
 /// The peak resident set of a running process, from /proc.

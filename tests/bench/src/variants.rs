@@ -42,6 +42,9 @@ pub struct Variant {
     pub callgrind: bool,
     /// Whether the warm run uses the short invocation count (each flush waits 100 ms).
     pub slow: bool,
+    /// Events handed out this long after they are asked for: the control for the slow
+    /// receiver, whose flush leaves the process idle for 100 ms between invocations.
+    pub gap: Option<std::time::Duration>,
 }
 
 /// Where a native binary is built from.
@@ -72,6 +75,7 @@ pub fn all(bin_dir: &Path) -> Vec<Variant> {
         binary: Some(build),
         callgrind: true,
         slow,
+        gap: None,
     };
     let mut variants = vec![
         native(
@@ -122,6 +126,33 @@ pub fn all(bin_dir: &Path) -> Vec<Variant> {
         Sinks::SlowOtlp(20),
         true,
     ));
+    // Controls: the floor and the fast receiver with the same 100 ms of idleness between
+    // invocations as the slow receiver causes, to tell its cost from idleness's (cold
+    // caches, parked threads).
+    for (build, name, sinks) in [
+        (
+            Build::Bench("bare-http"),
+            "bare-http, 100 ms apart",
+            Sinks::None,
+        ),
+        (
+            Build::Root("home-activities"),
+            "home-activities, 100 ms apart",
+            Sinks::Local,
+        ),
+    ] {
+        let mut control = native(
+            build,
+            name,
+            "control: invocations handed out 100 ms after they are asked for",
+            "home",
+            sinks,
+            true,
+        );
+        control.gap = Some(std::time::Duration::from_millis(100));
+        control.callgrind = false;
+        variants.push(control);
+    }
     variants.push(native(
         Build::Bench("otel-lite-home"),
         "lambda-otel-lite",
@@ -151,6 +182,7 @@ pub fn all(bin_dir: &Path) -> Vec<Variant> {
             binary: None,
             callgrind: false,
             slow: false,
+            gap: None,
         });
     }
     variants

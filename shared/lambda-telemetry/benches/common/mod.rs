@@ -28,7 +28,10 @@ pub fn sinks_from_env(exporters: &str) {
     // SAFETY: single-threaded so far: the sinks' threads read no environment.
     unsafe {
         std::env::set_var("OTEL_TRACES_EXPORTER", exporters);
-        std::env::set_var("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://127.0.0.1:{otlp}"));
+        std::env::set_var(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{otlp}"),
+        );
         std::env::set_var("AWS_XRAY_DAEMON_ADDRESS", xray_address.to_string());
         // What lambda_runtime requires of the environment Lambda sets.
         std::env::set_var("AWS_LAMBDA_FUNCTION_NAME", "bench");

@@ -10,7 +10,9 @@ use lambda_http::request::LambdaRequest;
 use lambda_otel_lite::{TelemetryConfig, create_traced_handler, init_telemetry};
 use lambda_runtime::{Error, LambdaEvent, Runtime, service_fn};
 
-async fn handle(event: LambdaEvent<ApiGatewayProxyRequest>) -> Result<ApiGatewayProxyResponse, Error> {
+async fn handle(
+    event: LambdaEvent<ApiGatewayProxyRequest>,
+) -> Result<ApiGatewayProxyResponse, Error> {
     let request = LambdaRequest::ApiGatewayV1(event.payload).into();
     let (parts, body) = handler::handle(request).await?.into_parts();
     let mut response = ApiGatewayProxyResponse::default();
