@@ -10,6 +10,12 @@ SHELL := bash
 VENV := .venv
 TOOLS_STAMP := $(VENV)/.tools-installed
 PORT ?= 4567
+# The bench workspace builds into the root's target/ (cargo reads tests/bench/.cargo only
+# when run from there).
+BENCH := --manifest-path tests/bench/Cargo.toml --target-dir target
+# The criterion benchmarks (`--benches` would also run the library's libtest harness,
+# which refuses criterion's options).
+SPAN_BENCHES := --bench spans --bench flush_otlp --bench flush_xray
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # The local front end of the original; override in .env or the shell.
 export FRONTEND_URL ?= http://localhost:3000
@@ -19,12 +25,13 @@ LOCAL_FEATURES := lambda-telemetry/cloudwatch
 # Locally, each invocation's spans print as a tree on stderr.
 export OTEL_TRACES_EXPORTER ?= console
 
-.PHONY: help serve test lint lint-template unit-and-e2e tools sam-build clean-tools
+.PHONY: help serve test lint lint-template unit-and-e2e bench bench-quick tools sam-build clean-tools
 
 help:
 	@echo "make serve   serve the API on http://127.0.0.1:$(PORT) with cargo lambda watch"
 	@echo "make test    run every check and test"
 	@echo "make sam-build   build the four functions for arm64 with sam (slow)"
+	@echo "make bench   the benchmarks of README.md, Benchmarks (about 15 min)"
 
 ## serve: the functions under the real Lambda emulator; their JSON log lines print here.
 serve: $(TOOLS_STAMP)
@@ -32,8 +39,8 @@ serve: $(TOOLS_STAMP)
 		--features $(LOCAL_FEATURES) \
 		$(if $(wildcard .env),--env-file .env)
 
-## test: everything CI runs.
-test: lint lint-template unit-and-e2e
+## test: everything CI runs; bench-quick keeps the benchmark harness working.
+test: lint lint-template unit-and-e2e bench-quick
 
 # The instrumentation crate is also checked and tested without its Rollbar client.
 lint:
@@ -41,6 +48,8 @@ lint:
 	cargo clippy --workspace --all-targets --features $(LOCAL_FEATURES) -- -D warnings
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p lambda-telemetry --no-default-features --all-targets -- -D warnings
+	cargo fmt --manifest-path tests/bench/Cargo.toml --all --check
+	cargo clippy $(BENCH) --all-targets -- -D warnings
 
 lint-template: $(TOOLS_STAMP)
 	cfn-lint template.yaml
@@ -52,6 +61,26 @@ unit-and-e2e: $(TOOLS_STAMP)
 	cargo build --workspace --bins --features $(LOCAL_FEATURES)
 	cargo test --workspace --features $(LOCAL_FEATURES)
 	cargo test -p lambda-telemetry --no-default-features
+
+# The benchmarks (tests/bench, a workspace of its own): the criterion benchmarks of the span
+# pipeline, then every variant through the loopback Runtime API. Prints the table; writes
+# target/bench/results.json, table.md and chart.png. Every figure is explained in README.md.
+# The INFO lines of the flush benchmarks' access log are left out of what criterion prints.
+bench: $(TOOLS_STAMP)
+	cargo build --release --bins
+	cargo build --release --bins $(BENCH)
+	cargo bench -p lambda-telemetry $(SPAN_BENCHES) -- --warm-up-time 1 --measurement-time 3 \
+		| grep -v '^{"timestamp":[^,]*,"level":"INFO"'
+	target/release/bench
+
+# The same, a few invocations of every variant on the debug builds, in minutes; CI runs it
+# to keep the harness working. It asserts nothing about time.
+bench-quick: $(TOOLS_STAMP)
+	cargo build --workspace --bins
+	cargo build --bins $(BENCH)
+	cargo bench -p lambda-telemetry $(SPAN_BENCHES) -- --warm-up-time 0.1 --measurement-time 0.2 \
+		--sample-size 10 | grep -v '^{"timestamp":[^,]*,"level":"INFO"'
+	target/debug/bench --quick
 
 sam-build: $(TOOLS_STAMP)
 	sam build --beta-features

@@ -14,16 +14,16 @@ pub enum Answer {
     Status(u16, Option<u64>),
     /// Never: it reads the request and keeps the connection open without a word.
     Silence,
+    /// With this status, after this long: a slow backend (the benchmarks' 100 ms receiver).
+    After(Duration, u16),
 }
 
 /// Header names in lower case, with values.
 pub type Headers = Vec<(String, String)>;
 
-/// Starts on a free loopback port, which it returns; `keep` sees every request.
-pub(crate) fn start(
-    answer: Answer,
-    keep: impl Fn(Headers, Vec<u8>) + Send + Sync + 'static,
-) -> u16 {
+/// Starts on a free loopback port, which it returns; `keep` sees every request (the
+/// benchmarks pass one that keeps nothing, so millions of requests cost no memory).
+pub fn start(answer: Answer, keep: impl Fn(Headers, Vec<u8>) + Send + Sync + 'static) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
     let port = listener.local_addr().unwrap().port();
     let keep = Arc::new(keep);
@@ -72,6 +72,13 @@ fn serve(stream: TcpStream, answer: Answer, keep: &dyn Fn(Headers, Vec<u8>)) {
             Answer::Silence => {
                 thread::sleep(Duration::from_secs(600));
                 return;
+            }
+            Answer::After(delay, status) => {
+                thread::sleep(delay);
+                let reply = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\n\r\n");
+                if writer.write_all(reply.as_bytes()).is_err() {
+                    return;
+                }
             }
             Answer::Status(status, retry_after) => {
                 let retry = retry_after

@@ -6,6 +6,7 @@ pub mod http_stub;
 pub mod moto;
 pub mod otlp_receiver;
 pub mod rollbar_api;
+pub mod runtime_api;
 pub mod xray_daemon;
 
 use std::io::{BufRead, BufReader, Read};

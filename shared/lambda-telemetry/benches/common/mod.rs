@@ -1,0 +1,111 @@
+//! What the span benchmarks share: loopback sinks that keep nothing, and the telemetry
+//! serving a handler through a loopback Runtime API, driven one invocation at a time.
+
+use std::net::UdpSocket;
+use std::thread;
+use std::time::Duration;
+
+use lambda_http::{Body, Request, Response};
+use tests::http_stub::{self, Answer};
+use tests::runtime_api::RuntimeApi;
+
+/// An API Gateway REST event, as every benchmark invocation gets it.
+pub const EVENT: &[u8] = include_bytes!("../../../../events/home.json");
+
+/// Spans each handler invocation creates and ends, besides the invocation's own.
+pub const SPANS: usize = 100;
+
+/// Points the exporters named in `exporters` at loopback sinks that discard what they get.
+/// Runs before any thread is started, as `set_var` requires.
+pub fn sinks_from_env(exporters: &str) {
+    let otlp = http_stub::start(Answer::Status(200, None), |_, _| {});
+    let xray = UdpSocket::bind("127.0.0.1:0").expect("a loopback UDP port");
+    let xray_address = xray.local_addr().unwrap();
+    thread::spawn(move || {
+        let mut buffer = vec![0; 65_536];
+        while xray.recv(&mut buffer).is_ok() {}
+    });
+    // SAFETY: single-threaded so far: the sinks' threads read no environment.
+    unsafe {
+        std::env::set_var("OTEL_TRACES_EXPORTER", exporters);
+        std::env::set_var(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{otlp}"),
+        );
+        std::env::set_var("AWS_XRAY_DAEMON_ADDRESS", xray_address.to_string());
+        // What lambda_runtime requires of the environment Lambda sets.
+        std::env::set_var("AWS_LAMBDA_FUNCTION_NAME", "bench");
+        std::env::set_var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128");
+        std::env::set_var("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST");
+        std::env::set_var("AWS_LAMBDA_LOG_STREAM_NAME", "bench");
+    }
+}
+
+/// The handler: `spans` spans under the invocation's, then an empty 200.
+async fn handler(request: Request) -> Result<Response<Body>, lambda_http::Error> {
+    let spans: usize = request
+        .headers()
+        .get("x-bench-spans")
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .unwrap_or(0);
+    for n in 0..spans {
+        let span = tracing::info_span!("bench-span", app.n = n as i64);
+        drop(span.entered());
+    }
+    Ok(Response::new(Body::Empty))
+}
+
+/// The installed telemetry serving [`handler`] on a Runtime API of its own.
+pub struct Served {
+    api: RuntimeApi,
+    done: usize,
+    events: [Vec<u8>; 2],
+}
+
+impl Served {
+    pub fn start() -> Self {
+        let api = RuntimeApi::start();
+        // SAFETY: set before the runtime reads it; no other thread reads the environment.
+        unsafe { std::env::set_var("AWS_LAMBDA_RUNTIME_API", api.address()) };
+        let telemetry = lambda_telemetry::init();
+        thread::spawn(move || {
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("a tokio runtime")
+                .block_on(telemetry.run(lambda_http::service_fn(handler)))
+        });
+        let with_spans = |n: usize| {
+            let mut event: serde_json::Value = serde_json::from_slice(EVENT).unwrap();
+            event["headers"]["x-bench-spans"] = n.to_string().into();
+            serde_json::to_vec(&event).unwrap()
+        };
+        Self {
+            api,
+            done: 0,
+            events: [with_spans(0), with_spans(SPANS)],
+        }
+    }
+
+    /// Invokes once, with 0 or [`SPANS`] spans; the time from the event handed out to the
+    /// end of the flush.
+    pub fn invoke(&mut self, many: bool) -> Duration {
+        self.api.queue(&self.events[usize::from(many)], 1);
+        self.done += 1;
+        assert!(
+            self.api.wait_for(self.done, Duration::from_secs(30)),
+            "the invocation did not finish"
+        );
+        let invocation = &self.api.invocations()[self.done - 1];
+        invocation.next.expect("finished") - invocation.handed_out
+    }
+
+    /// Total time of `iters` invocations.
+    pub fn time(&mut self, iters: u64, many: bool) -> Duration {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            total += self.invoke(many);
+        }
+        total
+    }
+}

@@ -1,0 +1,344 @@
+//! Running one variant under the Runtime API server: cold starts, warm invocations with
+//! peak RSS, and instructions per invocation under callgrind.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tests::otlp_receiver::{Answer, OtlpReceiver};
+use tests::rollbar_api::RollbarApi;
+use tests::runtime_api::RuntimeApi;
+use tests::xray_daemon::XrayDaemon;
+
+use crate::variants::{Launch, Sinks, Variant};
+
+/// How long one start may take to answer, even under valgrind or a cold Python import.
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The loopback receivers a variant's telemetry goes to; they live for the whole variant.
+pub struct Receivers {
+    otlp: OtlpReceiver,
+    xray: XrayDaemon,
+    rollbar: RollbarApi,
+}
+
+impl Receivers {
+    pub fn start(sinks: Sinks) -> Self {
+        let otlp_answer = match sinks {
+            Sinks::SlowOtlp(_) => Answer::After(Duration::from_millis(100), 200),
+            _ => Answer::Status(200, None),
+        };
+        Self {
+            otlp: OtlpReceiver::start(otlp_answer),
+            xray: XrayDaemon::start(),
+            rollbar: RollbarApi::start(Answer::Status(200, None)),
+        }
+    }
+
+    /// What arrived, for the JSON: (OTLP requests, X-Ray documents, Rollbar items).
+    pub fn received(&self) -> (usize, usize, usize) {
+        (
+            self.otlp.exports().len(),
+            self.xray.datagrams().len(),
+            self.rollbar.items().len(),
+        )
+    }
+}
+
+/// What every run shares: where the Python venv and moto are.
+pub struct Context {
+    pub root: PathBuf,
+    pub python: PathBuf,
+    pub moto_endpoint: Option<String>,
+}
+
+/// Spawns `variant` against `api`, under `wrapper` (valgrind) when given.
+fn spawn(
+    context: &Context,
+    variant: &Variant,
+    receivers: &Receivers,
+    api: &RuntimeApi,
+    wrapper: &[String],
+) -> (Child, Arc<Mutex<Vec<u8>>>) {
+    let (program, args): (PathBuf, Vec<String>) = match &variant.launch {
+        Launch::Binary(path) => (path.clone(), Vec::new()),
+        Launch::Python(handler) => (
+            context.python.clone(),
+            vec!["-m".into(), "awslambdaric".into(), (*handler).into()],
+        ),
+    };
+    let mut command = if wrapper.is_empty() {
+        Command::new(&program)
+    } else {
+        let mut command = Command::new(&wrapper[0]);
+        command.args(&wrapper[1..]).arg(&program);
+        command
+    };
+    let task_root = context.root.join("tests/bench/python");
+    // Only what Lambda would set: the caller's OTEL_*, RUST_LOG and the like stay out.
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("LANG", "C.UTF-8")
+        .env("TZ", "UTC")
+        .env("AWS_LAMBDA_RUNTIME_API", api.address())
+        .env("AWS_LAMBDA_FUNCTION_NAME", &variant.name)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/21/[$LATEST]bench")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("LAMBDA_TASK_ROOT", &task_root)
+        .env("PYTHONPATH", &task_root)
+        .env("FRONTEND_URL", "http://localhost:3000")
+        .env("BACKEND_URL", "http://127.0.0.1:4567")
+        .current_dir(&context.root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(moto) = &context.moto_endpoint {
+        command.env("AWS_ENDPOINT_URL", moto);
+    }
+    if variant.sinks != Sinks::None {
+        command
+            .env("OTEL_TRACES_EXPORTER", "otlp,xray")
+            .env("OTEL_SERVICE_NAME", "cruddur")
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", receivers.otlp.endpoint())
+            .env("AWS_XRAY_DAEMON_ADDRESS", receivers.xray.address())
+            .env("ROLLBAR_ACCESS_TOKEN", "bench-token")
+            .env("ROLLBAR_ENDPOINT", receivers.rollbar.endpoint())
+            .env("POWERTOOLS_SERVICE_NAME", "cruddur");
+    }
+    if let Sinks::SlowOtlp(budget) = variant.sinks {
+        command.env("LAMBDA_TELEMETRY_FLUSH_BUDGET_MS", budget.to_string());
+    }
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: cannot start {}: {e}", variant.name, program.display()));
+    // Read as Lambda's log pipe would be; the tail is kept to explain a failed start.
+    let output = Arc::new(Mutex::new(Vec::new()));
+    drain(child.stdout.take().expect("piped"), &output);
+    drain(child.stderr.take().expect("piped"), &output);
+    (child, output)
+}
+
+fn drain(mut stream: impl Read + Send + 'static, into: &Arc<Mutex<Vec<u8>>>) {
+    let into = Arc::clone(into);
+    thread::spawn(move || {
+        let mut buffer = [0; 65_536];
+        while let Ok(n) = stream.read(&mut buffer) {
+            if n == 0 {
+                break;
+            }
+            let mut kept = into.lock().unwrap();
+            kept.extend_from_slice(&buffer[..n]);
+            // Only the tail matters.
+            if kept.len() > 64_000 {
+                let cut = kept.len() - 16_000;
+                kept.drain(..cut);
+            }
+        }
+    });
+}
+
+fn stop(mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn failure(variant: &Variant, api: &RuntimeApi, output: &Mutex<Vec<u8>>) -> String {
+    let output = output.lock().unwrap();
+    let tail = String::from_utf8_lossy(&output[output.len().saturating_sub(3000)..]).into_owned();
+    format!(
+        "{} did not finish its invocations (init error: {:?}); its last output:\n{tail}",
+        variant.name,
+        api.init_error()
+    )
+}
+
+/// `BENCH_COLD_WRAPPER`, split on spaces: a command the cold starts run under, such as
+/// `perf record -o target/bench/cold.perf --`, to profile start-up.
+fn cold_wrapper() -> Vec<String> {
+    std::env::var("BENCH_COLD_WRAPPER")
+        .map(|w| w.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// One cold start: from spawn to its first `/next`, its first response, and its flush.
+#[derive(Clone, Copy, Debug)]
+pub struct ColdStart {
+    /// Spawn → the extension registration, when the variant registers one.
+    pub registration: Option<Duration>,
+    /// Minor page faults of the process by the end of its first flush.
+    pub minor_faults: Option<u64>,
+    pub init: Duration,
+    pub first_response: Duration,
+    pub flush: Duration,
+}
+
+pub fn cold_starts(
+    context: &Context,
+    variant: &Variant,
+    receivers: &Receivers,
+    event: &[u8],
+    count: usize,
+) -> Result<Vec<ColdStart>, String> {
+    let mut starts = Vec::with_capacity(count);
+    for _ in 0..count {
+        let api = RuntimeApi::start();
+        api.queue(event, 1);
+        let spawned = Instant::now();
+        let (child, output) = spawn(context, variant, receivers, &api, &cold_wrapper());
+        let finished = api.wait_for(1, START_TIMEOUT);
+        let minor_faults = minor_faults(child.id());
+        stop(child);
+        if !finished {
+            return Err(failure(variant, &api, &output));
+        }
+        let invocation = &api.invocations()[0];
+        let posted = invocation.posted.expect("finished");
+        starts.push(ColdStart {
+            registration: api.first_registration().map(|r| r - spawned),
+            minor_faults,
+            init: api.first_next().expect("finished") - spawned,
+            first_response: posted - spawned,
+            flush: invocation.next.expect("finished") - posted,
+        });
+    }
+    Ok(starts)
+}
+
+/// Warm invocations of one process, after its first (cold) one.
+pub struct Warm {
+    /// Event handed out → response posted.
+    pub latency: Vec<Duration>,
+    /// Response posted → next `/next`.
+    pub flush: Vec<Duration>,
+    /// VmHWM, in KiB, read once the last flush was over.
+    pub peak_rss_kib: Option<u64>,
+    /// The first response, to compare with `cargo lambda watch`'s.
+    pub first_response: Vec<u8>,
+}
+
+pub fn warm(
+    context: &Context,
+    variant: &Variant,
+    receivers: &Receivers,
+    event: &[u8],
+    count: usize,
+) -> Result<Warm, String> {
+    let api = RuntimeApi::start();
+    if let Some(gap) = variant.gap {
+        api.set_gap(gap);
+    }
+    api.queue(event, count + 1);
+    let (child, output) = spawn(context, variant, receivers, &api, &[]);
+    let finished = api.wait_for(count + 1, START_TIMEOUT + Duration::from_secs(600));
+    let peak_rss_kib = peak_rss_kib(child.id());
+    stop(child);
+    if !finished {
+        return Err(failure(variant, &api, &output));
+    }
+    let invocations = api.invocations();
+    if let Some(failed) = invocations.iter().find(|i| i.failed) {
+        return Err(format!(
+            "{}: an invocation failed: {}",
+            variant.name,
+            String::from_utf8_lossy(&failed.response)
+        ));
+    }
+    let warm = &invocations[1..=count];
+    Ok(Warm {
+        latency: warm
+            .iter()
+            .map(|i| i.posted.expect("finished") - i.handed_out)
+            .collect(),
+        flush: warm
+            .iter()
+            .map(|i| i.next.expect("finished") - i.posted.expect("finished"))
+            .collect(),
+        peak_rss_kib,
+        first_response: invocations[0].response.clone(),
+    })
+}
+
+/// Minor page faults of a running process so far (field 10 of /proc/PID/stat).
+fn minor_faults(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(") ")?;
+    rest.split_whitespace().nth(7)?.parse().ok()
+}
+
+/// The peak resident set of a running process, from /proc.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Instructions per warm invocation: callgrind's total for `1 + 2n` invocations less its
+/// total for `1 + n`, over `n`, so start-up and shutdown cancel out.
+pub fn instructions_per_invocation(
+    context: &Context,
+    variant: &Variant,
+    receivers: &Receivers,
+    event: &[u8],
+    n: usize,
+    out_dir: &Path,
+) -> Result<u64, String> {
+    let mut totals = Vec::new();
+    for count in [n, 2 * n] {
+        let file = out_dir.join(format!(
+            "{}.{count}.callgrind",
+            variant.name.replace([' ', ',', ':', '+'], "_")
+        ));
+        let wrapper = vec![
+            "valgrind".to_owned(),
+            "--tool=callgrind".to_owned(),
+            "--quiet".to_owned(),
+            format!("--callgrind-out-file={}", file.display()),
+        ];
+        let api = RuntimeApi::start();
+        api.queue(event, count + 1);
+        let (child, output) = spawn(context, variant, receivers, &api, &wrapper);
+        let finished = api.wait_for(count + 1, START_TIMEOUT + Duration::from_secs(600));
+        // SIGTERM, so that callgrind writes its totals as the process ends.
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let mut child = child;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        stop(child);
+        if !finished {
+            return Err(failure(variant, &api, &output));
+        }
+        totals.push(callgrind_total(&file)?);
+    }
+    Ok(totals[1].saturating_sub(totals[0]) / n as u64)
+}
+
+/// The `summary:` (or `totals:`) instruction count of a callgrind output file.
+fn callgrind_total(file: &Path) -> Result<u64, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix("summary:")
+                .or_else(|| line.strip_prefix("totals:"))
+        })
+        .and_then(|value| value.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| format!("{}: no summary line", file.display()))
+}

@@ -1,0 +1,189 @@
+//! What is measured: the floor, the Cruddur functions with every sink on (and with a slow
+//! OTLP receiver), the closest Rust peer and the two Python stacks.
+
+use std::path::{Path, PathBuf};
+
+/// How a variant's sinks are set up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sinks {
+    /// No telemetry at all.
+    None,
+    /// Every sink on, pointed at loopback receivers that answer at once.
+    Local,
+    /// The same, with the OTLP receiver answering after 100 ms, and this flush budget (ms).
+    SlowOtlp(u64),
+}
+
+/// How a variant is started.
+#[derive(Clone, Debug)]
+pub enum Launch {
+    /// A native binary.
+    Binary(PathBuf),
+    /// `python -m awslambdaric <handler>` in the benchmark's venv.
+    Python(&'static str),
+}
+
+/// One thing to measure.
+#[derive(Clone, Debug)]
+pub struct Variant {
+    /// The row's name.
+    pub name: String,
+    /// What it stands for, for the JSON.
+    pub about: &'static str,
+    /// How it starts.
+    pub launch: Launch,
+    /// `events/<event>.json` is what every invocation gets.
+    pub event: &'static str,
+    /// Which sinks it talks to.
+    pub sinks: Sinks,
+    /// The function name Lambda would set; the root or bench workspace binary for arm64 sizes.
+    pub binary: Option<Build>,
+    /// Whether to count its instructions under callgrind (native binaries only).
+    pub callgrind: bool,
+    /// Whether the warm run uses the short invocation count (each flush waits 100 ms).
+    pub slow: bool,
+    /// Events handed out this long after they are asked for: the control for the slow
+    /// receiver, whose flush leaves the process idle for 100 ms between invocations.
+    pub gap: Option<std::time::Duration>,
+}
+
+/// Where a native binary is built from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Build {
+    /// The root workspace (the functions).
+    Root(&'static str),
+    /// The bench workspace (floor and peer).
+    Bench(&'static str),
+}
+
+impl Build {
+    pub fn name(self) -> &'static str {
+        match self {
+            Build::Root(name) | Build::Bench(name) => name,
+        }
+    }
+}
+
+/// Every variant, in table order. `bin_dir` holds the native binaries.
+pub fn all(bin_dir: &Path) -> Vec<Variant> {
+    let native = |build: Build, name: &str, about, event, sinks, slow| Variant {
+        name: name.to_owned(),
+        about,
+        launch: Launch::Binary(bin_dir.join(build.name())),
+        event,
+        sinks,
+        binary: Some(build),
+        callgrind: true,
+        slow,
+        gap: None,
+    };
+    let mut variants = vec![
+        native(
+            Build::Bench("bare-runtime"),
+            "bare-runtime",
+            "floor: lambda_runtime, same JSON, no telemetry",
+            "home",
+            Sinks::None,
+            false,
+        ),
+        native(
+            Build::Bench("bare-http"),
+            "bare-http",
+            "floor: lambda_http with home-activities' handler, no telemetry",
+            "home",
+            Sinks::None,
+            false,
+        ),
+    ];
+    for (function, event) in [
+        ("home-activities", "home"),
+        ("notifications-activities", "notifications"),
+        ("user-activities", "user-activities"),
+        ("rollbar-test", "rollbar-test"),
+    ] {
+        variants.push(native(
+            Build::Root(function),
+            function,
+            "Cruddur function: JSON logs, OTLP, X-Ray, Rollbar to local receivers",
+            event,
+            Sinks::Local,
+            false,
+        ));
+    }
+    variants.push(native(
+        Build::Root("home-activities"),
+        "home-activities, OTLP 100 ms",
+        "home-activities with the OTLP receiver answering after 100 ms (budget 500 ms)",
+        "home",
+        Sinks::SlowOtlp(500),
+        true,
+    ));
+    variants.push(native(
+        Build::Root("home-activities"),
+        "home-activities, OTLP 100 ms, budget 20 ms",
+        "the same with LAMBDA_TELEMETRY_FLUSH_BUDGET_MS=20: the budget bounds the flush",
+        "home",
+        Sinks::SlowOtlp(20),
+        true,
+    ));
+    // Controls: the floor and the fast receiver with the same 100 ms of idleness between
+    // invocations as the slow receiver causes, to tell its cost from idleness's (cold
+    // caches, parked threads).
+    for (build, name, sinks) in [
+        (
+            Build::Bench("bare-http"),
+            "bare-http, 100 ms apart",
+            Sinks::None,
+        ),
+        (
+            Build::Root("home-activities"),
+            "home-activities, 100 ms apart",
+            Sinks::Local,
+        ),
+    ] {
+        let mut control = native(
+            build,
+            name,
+            "control: invocations handed out 100 ms after they are asked for",
+            "home",
+            sinks,
+            true,
+        );
+        control.gap = Some(std::time::Duration::from_millis(100));
+        control.callgrind = false;
+        variants.push(control);
+    }
+    variants.push(native(
+        Build::Bench("otel-lite-home"),
+        "lambda-otel-lite",
+        "home-activities' handler with lambda-otel-lite 0.20 defaults (sync mode, OTLP JSON on stdout)",
+        "home",
+        Sinks::None,
+        false,
+    ));
+    for (name, module, about) in [
+        (
+            "python: otel+xray+watchtower+rollbar",
+            "otel_stack.handler",
+            "the original's stack: OTel SDK + OTLP/HTTP flushed per invocation, aws-xray-sdk, watchtower, rollbar",
+        ),
+        (
+            "python: powertools",
+            "powertools_stack.handler",
+            "Powertools for AWS Lambda (Python): Logger and Tracer",
+        ),
+    ] {
+        variants.push(Variant {
+            name: name.to_owned(),
+            about,
+            launch: Launch::Python(module),
+            event: "home",
+            sinks: Sinks::Local,
+            binary: None,
+            callgrind: false,
+            slow: false,
+            gap: None,
+        });
+    }
+    variants
+}

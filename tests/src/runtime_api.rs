@@ -1,0 +1,329 @@
+//! A Lambda Runtime API on loopback that hands out queued events one at a time and
+//! timestamps every step of a function's life: its first `/next`, each event handed out,
+//! each response posted, and each following `/next` (the end of the post-response flush).
+//!
+//! It answers what a function asks at start too: the Extensions API registration (with a
+//! `Lambda-Extension-Identifier`) and an extension's `event/next`, which just waits, as it
+//! does on Lambda while the function is alive. Every `/next` answer has a `Content-Type`:
+//! awslambdaric (the Python runtime client) fails without one.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const NEXT: &str = "/2018-06-01/runtime/invocation/next";
+const INVOCATION: &str = "/2018-06-01/runtime/invocation/";
+const INIT_ERROR: &str = "/2018-06-01/runtime/init/error";
+const EXTENSION_REGISTER: &str = "/2020-01-01/extension/register";
+const EXTENSION_NEXT: &str = "/2020-01-01/extension/event/next";
+
+/// The function ARN every invocation names.
+pub const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:bench";
+
+/// One event's trip through the function.
+#[derive(Clone, Debug)]
+pub struct Invocation {
+    /// `Lambda-Runtime-Aws-Request-Id`.
+    pub request_id: String,
+    /// When the event was written to the function's `/next`.
+    pub handed_out: Instant,
+    /// When the whole response (or error) had been read.
+    pub posted: Option<Instant>,
+    /// When the function asked for the next event after posting this one's response.
+    pub next: Option<Instant>,
+    /// The response body, or the error body.
+    pub response: Vec<u8>,
+    /// Whether the function posted an invocation error instead of a response.
+    pub failed: bool,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    queued: VecDeque<Vec<u8>>,
+    invocations: Vec<Invocation>,
+    first_next: Option<Instant>,
+    init_error: Option<String>,
+    extensions_registered: usize,
+    first_registration: Option<Instant>,
+    gap: Duration,
+}
+
+/// The server; its threads stop with the process, its state with the last handle.
+#[derive(Clone)]
+pub struct RuntimeApi {
+    port: u16,
+    shared: Arc<(Mutex<State>, Condvar)>,
+}
+
+impl RuntimeApi {
+    /// Starts on a free loopback port, with nothing queued.
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let port = listener.local_addr().unwrap().port();
+        let shared = Arc::new((Mutex::new(State::default()), Condvar::new()));
+        let api = Self { port, shared };
+        let server = api.clone();
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let server = server.clone();
+                thread::spawn(move || server.serve(stream));
+            }
+        });
+        api
+    }
+
+    /// `127.0.0.1:<port>`, for `AWS_LAMBDA_RUNTIME_API`.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Queues `count` copies of `event`; each `/next` takes one.
+    pub fn queue(&self, event: &[u8], count: usize) {
+        let (state, changed) = &*self.shared;
+        let mut state = state.lock().unwrap();
+        state
+            .queued
+            .extend(std::iter::repeat_n(event.to_vec(), count));
+        changed.notify_all();
+    }
+
+    /// Holds each event this long after the function asks for it, before handing it out:
+    /// invocations that arrive apart, so the process idles between them as it does while
+    /// a slow backend is awaited in its flush. The wait is not part of any timestamp.
+    pub fn set_gap(&self, gap: Duration) {
+        self.shared.0.lock().unwrap().gap = gap;
+    }
+
+    /// Waits until `count` events have been answered and the function asked for one more
+    /// after the last (its flush is over); false when `timeout` ran out first or the
+    /// function reported an init error.
+    pub fn wait_for(&self, count: usize, timeout: Duration) -> bool {
+        let (state, changed) = &*self.shared;
+        let deadline = Instant::now() + timeout;
+        let mut state = state.lock().unwrap();
+        loop {
+            let done = state.invocations.len() >= count
+                && state.invocations[..count].iter().all(|i| i.next.is_some());
+            if done {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline || state.init_error.is_some() {
+                return false;
+            }
+            state = changed.wait_timeout(state, deadline - now).unwrap().0;
+        }
+    }
+
+    /// Every invocation so far, in order.
+    pub fn invocations(&self) -> Vec<Invocation> {
+        self.shared.0.lock().unwrap().invocations.clone()
+    }
+
+    /// When the function first asked for an event: the end of its init.
+    pub fn first_next(&self) -> Option<Instant> {
+        self.shared.0.lock().unwrap().first_next
+    }
+
+    /// The body of an init error, if the function reported one.
+    pub fn init_error(&self) -> Option<String> {
+        self.shared.0.lock().unwrap().init_error.clone()
+    }
+
+    /// When the first extension registration arrived.
+    pub fn first_registration(&self) -> Option<Instant> {
+        self.shared.0.lock().unwrap().first_registration
+    }
+
+    /// How many extensions registered.
+    pub fn extensions_registered(&self) -> usize {
+        self.shared.0.lock().unwrap().extensions_registered
+    }
+
+    fn serve(&self, stream: TcpStream) {
+        let _ = stream.set_nodelay(true);
+        let mut reader = BufReader::new(stream.try_clone().expect("a cloneable stream"));
+        let mut writer = stream;
+        while let Some((method, path, body)) = read_request(&mut reader) {
+            let reply = self.answer(&method, &path, body);
+            if writer.write_all(&reply).is_err() {
+                return;
+            }
+        }
+    }
+
+    fn answer(&self, method: &str, path: &str, body: Vec<u8>) -> Vec<u8> {
+        let (state, changed) = &*self.shared;
+        match (method, path) {
+            ("GET", NEXT) => self.next_event(),
+            ("POST", p) if p.starts_with(INVOCATION) => {
+                let now = Instant::now();
+                let rest = &p[INVOCATION.len()..];
+                let (id, what) = rest.split_once('/').unwrap_or((rest, ""));
+                let mut state = state.lock().unwrap();
+                if let Some(invocation) = state
+                    .invocations
+                    .iter_mut()
+                    .rev()
+                    .find(|i| i.request_id == id)
+                {
+                    invocation.posted = Some(now);
+                    invocation.failed = what == "error";
+                    invocation.response = body;
+                }
+                changed.notify_all();
+                reply(202, &[], b"{\"status\":\"OK\"}")
+            }
+            ("POST", INIT_ERROR) => {
+                let mut state = state.lock().unwrap();
+                state.init_error = Some(String::from_utf8_lossy(&body).into_owned());
+                changed.notify_all();
+                reply(202, &[], b"{\"status\":\"OK\"}")
+            }
+            ("POST", EXTENSION_REGISTER) => {
+                let mut state = state.lock().unwrap();
+                state.first_registration.get_or_insert_with(Instant::now);
+                state.extensions_registered += 1;
+                let id = format!("bench-extension-{}", state.extensions_registered);
+                reply(
+                    200,
+                    &[("Lambda-Extension-Identifier", &id)],
+                    br#"{"functionName":"bench","functionVersion":"$LATEST","handler":"bootstrap"}"#,
+                )
+            }
+            ("GET", EXTENSION_NEXT) => {
+                // On Lambda this answers at shutdown; the benchmark kills the process first.
+                loop {
+                    thread::sleep(Duration::from_secs(3600));
+                }
+            }
+            _ => reply(404, &[], b"{}"),
+        }
+    }
+
+    /// Blocks until an event is queued, then hands it out.
+    fn next_event(&self) -> Vec<u8> {
+        let (state, changed) = &*self.shared;
+        let asked = Instant::now();
+        let mut state = state.lock().unwrap();
+        state.first_next.get_or_insert(asked);
+        if let Some(last) = state.invocations.last_mut() {
+            if last.posted.is_some() && last.next.is_none() {
+                last.next = Some(asked);
+                changed.notify_all();
+            }
+        }
+        let event = loop {
+            if let Some(event) = state.queued.pop_front() {
+                break event;
+            }
+            state = changed.wait(state).unwrap();
+        };
+        if !state.gap.is_zero() {
+            let gap = state.gap;
+            drop(state);
+            thread::sleep(gap);
+            state = self.shared.0.lock().unwrap();
+        }
+        let number = state.invocations.len() + 1;
+        let request_id = format!("00000000-0000-4000-8000-{number:012}");
+        let epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let deadline = (epoch + Duration::from_secs(900)).as_millis().to_string();
+        // A fresh, sampled X-Ray trace per invocation, as Lambda's active tracing gives.
+        let trace = format!(
+            "Root=1-{:08x}-{:024x};Parent={:016x};Sampled=1",
+            epoch.as_secs(),
+            number,
+            number
+        );
+        state.invocations.push(Invocation {
+            request_id: request_id.clone(),
+            handed_out: Instant::now(),
+            posted: None,
+            next: None,
+            response: Vec::new(),
+            failed: false,
+        });
+        reply(
+            200,
+            &[
+                ("Content-Type", "application/json"),
+                ("Lambda-Runtime-Aws-Request-Id", &request_id),
+                ("Lambda-Runtime-Deadline-Ms", &deadline),
+                ("Lambda-Runtime-Invoked-Function-Arn", FUNCTION_ARN),
+                ("Lambda-Runtime-Trace-Id", &trace),
+            ],
+            &event,
+        )
+    }
+}
+
+fn reply(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let mut out = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\n", body.len());
+    for (name, value) in headers {
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
+    out.push_str("\r\n");
+    let mut out = out.into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+/// Method, path and body of the next request on a keep-alive connection; `None` at its end.
+fn read_request(reader: &mut impl BufRead) -> Option<(String, String, Vec<u8>)> {
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).ok()? == 0 {
+        return None;
+    }
+    let mut parts = request_line.split_whitespace();
+    let method = parts.next()?.to_owned();
+    let path = parts.next()?.to_owned();
+    let mut length = 0;
+    let mut chunked = false;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
+            if name == "content-length" {
+                length = value.parse().ok()?;
+            } else if name == "transfer-encoding" && value.eq_ignore_ascii_case("chunked") {
+                chunked = true;
+            }
+        }
+    }
+    let body = if chunked {
+        read_chunked(reader)?
+    } else {
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).ok()?;
+        body
+    };
+    Some((method, path, body))
+}
+
+fn read_chunked(reader: &mut impl BufRead) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let mut size_line = String::new();
+        reader.read_line(&mut size_line).ok()?;
+        let size = usize::from_str_radix(size_line.trim().split(';').next()?, 16).ok()?;
+        let mut chunk = vec![0; size + 2];
+        reader.read_exact(&mut chunk).ok()?;
+        if size == 0 {
+            return Some(body);
+        }
+        body.extend_from_slice(&chunk[..size]);
+    }
+}
