@@ -6,7 +6,7 @@
 //! backoff). The encoding is opentelemetry-proto's, the HTTP client reqwest's.
 
 use std::collections::HashSet;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -35,9 +35,6 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Sends spans to an OTLP/HTTP endpoint.
 #[derive(Debug)]
 pub(crate) struct OtlpExporter {
-    /// Built on the first export, after the first response: TLS set-up stays out of the
-    /// cold start.
-    client: OnceLock<reqwest::Client>,
     endpoint: String,
     headers: HeaderMap,
     timeout: Duration,
@@ -95,7 +92,6 @@ impl OtlpExporter {
             }
         };
         Self {
-            client: OnceLock::new(),
             endpoint,
             headers,
             timeout,
@@ -109,7 +105,6 @@ impl OtlpExporter {
     #[cfg(test)]
     pub(crate) fn with_endpoint(endpoint: String) -> Self {
         Self {
-            client: OnceLock::new(),
             endpoint,
             headers: HeaderMap::new(),
             timeout: DEFAULT_TIMEOUT,
@@ -139,9 +134,9 @@ impl OtlpExporter {
             if remaining.is_zero() {
                 return Err(ExportFailure::GaveUp);
             }
-            let mut post = self
-                .client
-                .get_or_init(reqwest::Client::new)
+            // Built on the first export, after the first response: TLS set-up stays out of
+            // the cold start.
+            let mut post = crate::client::shared_client()
                 .post(&self.endpoint)
                 .headers(self.headers.clone())
                 .header(CONTENT_TYPE, "application/x-protobuf")

@@ -115,7 +115,6 @@ pub(crate) struct Reporter {
     queue: Mutex<Vec<Value>>,
     queued_this_invocation: AtomicU64,
     over_cap: AtomicU64,
-    client: OnceLock<reqwest::Client>,
     refused: Mutex<Vec<u16>>,
 }
 
@@ -208,7 +207,6 @@ impl Reporter {
             queue: Mutex::new(Vec::new()),
             queued_this_invocation: AtomicU64::new(0),
             over_cap: AtomicU64::new(0),
-            client: OnceLock::new(),
             refused: Mutex::new(Vec::new()),
         };
         Ok(reporter)
@@ -372,7 +370,13 @@ impl Reporter {
             .unwrap_or_default();
         self.queued_this_invocation.store(0, Ordering::Relaxed);
         let over_cap = self.over_cap.swap(0, Ordering::Relaxed);
-        let client = self.client.get_or_init(reqwest::Client::new);
+        if items.is_empty() {
+            return Undelivered {
+                dropped: 0,
+                over_cap,
+            };
+        }
+        let client = crate::client::shared_client();
         let sends = items.into_iter().map(|item| {
             let timeout = deadline.saturating_duration_since(Instant::now());
             client
