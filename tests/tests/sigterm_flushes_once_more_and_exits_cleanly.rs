@@ -1,6 +1,8 @@
-//! Lambda ends an execution environment with SIGTERM (delivered because the crate registers
-//! its shutdown extension with the Runtime API, as `cargo lambda watch` shows): the function
-//! flushes its telemetry once more, says so, and exits without an error or a panic.
+//! Lambda ends an execution environment with SIGTERM (delivered because, with
+//! `LAMBDA_TELEMETRY_SHUTDOWN_FLUSH=on`, the crate registers its shutdown extension with the
+//! Runtime API, which `cargo lambda watch` accepts: a failed registration would be a WARN
+//! line): the function flushes its telemetry once more, says so, and exits without an error or
+//! a panic.
 
 use std::time::{Duration, Instant};
 
@@ -14,6 +16,7 @@ fn sigterm_flushes_once_more_and_exits_cleanly() {
     let api = LocalApi::start(&[
         ("OTEL_TRACES_EXPORTER", "otlp"),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint()),
+        ("LAMBDA_TELEMETRY_SHUTDOWN_FLUSH", "on"),
     ]);
     assert_eq!(api.get("/api/activities/home", &[]).status, 200);
 

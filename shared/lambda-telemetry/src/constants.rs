@@ -66,6 +66,9 @@ pub const DEFAULT_OTLP_ENDPOINT: &str = "http://localhost:4318";
 pub const LAMBDA_TELEMETRY_FLUSH_BUDGET_MS: &str = "LAMBDA_TELEMETRY_FLUSH_BUDGET_MS";
 /// The flush budget when `LAMBDA_TELEMETRY_FLUSH_BUDGET_MS` is unset.
 pub const DEFAULT_FLUSH_BUDGET_MS: u64 = 500;
+/// `on`: register a no-op Lambda extension so that Lambda sends SIGTERM at shutdown and the
+/// crate flushes once more. Off by default: it costs every cold start a Runtime API round trip.
+pub const LAMBDA_TELEMETRY_SHUTDOWN_FLUSH: &str = "LAMBDA_TELEMETRY_SHUTDOWN_FLUSH";
 /// Ended spans kept between two flushes; more are dropped and counted.
 pub const SPAN_BUFFER_CAPACITY: usize = 2048;
 
