@@ -8,16 +8,7 @@ mod common;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn flush(c: &mut Criterion) {
-    common::sinks_from_env("xray");
-    let mut served = common::Served::start();
-    let mut group = c.benchmark_group("invocation_xray");
-    group.bench_function("0 spans", |b| {
-        b.iter_custom(|iters| served.time(iters, false))
-    });
-    group.bench_function("100 spans", |b| {
-        b.iter_custom(|iters| served.time(iters, true))
-    });
-    group.finish();
+    common::invocations(c, "xray");
 }
 
 criterion_group!(benches, flush);

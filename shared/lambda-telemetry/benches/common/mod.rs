@@ -109,3 +109,19 @@ impl Served {
         total
     }
 }
+
+/// The benchmark group `invocation_<exporter>`: one invocation with no span of the handler's
+/// and one with [`SPANS`] of them, only `exporter` on. One exporter per benchmark binary: the
+/// telemetry is installed once per process.
+pub fn invocations(c: &mut criterion::Criterion, exporter: &str) {
+    sinks_from_env(exporter);
+    let mut served = Served::start();
+    let mut group = c.benchmark_group(format!("invocation_{exporter}"));
+    group.bench_function("0 spans", |b| {
+        b.iter_custom(|iters| served.time(iters, false))
+    });
+    group.bench_function("100 spans", |b| {
+        b.iter_custom(|iters| served.time(iters, true))
+    });
+    group.finish();
+}
