@@ -2,6 +2,7 @@
 //! on a free loopback port, the way `make serve` serves it, with everything it prints kept
 //! for the tests to read.
 
+pub mod counting_sinks;
 pub mod http_stub;
 pub mod moto;
 pub mod otlp_receiver;

@@ -1,12 +1,12 @@
 //! What the span benchmarks share: loopback sinks that keep nothing, and the telemetry
 //! serving a handler through a loopback Runtime API, driven one invocation at a time.
 
-use std::net::UdpSocket;
 use std::thread;
 use std::time::Duration;
 
 use lambda_http::{Body, Request, Response};
-use tests::http_stub::{self, Answer};
+use tests::counting_sinks::CountingSinks;
+use tests::http_stub::Answer;
 use tests::runtime_api::RuntimeApi;
 
 /// An API Gateway REST event, as every benchmark invocation gets it.
@@ -18,21 +18,13 @@ pub const SPANS: usize = 100;
 /// Points the exporters named in `exporters` at loopback sinks that discard what they get.
 /// Runs before any thread is started, as `set_var` requires.
 pub fn sinks_from_env(exporters: &str) {
-    let otlp = http_stub::start(Answer::Status(200, None), |_, _| {});
-    let xray = UdpSocket::bind("127.0.0.1:0").expect("a loopback UDP port");
-    let xray_address = xray.local_addr().unwrap();
-    thread::spawn(move || {
-        let mut buffer = vec![0; 65_536];
-        while xray.recv(&mut buffer).is_ok() {}
-    });
+    // Their threads serve for the whole benchmark process.
+    let sinks = CountingSinks::start(Answer::Status(200, None));
     // SAFETY: single-threaded so far: the sinks' threads read no environment.
     unsafe {
         std::env::set_var("OTEL_TRACES_EXPORTER", exporters);
-        std::env::set_var(
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            format!("http://127.0.0.1:{otlp}"),
-        );
-        std::env::set_var("AWS_XRAY_DAEMON_ADDRESS", xray_address.to_string());
+        std::env::set_var("OTEL_EXPORTER_OTLP_ENDPOINT", sinks.otlp_endpoint());
+        std::env::set_var("AWS_XRAY_DAEMON_ADDRESS", sinks.xray_address());
         // What lambda_runtime requires of the environment Lambda sets.
         std::env::set_var("AWS_LAMBDA_FUNCTION_NAME", "bench");
         std::env::set_var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128");
