@@ -28,6 +28,7 @@ use aws_sdk_cloudwatchlogs::Client;
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use tracing::instrument::WithSubscriber as _;
 
+use crate::config::{flag, setting};
 use crate::constants::{
     CLOUDWATCH_CREATE_LOG_GROUP, CLOUDWATCH_LOG_GROUP, CLOUDWATCH_LOG_RETENTION_DAYS,
     CLOUDWATCH_LOG_STREAM, DEFAULT_LOG_RETENTION_DAYS, LAMBDA_TASK_ROOT,
@@ -55,16 +56,16 @@ pub(crate) fn shipper() -> Option<&'static Shipper> {
     SHIPPER.get()
 }
 
-/// Installs the shipper from the environment. Returns what to say at start, if anything.
-pub(crate) fn install_from_env() -> Option<String> {
-    let setting = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+/// Installs the shipper from the environment, for the service of that name. Returns what to
+/// say at start, if anything.
+pub(crate) fn install_from_env(service: &str) -> Option<String> {
     let group = setting(CLOUDWATCH_LOG_GROUP)?;
     if setting(LAMBDA_TASK_ROOT).is_some() {
         return Some(format!(
             "{CLOUDWATCH_LOG_GROUP} is ignored in Lambda: stdout already reaches CloudWatch Logs"
         ));
     }
-    let shipper = Shipper::new(Settings::from_lookup(group, setting));
+    let shipper = Shipper::new(Settings::from_env(group, service));
     let said = format!(
         "shipping log lines to CloudWatch Logs group {} stream {}",
         shipper.settings.group, shipper.settings.stream
@@ -84,12 +85,11 @@ pub(crate) struct Settings {
 }
 
 impl Settings {
-    fn from_lookup(group: String, setting: impl Fn(&str) -> Option<String>) -> Self {
+    fn from_env(group: String, service: &str) -> Self {
         Self {
             group,
-            stream: setting(CLOUDWATCH_LOG_STREAM).unwrap_or_else(default_stream),
-            create: setting(CLOUDWATCH_CREATE_LOG_GROUP)
-                .is_none_or(|v| !matches!(v.trim(), "false" | "0" | "no" | "off")),
+            stream: setting(CLOUDWATCH_LOG_STREAM).unwrap_or_else(|| default_stream(service)),
+            create: flag(CLOUDWATCH_CREATE_LOG_GROUP, true),
             retention_days: setting(CLOUDWATCH_LOG_RETENTION_DAYS)
                 .and_then(|d| d.trim().parse().ok())
                 .unwrap_or(DEFAULT_LOG_RETENTION_DAYS),
@@ -99,18 +99,8 @@ impl Settings {
 
 /// `<service>/<date>/<host>-<pid>-<random>`: which program, which day, which process, as
 /// Lambda's own `2026/11/21/[$LATEST]<id>` streams tell which execution environment.
-fn default_stream() -> String {
-    let service = std::env::var(crate::constants::OTEL_SERVICE_NAME)
-        .ok()
-        .or_else(|| std::env::var(crate::constants::AWS_LAMBDA_FUNCTION_NAME).ok())
-        .or_else(|| {
-            std::env::current_exe()
-                .ok()
-                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        })
-        .unwrap_or_else(|| "unknown_service".to_owned());
-    let host = std::env::var("HOSTNAME")
-        .ok()
+fn default_stream(service: &str) -> String {
+    let host = setting("HOSTNAME")
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
@@ -650,7 +640,7 @@ mod tests {
 
     #[test]
     fn the_stream_name_says_service_date_and_instance() {
-        let stream = default_stream();
+        let stream = default_stream("home-activities");
         let parts: Vec<_> = stream.split('/').collect();
         assert_eq!(parts.len(), 5, "{stream}");
         assert_eq!(parts[1].len(), 4, "{stream}");

@@ -36,11 +36,30 @@ pub struct Config {
     pub(crate) function_memory_size: Option<u32>,
 }
 
+/// A setting of the environment: `None` when unset or blank, so that an empty variable (a
+/// template's empty parameter) means the default everywhere.
+pub(crate) fn setting(name: &str) -> Option<String> {
+    env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// A yes/no setting: `on`, `true`, `yes`, `1` or `off`, `false`, `no`, `0` (any case);
+/// anything else, or nothing, is `default`.
+pub(crate) fn flag(name: &str, default: bool) -> bool {
+    match setting(name)
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("on" | "true" | "yes" | "1") => true,
+        Some("off" | "false" | "no" | "0") => false,
+        _ => default,
+    }
+}
+
 impl Config {
     /// Reads `OTEL_SERVICE_NAME`, `AWS_LAMBDA_LOG_LEVEL`, `RUST_LOG`, `AWS_LAMBDA_LOG_FORMAT`
     /// and the function's name and memory size that Lambda sets.
     pub fn from_env() -> Self {
-        Self::from_lookup(|name| env::var(name).ok().filter(|v| !v.trim().is_empty()))
+        Self::from_lookup(setting)
     }
 
     fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Self {

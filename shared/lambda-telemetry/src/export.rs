@@ -21,6 +21,7 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
 use tower::{Layer, Service};
 
+use crate::config::setting;
 use crate::constants::{
     DEFAULT_FLUSH_BUDGET_MS, LAMBDA_TELEMETRY_FLUSH_BUDGET_MS, OTEL_EXPORTER_OTLP_ENDPOINT,
     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_TRACES_EXPORTER, SPAN_BUFFER_CAPACITY,
@@ -41,8 +42,8 @@ pub(crate) enum ExporterKind {
 
 /// The exporters `OTEL_TRACES_EXPORTER` names, and what is wrong with it, in words.
 fn exporters_from_env() -> (Vec<ExporterKind>, Vec<String>) {
-    match std::env::var(OTEL_TRACES_EXPORTER) {
-        Ok(value) if !value.trim().is_empty() => parse_exporters(&value),
+    match setting(OTEL_TRACES_EXPORTER) {
+        Some(value) => parse_exporters(&value),
         // The specification's default is `otlp`; without an endpoint, though, it would only
         // knock on localhost for every invocation, and Lambda bills the wait.
         _ if [
@@ -50,7 +51,7 @@ fn exporters_from_env() -> (Vec<ExporterKind>, Vec<String>) {
             OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
         ]
         .iter()
-        .any(|v| std::env::var(v).is_ok_and(|v| !v.trim().is_empty())) =>
+        .any(|v| setting(v).is_some()) =>
         {
             (vec![ExporterKind::Otlp], Vec::new())
         }

@@ -212,9 +212,9 @@ fn install(config: Config) -> Telemetry {
     #[cfg(feature = "rollbar")]
     let rollbar = rollbar::install_from_env();
     #[cfg(feature = "cloudwatch")]
-    let cloudwatch = cloudwatch::install_from_env();
+    let cloudwatch = cloudwatch::install_from_env(&config.service_name);
     #[cfg(not(feature = "cloudwatch"))]
-    let cloudwatch = std::env::var_os(constants::CLOUDWATCH_LOG_GROUP).map(|_| {
+    let cloudwatch = config::setting(constants::CLOUDWATCH_LOG_GROUP).map(|_| {
         format!(
             "{} is ignored: lambda-telemetry was built without its `cloudwatch` feature",
             constants::CLOUDWATCH_LOG_GROUP

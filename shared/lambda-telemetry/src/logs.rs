@@ -22,7 +22,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::{Config, LogFormat};
 use crate::constants::{CONTEXT_LOG_KEYS, MAX_LINE_BYTES, REDACTED, log_keys};
-use crate::redact::{is_secret_name, redact_text};
+use crate::redact::{is_secret_name, redact_owned};
 
 /// Keys this layer writes itself; an event field of the same name is written as `field_<name>`
 /// so that a line never holds a key twice.
@@ -109,20 +109,14 @@ impl EventFields {
         let value = match value {
             _ if is_secret_name(field.name()) => Value::from(REDACTED),
             // A secret can hide in text too: `Authorization: Bearer ...` in an error message.
-            Value::String(text) => match redact_text(&text) {
-                std::borrow::Cow::Borrowed(_) => Value::String(text),
-                std::borrow::Cow::Owned(masked) => Value::String(masked),
-            },
+            Value::String(text) => Value::String(redact_owned(text)),
             value => value,
         };
         self.fields.push((field.name(), value));
     }
 
     fn set_message(&mut self, message: String) {
-        self.message = Some(match redact_text(&message) {
-            std::borrow::Cow::Borrowed(_) => message,
-            std::borrow::Cow::Owned(masked) => masked,
-        });
+        self.message = Some(redact_owned(message));
     }
 }
 
@@ -310,7 +304,7 @@ impl<W> Line<'_, W> {
             object.str(log_keys::FUNCTION_NAME, name);
         }
         if let Some(memory) = self.layer.function_memory_size {
-            object.value(log_keys::FUNCTION_MEMORY_SIZE, &Value::from(memory));
+            object.number(log_keys::FUNCTION_MEMORY_SIZE, memory);
         }
         for (key, value) in self.context {
             object.value(key, value);
@@ -327,7 +321,9 @@ impl<W> Line<'_, W> {
             }
         }
         if let (Some(module), Some(line)) = self.location {
-            object.str(log_keys::LOCATION, &format!("{module}:{line}"));
+            // A module path is letters, digits, `_` and `:`: nothing to escape.
+            object.key(log_keys::LOCATION);
+            let _ = write!(object.out, "\"{module}:{line}\"");
         }
         object.end();
     }
@@ -391,6 +387,11 @@ impl<'a> JsonObject<'a> {
     fn str(&mut self, key: &str, value: &str) {
         self.key(key);
         let _ = serde_json::to_writer(&mut *self.out, value);
+    }
+
+    fn number(&mut self, key: &str, value: u32) {
+        self.key(key);
+        let _ = write!(self.out, "{value}");
     }
 
     fn value(&mut self, key: &str, value: &Value) {

@@ -57,7 +57,7 @@ impl OtlpExporter {
     /// From `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`, `_HEADERS`, `_TIMEOUT` and `_COMPRESSION`.
     /// What cannot be used is added to `problems`, to be reported once telemetry is up.
     pub(crate) fn from_env(resource: &Resource, problems: &mut Vec<String>) -> Self {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let var = crate::config::setting;
         let endpoint = var(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT).unwrap_or_else(|| {
             let base = var(OTEL_EXPORTER_OTLP_ENDPOINT)
                 .unwrap_or_else(|| DEFAULT_OTLP_ENDPOINT.to_owned());

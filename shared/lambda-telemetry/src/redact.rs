@@ -45,6 +45,15 @@ pub(crate) fn redact_query(query: &str) -> String {
     out
 }
 
+/// [`redact_text`] of a string that is owned already: the same string back when nothing is
+/// masked, without a copy.
+pub(crate) fn redact_owned(text: String) -> String {
+    match redact_text(&text) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(masked) => masked,
+    }
+}
+
 /// Free text (a message, a panic's payload) with the values of secret-looking `name=value`,
 /// `name: value` and `Bearer value` pairs masked: `Authorization: Bearer abc` becomes
 /// `Authorization: [REDACTED] [REDACTED]`. Text without such a pair is returned as it is.

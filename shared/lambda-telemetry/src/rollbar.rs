@@ -130,7 +130,7 @@ pub(crate) struct Undelivered {
 /// Installs the reporter from the environment. Returns the line to say at start: reporting is
 /// on, or off because there is no token.
 pub(crate) fn install_from_env() -> &'static str {
-    match Reporter::from_settings(|name| std::env::var(name).ok()) {
+    match Reporter::from_settings(crate::config::setting) {
         Ok(reporter) => {
             let _ = REPORTER.set(Arc::new(reporter));
             "Rollbar reporting is on"

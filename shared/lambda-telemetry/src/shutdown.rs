@@ -24,9 +24,8 @@ const EXTENSION_NAME: &str = "lambda-telemetry-shutdown";
 /// before the runtime asks for its first invocation. Off Lambda (no Runtime API) there is
 /// nothing to register.
 pub(crate) async fn register_extension() {
-    let asked = std::env::var(LAMBDA_TELEMETRY_SHUTDOWN_FLUSH)
-        .is_ok_and(|v| matches!(v.trim(), "on" | "true" | "1"));
-    if !asked || std::env::var_os(AWS_LAMBDA_RUNTIME_API).is_none() {
+    let asked = crate::config::flag(LAMBDA_TELEMETRY_SHUTDOWN_FLUSH, false);
+    if !asked || crate::config::setting(AWS_LAMBDA_RUNTIME_API).is_none() {
         return;
     }
     let client = PooledClient::builder().build();

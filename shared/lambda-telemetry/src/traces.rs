@@ -66,7 +66,7 @@ where
 /// `service.name` and the FaaS and cloud attributes of the OpenTelemetry semantic
 /// conventions, from what Lambda sets; `OTEL_RESOURCE_ATTRIBUTES` adds to them.
 pub(crate) fn resource(config: &Config) -> Resource {
-    let var = |name| env::var(name).ok().filter(|v: &String| !v.is_empty());
+    let var = crate::config::setting;
     let mut attributes = vec![
         KeyValue::new("cloud.provider", "aws"),
         KeyValue::new("cloud.platform", "aws_lambda"),
