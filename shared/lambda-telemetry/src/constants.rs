@@ -126,6 +126,10 @@ pub const DEFAULT_SERVICE_NAME: &str = "unknown_service";
 /// (`RUST_LOG=lambda_telemetry::access=off`).
 pub const ACCESS_LOG_TARGET: &str = "lambda_telemetry::access";
 
+/// Target of the invocation's server span. The log filter never hides it: every line of the
+/// invocation takes its Lambda context keys from it, whatever the level.
+pub const INVOCATION_SPAN_TARGET: &str = "lambda_telemetry::invocation";
+
 /// Log keys, named as Powertools for AWS Lambda names them so that the same CloudWatch Logs
 /// Insights queries work across Python, TypeScript and Rust functions.
 pub mod log_keys {

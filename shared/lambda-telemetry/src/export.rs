@@ -6,6 +6,7 @@
 //! that misses the budget costs spans, never the response: the loss is counted and written
 //! in one WARN line per invocation.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::future::Future;
 use std::pin::Pin;
@@ -15,7 +16,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use lambda_http::lambda_runtime::LambdaInvocation;
-use opentelemetry::trace::Status;
+use opentelemetry::trace::{SpanId, Status};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
@@ -27,6 +28,7 @@ use crate::constants::{
     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_TRACES_EXPORTER, SPAN_BUFFER_CAPACITY,
 };
 use crate::otlp::{ExportFailure, OtlpExporter};
+use crate::sampling::{InvocationTrace, XrayTrace};
 use crate::xray::XrayExporter;
 
 /// Where spans go: `OTEL_TRACES_EXPORTER`.
@@ -88,15 +90,24 @@ fn budget_from_env() -> Duration {
     Duration::from_millis(ms)
 }
 
+/// An ended span, with the X-Ray trace of the invocation it belongs to (if any).
+#[derive(Clone, Debug)]
+pub(crate) struct EndedSpan {
+    /// The span as the SDK's exporters take it.
+    pub(crate) data: SpanData,
+    /// Where it goes in X-Ray and whether X-Ray sampled it: see [`XrayTrace`].
+    pub(crate) xray: Option<XrayTrace>,
+}
+
 /// Ended spans waiting for the next flush.
 #[derive(Debug, Default)]
 pub(crate) struct SpanBuffer {
-    spans: Mutex<Vec<SpanData>>,
+    spans: Mutex<Vec<EndedSpan>>,
     dropped: AtomicU64,
 }
 
 impl SpanBuffer {
-    fn push(&self, span: SpanData) {
+    fn push(&self, span: EndedSpan) {
         let Ok(mut spans) = self.spans.lock() else {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
@@ -108,7 +119,7 @@ impl SpanBuffer {
         }
     }
 
-    pub(crate) fn take(&self) -> Vec<SpanData> {
+    pub(crate) fn take(&self) -> Vec<EndedSpan> {
         self.spans
             .lock()
             .map(|mut spans| std::mem::take(&mut *spans))
@@ -116,17 +127,50 @@ impl SpanBuffer {
     }
 }
 
-/// The span processor that fills a [`SpanBuffer`].
+/// The span processor that fills a [`SpanBuffer`]. It learns each span's X-Ray trace when the
+/// span starts, from the invocation's decisions in its parent context, and pairs them when it
+/// ends: a span's placement never waits on another span.
 #[derive(Debug)]
-pub(crate) struct BufferProcessor(pub(crate) Arc<SpanBuffer>);
+pub(crate) struct BufferProcessor {
+    buffer: Arc<SpanBuffer>,
+    /// The X-Ray trace of each started span that has not ended; bounded by the open spans,
+    /// and by [`SPAN_BUFFER_CAPACITY`] for spans that are never ended.
+    open: Mutex<HashMap<SpanId, XrayTrace>>,
+}
+
+impl BufferProcessor {
+    pub(crate) fn new(buffer: Arc<SpanBuffer>) -> Self {
+        Self {
+            buffer,
+            open: Mutex::default(),
+        }
+    }
+}
 
 impl SpanProcessor for BufferProcessor {
-    fn on_start(&self, _span: &mut opentelemetry_sdk::trace::Span, _cx: &opentelemetry::Context) {}
+    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &opentelemetry::Context) {
+        use opentelemetry::trace::Span as _;
+        let Some(xray) = InvocationTrace::of(cx).and_then(|invocation| invocation.xray) else {
+            return;
+        };
+        if let Ok(mut open) = self.open.lock() {
+            if open.len() < SPAN_BUFFER_CAPACITY {
+                open.insert(span.span_context().span_id(), xray);
+            }
+        }
+    }
 
     fn on_end(&self, span: SpanData) {
-        // Recorded but not sampled: no exporter wants it.
-        if span.span_context.is_sampled() {
-            self.0.push(span);
+        let xray = self
+            .open
+            .lock()
+            .ok()
+            .and_then(|mut open| open.remove(&span.span_context.span_id()));
+        // Recorded, but neither OTLP nor X-Ray wants it: see `sampling`.
+        let wanted =
+            span.span_context.is_sampled() || xray.is_some_and(|x| x.sampled == Some(true));
+        if wanted {
+            self.buffer.push(EndedSpan { data: span, xray });
         }
     }
 
@@ -176,7 +220,7 @@ impl Pipeline {
             None
         };
         let buffer = Arc::new(SpanBuffer::default());
-        let processor = (!exporters.is_empty()).then(|| BufferProcessor(Arc::clone(&buffer)));
+        let processor = (!exporters.is_empty()).then(|| BufferProcessor::new(Arc::clone(&buffer)));
         let pipeline = Self {
             buffer,
             exporters,
@@ -267,16 +311,22 @@ impl Pipeline {
         let mut refused = None;
         let mut xray_unsent = 0;
         if !spans.is_empty() {
-            let count = spans.len() as u64;
-            if self.exporters.contains(&ExporterKind::Console) {
-                console(&spans);
-            }
             // UDP first: it takes microseconds and cannot wait on the network.
             if let Some(xray) = &self.xray {
                 xray_unsent = xray.export(&spans);
             }
-            if let Some(otlp) = &self.otlp {
-                match otlp.export(spans, deadline).await {
+            // The rest speak for the OpenTelemetry trace: only what its sampler sampled.
+            let sampled: Vec<SpanData> = spans
+                .into_iter()
+                .filter(|span| span.data.span_context.is_sampled())
+                .map(|span| span.data)
+                .collect();
+            let count = sampled.len() as u64;
+            if self.exporters.contains(&ExporterKind::Console) && !sampled.is_empty() {
+                console(&sampled);
+            }
+            if let Some(otlp) = self.otlp.as_ref().filter(|_| !sampled.is_empty()) {
+                match otlp.export(sampled, deadline).await {
                     Ok(()) => {}
                     Err(ExportFailure::Refused(status)) => {
                         dropped += count;
@@ -428,7 +478,7 @@ mod tests {
     fn a_full_buffer_drops_spans_and_says_so_once_per_flush() {
         let buffer = Arc::new(SpanBuffer::default());
         let provider = SdkTracerProvider::builder()
-            .with_span_processor(BufferProcessor(Arc::clone(&buffer)))
+            .with_span_processor(BufferProcessor::new(Arc::clone(&buffer)))
             .build();
         let tracer = provider.tracer("test");
         for _ in 0..SPAN_BUFFER_CAPACITY + 3 {
@@ -476,7 +526,7 @@ mod tests {
             let otlp = OtlpExporter::with_endpoint(format!("http://{closed}/v1/traces"));
             let buffer = Arc::new(SpanBuffer::default());
             let provider = SdkTracerProvider::builder()
-                .with_span_processor(BufferProcessor(Arc::clone(&buffer)))
+                .with_span_processor(BufferProcessor::new(Arc::clone(&buffer)))
                 .build();
             provider.tracer("test").in_span("work", |_| {});
             let pipeline = Pipeline {

@@ -21,7 +21,7 @@ use tracing::Instrument as _;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use crate::constants::{ACCESS_LOG_TARGET, span_fields};
+use crate::constants::{ACCESS_LOG_TARGET, INVOCATION_SPAN_TARGET, span_fields};
 use crate::propagation::{Propagators, choose_parent, traceresponse, xray_header};
 use crate::redact::redact_query;
 
@@ -99,17 +99,18 @@ where
         // Both fail only when no OpenTelemetry layer is installed; the span then has no ids.
         // They come before any event in the span: an event starts the OpenTelemetry span.
         let _ = span.set_parent(parent.context);
-        let lambda_xray = parent.lambda;
-        #[cfg(feature = "rollbar")]
-        let reported_request = crate::rollbar::reporter()
-            .is_some()
-            .then(|| Arc::new(report_request(&request, &summary)));
         if let Some(link) = parent.link {
             span.add_link_with_attributes(
                 link,
                 vec![KeyValue::new(span_fields::XRAY_LAMBDA_SEGMENT_LINK, true)],
             );
         }
+        crate::traces::start_with_trace_id(&span, parent.root_trace_id);
+        let lambda_xray = parent.lambda;
+        #[cfg(feature = "rollbar")]
+        let reported_request = crate::rollbar::reporter()
+            .is_some()
+            .then(|| Arc::new(report_request(&request, &summary)));
         span.in_scope(|| tracing::debug!(parent = ?source, "trace parent chosen"));
         // A handler can panic before it returns its future, as well as while it runs.
         let call = span
@@ -158,6 +159,8 @@ where
         let scope = InvocationScope {
             lambda_xray,
             #[cfg(feature = "rollbar")]
+            reports: std::sync::atomic::AtomicU64::new(0),
+            #[cfg(feature = "rollbar")]
             request: reported_request,
         };
         Box::pin(INVOCATION.scope(scope, invocation.instrument(span)))
@@ -185,6 +188,10 @@ struct InvocationScope {
     /// reporting is on.
     #[cfg(feature = "rollbar")]
     request: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
+    /// Error reports made so far in this invocation, for its cap (`ROLLBAR_MAX_ITEMS`): per
+    /// invocation, so that concurrent invocations never spend each other's.
+    #[cfg(feature = "rollbar")]
+    reports: std::sync::atomic::AtomicU64,
 }
 
 tokio::task_local! {
@@ -208,6 +215,15 @@ pub(crate) fn current_request() -> Option<Arc<serde_json::Map<String, serde_json
         .try_with(|scope| scope.request.clone())
         .ok()
         .flatten()
+}
+
+/// How many error reports the invocation the caller runs in had made before this one; `None`
+/// outside an invocation.
+#[cfg(feature = "rollbar")]
+pub(crate) fn count_report() -> Option<u64> {
+    INVOCATION
+        .try_with(|scope| scope.reports.fetch_add(1, Ordering::Relaxed))
+        .ok()
 }
 
 /// Rollbar's `request` (URL, method, headers and query with secret values masked, user IP)
@@ -360,7 +376,7 @@ impl RequestSummary {
             None => self.method.to_string(),
         };
         tracing::info_span!(
-            target: "lambda_telemetry::invocation",
+            target: INVOCATION_SPAN_TARGET,
             "invocation",
             otel.name = name,
             otel.kind = "server",
@@ -803,6 +819,215 @@ pub(crate) mod tests {
             person_of(v2),
             Some(serde_json::json!({ "id": "c3d4", "username": "bayko" }))
         );
+    }
+
+    /// Serves `request` through the subscriber `init` installs, at `log_filter` with `sampler`.
+    fn serve_traced(
+        request: Request,
+        log_filter: &str,
+        sampler: opentelemetry_sdk::trace::Sampler,
+    ) -> (Response<Body>, Vec<Value>, Vec<crate::export::EndedSpan>) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut response = None;
+        let sampler = crate::sampling::InvocationSampler(sampler);
+        let (lines, spans) = crate::logs::testing::capture_all(log_filter, sampler, || {
+            response = Some(
+                runtime
+                    .block_on(InvocationLayer::default().layer(hello()).oneshot(request))
+                    .unwrap(),
+            );
+        });
+        let lines = lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (response.unwrap(), lines, spans)
+    }
+
+    fn with_lambda_xray(request: Request, header: &str) -> Request {
+        let mut context = lambda_http::Context::default();
+        context.request_id = "req-1".into();
+        context.xray_trace_id = Some(header.into());
+        request.with_lambda_context(context)
+    }
+
+    fn parent_based_on() -> opentelemetry_sdk::trace::Sampler {
+        use opentelemetry_sdk::trace::Sampler;
+        Sampler::ParentBased(Box::new(Sampler::AlwaysOn))
+    }
+
+    #[test]
+    fn the_log_level_never_changes_what_is_traced() {
+        let request = || {
+            with_lambda_xray(
+                event(),
+                "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+            )
+        };
+        let (_, info_lines, info_spans) = serve_traced(request(), "info", parent_based_on());
+        assert_eq!(info_spans.len(), 1, "the server span at INFO");
+        assert!(info_lines.iter().any(|l| l["status"] == 200));
+        for level in ["error", "warn", "debug", "trace", "lambda_telemetry=off"] {
+            let (response, lines, spans) = serve_traced(request(), level, parent_based_on());
+            assert_eq!(spans.len(), info_spans.len(), "at {level}");
+            assert!(spans[0].data.span_context.is_sampled(), "at {level}");
+            assert!(
+                response.headers()["traceresponse"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("00-5759e988bd862e3fe1be46a994272793-"),
+                "at {level}"
+            );
+            if level == "warn" || level == "error" {
+                assert!(
+                    lines.is_empty(),
+                    "at {level} the INFO lines are not printed"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_error_line_at_warn_still_carries_the_invocation_context() {
+        let handler = tower::service_fn(|_: Request| async {
+            tracing::error!("broken");
+            Ok::<_, BoxError>("ok")
+        });
+        let request = with_lambda_xray(
+            event(),
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let (lines, _) = crate::logs::testing::capture_all(
+            "warn",
+            crate::logs::testing::default_sampler(),
+            || {
+                runtime
+                    .block_on(InvocationLayer::default().layer(handler).oneshot(request))
+                    .unwrap();
+            },
+        );
+        let [line] = lines.as_slice() else {
+            panic!("{lines:?}")
+        };
+        let line: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(line["function_request_id"], "req-1");
+        assert_eq!(line["trace_id"], "5759e988bd862e3fe1be46a994272793");
+    }
+
+    #[test]
+    fn an_xray_root_without_parent_keeps_its_trace_id_in_span_logs_and_response() {
+        // What Lambda passes in PassThrough mode, and what a load balancer sends.
+        let request = with_lambda_xray(event(), "Root=1-5759e988-bd862e3fe1be46a994272793");
+        let (response, lines, spans) = serve_traced(request, "info", parent_based_on());
+        let [server] = spans.as_slice() else {
+            panic!("{spans:?}")
+        };
+        assert_eq!(
+            server.data.span_context.trace_id().to_string(),
+            "5759e988bd862e3fe1be46a994272793"
+        );
+        assert_eq!(
+            server.data.parent_span_id,
+            opentelemetry::trace::SpanId::INVALID,
+            "a new root: no parent that does not exist"
+        );
+        for line in &lines {
+            assert_eq!(line["trace_id"], "5759e988bd862e3fe1be46a994272793");
+            assert_eq!(line["xray_trace_id"], "1-5759e988-bd862e3fe1be46a994272793");
+        }
+        assert!(
+            response.headers()["traceresponse"]
+                .to_str()
+                .unwrap()
+                .starts_with("00-5759e988bd862e3fe1be46a994272793-")
+        );
+        assert_eq!(
+            response.headers()["x-amzn-trace-id"],
+            "Root=1-5759e988-bd862e3fe1be46a994272793"
+        );
+    }
+
+    /// The README's decision table ("Sampling"), row by row: where the parent comes from, what
+    /// Lambda's X-Ray header says, the sampler → whether OTLP gets the spans, whether X-Ray does,
+    /// and the flags `traceresponse` writes.
+    #[test]
+    fn the_sampling_decision_table_holds_row_by_row() {
+        use opentelemetry_sdk::trace::Sampler;
+        const W3C_SAMPLED: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        const W3C_UNSAMPLED: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+        const XRAY_1: &str =
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+        const XRAY_0: &str =
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0";
+        const ROOT_ONLY_1: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1";
+        const ROOT_ONLY_0: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=0";
+        let on = parent_based_on;
+        let off = || Sampler::AlwaysOff;
+        let parent_based_off = || Sampler::ParentBased(Box::new(Sampler::AlwaysOff));
+        type Row = (
+            Option<&'static str>,
+            Option<&'static str>,
+            fn() -> Sampler,
+            bool,
+            bool,
+            &'static str,
+        );
+        #[rustfmt::skip]
+        let rows: [Row; 17] = [
+            // traceparent,        Lambda X-Ray,      sampler,          OTLP,  X-Ray, flags
+            (Some(W3C_SAMPLED),   Some(XRAY_1),      on,               true,  true,  "01"),
+            (Some(W3C_UNSAMPLED), Some(XRAY_1),      on,               false, true,  "00"),
+            (Some(W3C_SAMPLED),   Some(XRAY_0),      on,               true,  false, "01"),
+            (Some(W3C_UNSAMPLED), Some(XRAY_0),      on,               false, false, "00"),
+            (Some(W3C_SAMPLED),   Some(XRAY_1),      off,              false, true,  "00"),
+            (Some(W3C_SAMPLED),   Some(XRAY_0),      parent_based_off, true,  false, "01"),
+            (Some(W3C_SAMPLED),   None,              on,               true,  true,  "01"),
+            (Some(W3C_UNSAMPLED), None,              on,               false, false, "00"),
+            (None,                Some(XRAY_1),      on,               true,  true,  "01"),
+            (None,                Some(XRAY_0),      on,               true,  false, "01"),
+            (None,                Some(XRAY_1),      off,              false, true,  "00"),
+            (None,                Some(XRAY_0),      off,              false, false, "00"),
+            (None,                Some(XRAY_1),      parent_based_off, false, true,  "00"),
+            (None,                Some(ROOT_ONLY_1), on,               true,  true,  "01"),
+            (None,                Some(ROOT_ONLY_0), on,               true,  false, "01"),
+            (None,                None,              on,               true,  true,  "01"),
+            (None,                None,              off,              false, false, "00"),
+        ];
+        for (index, (traceparent, xray, sampler, otlp, to_xray, flags)) in
+            rows.into_iter().enumerate()
+        {
+            let mut request = event();
+            if let Some(traceparent) = traceparent {
+                request
+                    .headers_mut()
+                    .insert("traceparent", traceparent.parse().unwrap());
+            }
+            if let Some(xray) = xray {
+                request = with_lambda_xray(request, xray);
+            }
+            let (response, _, spans) = serve_traced(request, "info", sampler());
+            let row = format!("row {}: {traceparent:?} {xray:?}", index + 1);
+            let sent_to_otlp = spans.iter().any(|s| s.data.span_context.is_sampled());
+            let sent_to_xray = spans.iter().any(|s| {
+                crate::sampling::XrayTrace::exports(
+                    s.xray.as_ref(),
+                    s.data.span_context.is_sampled(),
+                )
+            });
+            assert_eq!(sent_to_otlp, otlp, "OTLP, {row}");
+            assert_eq!(sent_to_xray, to_xray, "X-Ray, {row}");
+            let traceresponse = response.headers()["traceresponse"].to_str().unwrap();
+            assert!(
+                traceresponse.ends_with(&format!("-{flags}")),
+                "{traceresponse}, {row}"
+            );
+        }
     }
 
     #[test]

@@ -107,6 +107,8 @@ mod redact;
 /// Error reports to Rollbar.
 #[cfg(feature = "rollbar")]
 pub mod rollbar;
+/// Which spans are recorded, for OTLP and for X-Ray.
+mod sampling;
 /// One more flush at shutdown.
 mod shutdown;
 /// The OpenTelemetry tracer provider behind `tracing` spans.
@@ -119,6 +121,7 @@ use std::sync::{Arc, OnceLock};
 use lambda_http::{IntoResponse, Request, Service};
 use tower::Layer as _;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 
 pub use client::{TraceRequests, http_client};
@@ -201,13 +204,31 @@ impl Telemetry {
     }
 }
 
+/// The layers [`init`] installs, each with its own filter: spans go to OpenTelemetry at a fixed
+/// level, lines through the log filter, so the log level never changes what is traced.
+pub(crate) fn subscriber<W>(
+    config: &Config,
+    provider: &opentelemetry_sdk::trace::SdkTracerProvider,
+    log_filter: EnvFilter,
+    writer: W,
+) -> impl tracing::Subscriber + Send + Sync + 'static
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::registry()
+        .with(traces::layer(provider))
+        .with(logs::LogLayer::new(config, writer).with_filter(logs::filter(log_filter)))
+}
+
 fn install(config: Config) -> Telemetry {
     let (filter, bad_filter) = match EnvFilter::try_new(&config.log_filter) {
         Ok(filter) => (filter, None),
         Err(error) => (EnvFilter::new(constants::DEFAULT_LOG_LEVEL), Some(error)),
     };
     let resource = traces::resource(&config);
-    let (pipeline, processor, problems) = export::Pipeline::from_env(&resource);
+    let (pipeline, processor, mut problems) = export::Pipeline::from_env(&resource);
+    let (sampler, sampler_problem) = sampling::sampler_from_env();
+    problems.extend(sampler_problem);
     // Before the subscriber: the log layer asks it about every event.
     #[cfg(feature = "rollbar")]
     let rollbar = rollbar::install_from_env();
@@ -221,11 +242,8 @@ fn install(config: Config) -> Telemetry {
         )
     });
     let pipeline = Arc::new(pipeline);
-    let provider = traces::provider(resource, processor);
-    let subscriber = tracing_subscriber::registry()
-        .with(filter)
-        .with(traces::layer(&provider))
-        .with(logs::LogLayer::new(&config, logs::Output));
+    let provider = traces::provider(resource, processor, sampler);
+    let subscriber = subscriber(&config, &provider, filter, logs::Output);
     match tracing::subscriber::set_global_default(subscriber) {
         Ok(()) => panics::install_hook(),
         // Someone else's subscriber is in charge; say so through it and leave it alone.

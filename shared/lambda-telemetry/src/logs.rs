@@ -43,6 +43,24 @@ const RESERVED_KEYS: [&str; 14] = [
     log_keys::SPAN_ID,
 ];
 
+/// What the log layer sees: the events and spans `log_filter` enables (the log level), and
+/// the invocation span always, because every line of an invocation takes its Lambda context
+/// keys from it, at any level. Other layers have their own filters: the log level decides
+/// which lines are printed, never what is traced.
+pub(crate) fn filter<S>(
+    log_filter: tracing_subscriber::EnvFilter,
+) -> impl tracing_subscriber::layer::Filter<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    use tracing_subscriber::filter::{FilterExt as _, filter_fn};
+    let invocation_span = filter_fn(|metadata| {
+        metadata.is_span() && metadata.target() == crate::constants::INVOCATION_SPAN_TARGET
+    })
+    .with_max_level_hint(Level::INFO);
+    log_filter.or(invocation_span)
+}
+
 /// Writes every event as one line in the configured [`LogFormat`].
 pub(crate) struct LogLayer<W> {
     /// The subscriber this layer is part of, to read spans' OpenTelemetry ids through
@@ -555,7 +573,6 @@ impl std::io::Write for Output {
 pub(crate) mod testing {
     use super::*;
     use std::sync::{Arc, Mutex};
-    use tracing_subscriber::layer::SubscriberExt;
 
     #[derive(Clone, Default)]
     struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -567,6 +584,17 @@ pub(crate) mod testing {
         }
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
+        }
+    }
+
+    impl Captured {
+        fn lines(&self) -> Vec<String> {
+            let bytes = self.0.lock().unwrap().clone();
+            String::from_utf8(bytes)
+                .unwrap()
+                .lines()
+                .map(str::to_owned)
+                .collect()
         }
     }
 
@@ -589,35 +617,48 @@ pub(crate) mod testing {
 
     /// The spans `f` ends, as the exporters receive them.
     pub(crate) fn capture_spans(f: impl FnOnce()) -> Vec<opentelemetry_sdk::trace::SpanData> {
-        let buffer = Arc::new(crate::export::SpanBuffer::default());
-        let config = config(LogFormat::Json);
-        let provider = crate::traces::provider(
-            crate::traces::resource(&config),
-            Some(crate::export::BufferProcessor(Arc::clone(&buffer))),
-        );
-        let subscriber = tracing_subscriber::registry()
-            .with(tracing_subscriber::filter::LevelFilter::INFO)
-            .with(crate::traces::layer(&provider));
-        tracing::subscriber::with_default(subscriber, f);
-        buffer.take()
+        let (_, spans) = capture_all("info", default_sampler(), f);
+        spans.into_iter().map(|span| span.data).collect()
     }
 
     /// The lines `f` logs, in `format`.
     pub(crate) fn capture(format: LogFormat, f: impl FnOnce()) -> Vec<String> {
         let captured = Captured::default();
         let config = config(format);
-        let provider = crate::traces::provider(crate::traces::resource(&config), None);
-        let subscriber = tracing_subscriber::registry()
-            .with(tracing_subscriber::filter::LevelFilter::INFO)
-            .with(crate::traces::layer(&provider))
-            .with(LogLayer::new(&config, captured.clone()));
+        let provider =
+            crate::traces::provider(crate::traces::resource(&config), None, default_sampler());
+        let filter = tracing_subscriber::EnvFilter::new("info");
+        let subscriber = crate::subscriber(&config, &provider, filter, captured.clone());
         tracing::subscriber::with_default(subscriber, f);
-        let bytes = captured.0.lock().unwrap().clone();
-        String::from_utf8(bytes)
-            .unwrap()
-            .lines()
-            .map(str::to_owned)
-            .collect()
+        captured.lines()
+    }
+
+    /// `parentbased_always_on`, the default.
+    pub(crate) fn default_sampler() -> crate::sampling::InvocationSampler {
+        crate::sampling::InvocationSampler(opentelemetry_sdk::trace::Sampler::ParentBased(
+            Box::new(opentelemetry_sdk::trace::Sampler::AlwaysOn),
+        ))
+    }
+
+    /// The JSON lines `f` logs and the spans it ends, through the subscriber `init` installs,
+    /// with `log_filter` as the log level and `sampler` as the sampler.
+    pub(crate) fn capture_all(
+        log_filter: &str,
+        sampler: crate::sampling::InvocationSampler,
+        f: impl FnOnce(),
+    ) -> (Vec<String>, Vec<crate::export::EndedSpan>) {
+        let captured = Captured::default();
+        let buffer = Arc::new(crate::export::SpanBuffer::default());
+        let config = config(LogFormat::Json);
+        let provider = crate::traces::provider(
+            crate::traces::resource(&config),
+            Some(crate::export::BufferProcessor::new(Arc::clone(&buffer))),
+            sampler,
+        );
+        let filter = tracing_subscriber::EnvFilter::new(log_filter);
+        let subscriber = crate::subscriber(&config, &provider, filter, captured.clone());
+        tracing::subscriber::with_default(subscriber, f);
+        (captured.lines(), buffer.take())
     }
 }
 

@@ -5,6 +5,9 @@
 //!    browser's trace continues; the Lambda X-Ray context becomes a link.
 //! 2. `xray-lambda`: the Lambda X-Ray context (`Context::xray_trace_id`, else
 //!    `_X_AMZN_TRACE_ID`) is the parent, so the OpenTelemetry trace id is the X-Ray trace id.
+//!    A header with `Root` but no `Parent` (Lambda in PassThrough mode, a load balancer) names
+//!    a trace but no parent span: the server span is a new root *in that trace*, so its
+//!    `trace_id`, the log lines' `trace_id` and `xray_trace_id` and the response all agree.
 //! 3. `xray`: the request's own `X-Amzn-Trace-Id` header.
 //! 4. Otherwise a new root.
 //!
@@ -16,11 +19,12 @@
 use http::HeaderMap;
 use opentelemetry::Context;
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
-use opentelemetry::trace::{SpanContext, TraceContextExt};
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceId};
 use opentelemetry_aws::trace::XrayPropagator;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 
 use crate::constants::{AWS_XRAY_TRACE_ENV, OTEL_PROPAGATORS};
+use crate::sampling::{InvocationTrace, XrayTrace};
 
 /// One entry of `OTEL_PROPAGATORS`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,10 +99,13 @@ pub(crate) enum ParentSource {
 /// The chosen parent of an invocation's server span.
 #[derive(Debug)]
 pub(crate) struct Parent {
-    /// What the server span's parent is (an empty context for a new root).
+    /// What the server span's parent is (no span for a new root), with the invocation's
+    /// sampling inputs ([`InvocationTrace`]) as a value every span of the invocation inherits.
     pub(crate) context: Context,
     /// Which rule chose it.
     pub(crate) source: ParentSource,
+    /// The trace a new root joins: the Lambda X-Ray `Root` when Lambda named no `Parent`.
+    pub(crate) root_trace_id: Option<TraceId>,
     /// The Lambda X-Ray context when it is not the parent: the span links to it.
     pub(crate) link: Option<SpanContext>,
     /// The Lambda X-Ray context, parent or not: outgoing requests carry its trace to X-Ray.
@@ -112,10 +119,12 @@ pub(crate) fn choose_parent(
     lambda_xray_header: Option<&str>,
 ) -> Parent {
     let request = HeaderExtractor(headers);
-    let lambda_xray = lambda_xray_header
+    let xray = lambda_xray_header
         .map(str::to_owned)
         .or_else(|| std::env::var(AWS_XRAY_TRACE_ENV).ok())
-        .and_then(|header| xray_span_context(&header));
+        .and_then(|header| xray_trace(&header));
+    let lambda_xray = xray.as_ref().and_then(XrayTrace::segment);
+    let mut root_trace_id = None;
 
     let mut chosen: Option<(Context, ParentSource)> = None;
     for propagator in &propagators.0 {
@@ -127,12 +136,17 @@ pub(crate) fn choose_parent(
                 let cx = TraceContextPropagator::new().extract(&request);
                 has_valid_span(&cx).then_some((cx, ParentSource::TraceContext))
             }
-            Propagator::XrayLambda => lambda_xray.clone().map(|sc| {
-                (
-                    Context::new().with_remote_span_context(sc),
+            Propagator::XrayLambda => match (&lambda_xray, &xray) {
+                (Some(segment), _) => Some((
+                    Context::new().with_remote_span_context(segment.clone()),
                     ParentSource::XrayLambda,
-                )
-            }),
+                )),
+                (None, Some(xray)) => {
+                    root_trace_id = Some(xray.trace_id);
+                    Some((Context::new(), ParentSource::XrayLambda))
+                }
+                (None, None) => None,
+            },
             Propagator::Xray => {
                 let cx = XrayPropagator::new().extract(&request);
                 has_valid_span(&cx).then_some((cx, ParentSource::Xray))
@@ -147,13 +161,14 @@ pub(crate) fn choose_parent(
     }
     let link = match source {
         ParentSource::XrayLambda => None,
-        _ => lambda_xray.clone(),
+        _ => lambda_xray,
     };
     Parent {
-        context,
+        context: context.with_value(InvocationTrace { source, xray }),
         source,
+        root_trace_id,
         link,
-        lambda: lambda_xray,
+        lambda: xray.map(|xray| xray.as_span_context()),
     }
 }
 
@@ -161,11 +176,56 @@ fn has_valid_span(cx: &Context) -> bool {
     cx.span().span_context().is_valid()
 }
 
-/// The span context an X-Ray trace header names, when it names a whole one (`Root` and
-/// `Parent`); a header without `Parent` cannot be a parent.
-pub(crate) fn xray_span_context(header: &str) -> Option<SpanContext> {
-    opentelemetry_aws::trace::xray_propagator::span_context_from_str(header.trim())
-        .filter(SpanContext::is_valid)
+/// The X-Ray trace a Lambda trace header names: `Root` (required, `1-<8 hex>-<24 hex>`),
+/// `Parent` (16 hex) and `Sampled` (`1`, `0`; `?` or absent is no decision), in any order,
+/// keys case-insensitive, as the X-Ray documentation's "Tracing header" describes it. A
+/// malformed `Parent` or `Sampled` is treated as absent; a malformed `Root` as no header.
+pub(crate) fn xray_trace(header: &str) -> Option<XrayTrace> {
+    let mut root = None;
+    let mut parent = None;
+    let mut sampled = None;
+    for (key, value) in header
+        .split(';')
+        .filter_map(|part| part.split_once('='))
+        .map(|(k, v)| (k.trim(), v.trim()))
+    {
+        if key.eq_ignore_ascii_case("root") {
+            root = xray_root_trace_id(value);
+        } else if key.eq_ignore_ascii_case("parent") {
+            parent = (value.len() == 16)
+                .then(|| SpanId::from_hex(value).ok())
+                .flatten()
+                .filter(|id| *id != SpanId::INVALID);
+        } else if key.eq_ignore_ascii_case("sampled") {
+            sampled = match value {
+                "1" => Some(true),
+                "0" => Some(false),
+                _ => None,
+            };
+        }
+    }
+    Some(XrayTrace {
+        trace_id: root?,
+        segment_id: parent,
+        sampled,
+    })
+}
+
+/// `1-5759e988-bd862e3fe1be46a994272793` → its 128-bit trace id.
+fn xray_root_trace_id(root: &str) -> Option<TraceId> {
+    let mut parts = root.split('-');
+    let (Some("1"), Some(time), Some(random), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if !hex(time, 8) || !hex(random, 24) {
+        return None;
+    }
+    TraceId::from_hex(&format!("{time}{random}"))
+        .ok()
+        .filter(|id| *id != TraceId::INVALID)
 }
 
 /// The W3C `traceresponse` header for a span: `00-<trace id>-<span id>-<flags>`.
@@ -289,13 +349,58 @@ mod tests {
 
     #[test]
     fn without_any_context_a_new_root() {
-        let parent = choose_parent(
-            &Propagators::default(),
-            &HeaderMap::new(),
-            Some("Root=1-5759e988-bd862e3fe1be46a994272793"),
-        );
-        assert_eq!(parent.source, ParentSource::Root);
-        assert!(!span(&parent).is_valid());
+        for lambda in [None, Some("Root=garbage;Parent=53995c3f42cd8ad8")] {
+            let parent = choose_parent(&Propagators::default(), &HeaderMap::new(), lambda);
+            assert_eq!(parent.source, ParentSource::Root);
+            assert!(!span(&parent).is_valid());
+            assert_eq!(parent.root_trace_id, None);
+        }
+    }
+
+    #[test]
+    fn an_xray_root_without_parent_is_a_new_root_in_that_trace() {
+        // PassThrough mode and load balancers send `Root` (and maybe `Sampled`) without
+        // `Parent`: there is no span to continue, but the trace is named.
+        for header in [
+            "Root=1-5759e988-bd862e3fe1be46a994272793",
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=0;Lineage=a87bd80c:1",
+            "Sampled=1; root=1-5759e988-bd862e3fe1be46a994272793",
+        ] {
+            let parent = choose_parent(&Propagators::default(), &HeaderMap::new(), Some(header));
+            assert!(!span(&parent).is_valid(), "{header}");
+            assert_eq!(
+                parent.root_trace_id,
+                TraceId::from_hex("5759e988bd862e3fe1be46a994272793").ok(),
+                "{header}"
+            );
+            assert!(parent.link.is_none(), "no segment to link to: {header}");
+        }
+    }
+
+    #[test]
+    fn the_xray_header_reads_root_parent_and_sampled_in_any_order() {
+        let trace = xray_trace(
+            "Sampled=0;Parent=53995c3f42cd8ad8;Root=1-5759e988-bd862e3fe1be46a994272793",
+        )
+        .unwrap();
+        assert_eq!(trace.sampled, Some(false));
+        assert_eq!(trace.segment_id, SpanId::from_hex("53995c3f42cd8ad8").ok());
+        assert_eq!(xray_trace(LAMBDA_XRAY).unwrap().sampled, Some(true));
+        let undecided = xray_trace("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=?").unwrap();
+        assert_eq!(undecided.sampled, None);
+        for bad_root in [
+            "Root=2-5759e988-bd862e3fe1be46a994272793",
+            "Root=1-5759e98-bd862e3fe1be46a9942727930",
+            "Root=1-zzzzzzzz-bd862e3fe1be46a994272793",
+            "Root=1-00000000-000000000000000000000000",
+            "Root=1-5759e988-bd862e3fe1be46a994272793-00",
+            "Parent=53995c3f42cd8ad8",
+        ] {
+            assert_eq!(xray_trace(bad_root), None, "{bad_root}");
+        }
+        let bad_parent =
+            xray_trace("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f").unwrap();
+        assert_eq!(bad_parent.segment_id, None);
     }
 
     #[test]
@@ -336,7 +441,7 @@ mod tests {
 
     #[test]
     fn response_headers_name_the_span() {
-        let span = xray_span_context(LAMBDA_XRAY).unwrap();
+        let span = xray_trace(LAMBDA_XRAY).and_then(|x| x.segment()).unwrap();
         assert_eq!(
             traceresponse(&span).unwrap(),
             "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01"
@@ -356,7 +461,7 @@ mod tests {
             "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=?",
             "\u{0}\u{7f}",
         ] {
-            let _ = xray_span_context(header);
+            let _ = xray_trace(header);
             let _ = choose_parent(&Propagators::default(), &HeaderMap::new(), Some(header));
         }
     }
@@ -399,7 +504,7 @@ mod properties {
             let parent = choose_parent(&all, &headers, Some(&lambda));
             let span = parent.context.span().span_context().clone();
             // Whatever is chosen is either a whole span context or nothing.
-            prop_assert!(span.is_valid() || parent.source == ParentSource::Root);
+            prop_assert!(span.is_valid() || parent.source == ParentSource::Root || parent.root_trace_id.is_some());
             if let Some(link) = parent.link {
                 prop_assert!(link.is_valid());
             }

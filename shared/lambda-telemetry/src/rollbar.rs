@@ -113,7 +113,7 @@ pub(crate) struct Reporter {
     server: Value,
     function_name: Option<String>,
     queue: Mutex<Vec<Value>>,
-    queued_this_invocation: AtomicU64,
+    queued_outside_invocations: AtomicU64,
     over_cap: AtomicU64,
     refused: Mutex<Vec<u16>>,
 }
@@ -205,7 +205,7 @@ impl Reporter {
             }),
             function_name: var(AWS_LAMBDA_FUNCTION_NAME),
             queue: Mutex::new(Vec::new()),
-            queued_this_invocation: AtomicU64::new(0),
+            queued_outside_invocations: AtomicU64::new(0),
             over_cap: AtomicU64::new(0),
             refused: Mutex::new(Vec::new()),
         };
@@ -290,7 +290,13 @@ impl Reporter {
         mut custom: Map<String, Value>,
         trace_id: Option<&str>,
     ) -> Option<String> {
-        if self.queued_this_invocation.fetch_add(1, Ordering::Relaxed) >= self.max_items {
+        // Per invocation; reports made outside any invocation (in spawned tasks, at start)
+        // share one count between flushes.
+        let made = crate::invocation::count_report().unwrap_or_else(|| {
+            self.queued_outside_invocations
+                .fetch_add(1, Ordering::Relaxed)
+        });
+        if made >= self.max_items {
             self.over_cap.fetch_add(1, Ordering::Relaxed);
             return None;
         }
@@ -368,7 +374,7 @@ impl Reporter {
             .lock()
             .map(|mut q| std::mem::take(&mut *q))
             .unwrap_or_default();
-        self.queued_this_invocation.store(0, Ordering::Relaxed);
+        self.queued_outside_invocations.store(0, Ordering::Relaxed);
         let over_cap = self.over_cap.swap(0, Ordering::Relaxed);
         if items.is_empty() {
             return Undelivered {

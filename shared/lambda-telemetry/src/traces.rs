@@ -3,13 +3,13 @@
 //!
 //! Ended spans go to the [`export`](crate::export) pipeline.
 
-use std::env;
+use std::cell::Cell;
 
-use opentelemetry::trace::{Link, SpanKind, TraceContextExt, TraceId, TracerProvider as _};
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::KeyValue;
+use opentelemetry::trace::{SpanId, TraceId, TracerProvider as _};
 use opentelemetry_aws::trace::XrayIdGenerator;
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::{Sampler, SamplingResult, SdkTracerProvider, ShouldSample, Tracer};
+use opentelemetry_sdk::trace::{IdGenerator, SdkTracerProvider, Tracer};
 
 use tracing::Subscriber;
 use tracing_subscriber::Layer;
@@ -17,22 +17,20 @@ use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::Config;
-use crate::constants::{
-    AWS_LAMBDA_FUNCTION_VERSION, AWS_LAMBDA_LOG_STREAM_NAME, AWS_REGION, OTEL_TRACES_SAMPLER,
-    OTEL_TRACES_SAMPLER_ARG,
-};
+use crate::constants::{AWS_LAMBDA_FUNCTION_VERSION, AWS_LAMBDA_LOG_STREAM_NAME, AWS_REGION};
 use crate::export::BufferProcessor;
+use crate::sampling::InvocationSampler;
 
 /// The provider behind the `tracing-opentelemetry` layer; ended spans go to `processor`,
 /// or nowhere when there is none (spans still get ids for logs and headers).
 pub(crate) fn provider(
     resource: Resource,
     processor: Option<BufferProcessor>,
+    sampler: InvocationSampler,
 ) -> SdkTracerProvider {
     let builder = SdkTracerProvider::builder()
-        // X-Ray accepts only trace ids that start with the epoch seconds; these work everywhere.
-        .with_id_generator(XrayIdGenerator::default())
-        .with_sampler(CallerCannotForce(sampler_from_env()))
+        .with_id_generator(Ids::default())
+        .with_sampler(sampler)
         .with_resource(resource);
     match processor {
         Some(processor) => builder.with_span_processor(processor).build(),
@@ -40,10 +38,49 @@ pub(crate) fn provider(
     }
 }
 
+/// X-Ray accepts only trace ids that start with the epoch seconds; these work everywhere. A
+/// new root may be handed its trace id instead: see [`start_with_trace_id`].
+#[derive(Debug, Default)]
+struct Ids(XrayIdGenerator);
+
+thread_local! {
+    /// The trace id the next new root on this thread gets, set by [`start_with_trace_id`].
+    static NEXT_ROOT_TRACE_ID: Cell<Option<TraceId>> = const { Cell::new(None) };
+}
+
+impl IdGenerator for Ids {
+    fn new_trace_id(&self) -> TraceId {
+        NEXT_ROOT_TRACE_ID
+            .take()
+            .unwrap_or_else(|| self.0.new_trace_id())
+    }
+
+    fn new_span_id(&self) -> SpanId {
+        self.0.new_span_id()
+    }
+}
+
+/// Starts the OpenTelemetry span of `span` now; if it is a new root, its trace id is
+/// `trace_id`. An X-Ray header with `Root` but no `Parent` (Lambda in PassThrough mode, a load
+/// balancer) names the trace without a parent span: the invocation keeps that trace.
+///
+/// The SDK asks the id generator for a trace id only for a span without a valid parent, and
+/// `tracing-opentelemetry` starts the span synchronously when its context is first asked for,
+/// so the id is handed over on this thread and taken back at once if it was not used.
+pub(crate) fn start_with_trace_id(span: &tracing::Span, trace_id: Option<TraceId>) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    NEXT_ROOT_TRACE_ID.set(trace_id.filter(|id| *id != TraceId::INVALID));
+    let _ = span.context();
+    NEXT_ROOT_TRACE_ID.set(None);
+}
+
 /// The tracer the `tracing` layer records with.
 fn tracer(provider: &SdkTracerProvider) -> Tracer {
     provider.tracer(env!("CARGO_PKG_NAME"))
 }
+
+/// Spans and span events at this level and above are traced.
+const TRACED_LEVEL: tracing::Level = tracing::Level::INFO;
 
 /// The `tracing-opentelemetry` layer. The Lambda runtime's own spans (one per poll of the
 /// Runtime API) are left out: they would start a trace of their own for every invocation.
@@ -58,9 +95,16 @@ where
         .with_threads(false)
         .with_tracked_inactivity(false)
         .with_target(false)
-        .with_filter(filter_fn(|metadata| {
-            !metadata.target().starts_with("lambda_runtime")
-        }))
+        // A fixed level, not the log filter's: the log level decides which lines are printed,
+        // never what is traced, so spans, their export and the response headers are the same
+        // at every level.
+        .with_filter(
+            filter_fn(|metadata| {
+                *metadata.level() <= TRACED_LEVEL
+                    && !metadata.target().starts_with("lambda_runtime")
+            })
+            .with_max_level_hint(TRACED_LEVEL),
+        )
 }
 
 /// `service.name` and the FaaS and cloud attributes of the OpenTelemetry semantic
@@ -94,122 +138,4 @@ pub(crate) fn resource(config: &Config) -> Resource {
         .with_attributes(attributes)
         .with_service_name(config.service_name.clone())
         .build()
-}
-
-/// `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`, as the specification names them;
-/// the default is `parentbased_always_on`.
-fn sampler_from_env() -> Sampler {
-    let ratio = || {
-        env::var(OTEL_TRACES_SAMPLER_ARG)
-            .ok()
-            .and_then(|arg| arg.trim().parse::<f64>().ok())
-            .filter(|r| (0.0..=1.0).contains(r))
-            .unwrap_or(1.0)
-    };
-    let name = env::var(OTEL_TRACES_SAMPLER).unwrap_or_default();
-    match name.trim().to_ascii_lowercase().as_str() {
-        "always_on" => Sampler::AlwaysOn,
-        "always_off" => Sampler::AlwaysOff,
-        "traceidratio" => Sampler::TraceIdRatioBased(ratio()),
-        "parentbased_always_off" => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
-        "parentbased_traceidratio" => {
-            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio())))
-        }
-        _ => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
-    }
-}
-
-/// A caller may ask for sampling (a browser's `traceparent` with the sampled flag), but
-/// the configured sampler decides: a sampled remote parent is sampled only if the sampler
-/// would sample a new trace with the same id. Unsampled and local parents are followed.
-#[derive(Clone, Debug)]
-struct CallerCannotForce(Sampler);
-
-impl ShouldSample for CallerCannotForce {
-    fn should_sample(
-        &self,
-        parent_context: Option<&Context>,
-        trace_id: TraceId,
-        name: &str,
-        span_kind: &SpanKind,
-        attributes: &[KeyValue],
-        links: &[Link],
-    ) -> SamplingResult {
-        let remote_sampled = parent_context
-            .map(|cx| cx.span().span_context().clone())
-            .filter(|parent| parent.is_valid() && parent.is_remote() && parent.is_sampled());
-        match remote_sampled {
-            Some(parent) => {
-                let mut result = self
-                    .0
-                    .should_sample(None, trace_id, name, span_kind, attributes, links);
-                // Decided as a root, but the caller's trace state still travels on.
-                result.trace_state = parent.trace_state().clone();
-                result
-            }
-            None => {
-                self.0
-                    .should_sample(parent_context, trace_id, name, span_kind, attributes, links)
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceState};
-    use opentelemetry_sdk::trace::SamplingDecision;
-
-    fn remote(sampled: bool) -> Context {
-        let flags = if sampled {
-            TraceFlags::SAMPLED
-        } else {
-            TraceFlags::default()
-        };
-        let state = TraceState::from_key_value([("rojo", "1")]).unwrap();
-        Context::new().with_remote_span_context(SpanContext::new(
-            TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
-            SpanId::from_hex("00f067aa0ba902b7").unwrap(),
-            flags,
-            true,
-            state,
-        ))
-    }
-
-    fn decide(sampler: Sampler, parent: &Context) -> SamplingResult {
-        CallerCannotForce(sampler).should_sample(
-            Some(parent),
-            parent.span().span_context().trace_id(),
-            "GET /",
-            &SpanKind::Server,
-            &[],
-            &[],
-        )
-    }
-
-    #[test]
-    fn a_sampled_caller_cannot_force_sampling_past_the_sampler() {
-        let never = Sampler::ParentBased(Box::new(Sampler::AlwaysOff));
-        let result = decide(never, &remote(true));
-        assert_eq!(result.decision, SamplingDecision::Drop);
-
-        let always = Sampler::ParentBased(Box::new(Sampler::AlwaysOn));
-        let result = decide(always, &remote(true));
-        assert_eq!(result.decision, SamplingDecision::RecordAndSample);
-        assert_eq!(
-            result.trace_state.get("rojo"),
-            Some("1"),
-            "the caller's trace state travels on"
-        );
-    }
-
-    #[test]
-    fn an_unsampled_caller_is_followed() {
-        let always = Sampler::ParentBased(Box::new(Sampler::AlwaysOn));
-        assert_eq!(
-            decide(always, &remote(false)).decision,
-            SamplingDecision::Drop
-        );
-    }
 }

@@ -3,19 +3,23 @@
 //!
 //! # Where a span goes in X-Ray
 //!
-//! Lambda has already opened a segment for the function when the invocation starts, so the
-//! function's spans are *subsegments* of it:
-//! 1. The invocation span carries a link to the Lambda X-Ray context (marked with
-//!    [`LAMBDA_SEGMENT_LINK`]) when that context is not its OpenTelemetry parent, as when a
-//!    browser's `traceparent` continues. It becomes a subsegment of the Lambda segment, in the
-//!    Lambda trace, and every span of its OpenTelemetry trace follows it there.
-//! 2. Otherwise a span with a parent is a subsegment of that parent, in its own trace (without
-//!    a `traceparent`, the invocation span's parent *is* the Lambda segment, and the trace ids
-//!    are the same).
-//! 3. A span without a parent is a segment of its own, named after the service.
+//! Each span arrives with the X-Ray trace of its invocation ([`XrayTrace`], from the trace
+//! header Lambda hands it), decided when the invocation started, so placement never depends on
+//! which spans happen to be flushed together (under Lambda Managed Instances another
+//! invocation's flush may export a child before its own invocation span has ended):
+//! 1. Lambda has already opened a segment for the function, so the invocation span (the span
+//!    whose parent is remote, or which has none) is a *subsegment* of that segment, in the
+//!    Lambda trace, even when a browser's `traceparent` is its OpenTelemetry parent. Every
+//!    other span of the invocation is a subsegment of its OpenTelemetry parent, in the same
+//!    trace.
+//! 2. When Lambda made no segment (a header with `Root` but no `Parent`: PassThrough mode, a
+//!    load balancer), the invocation span is a *segment* of its own in the `Root` trace, named
+//!    after the service: no subsegment points at a segment that does not exist.
+//! 3. Without an X-Ray context (off Lambda), a span with a parent is a subsegment of that parent
+//!    and a span without one is a segment named after the service, in the OpenTelemetry trace.
 //!
-//! A trace the Lambda context marks `Sampled=0` is not sent to X-Ray, whatever the OpenTelemetry
-//! sampler decided for the other exporters.
+//! Whether a span goes at all is X-Ray's own decision (`Sampled`), whatever the OpenTelemetry
+//! sampler decided for OTLP: see [`sampling`](crate::sampling).
 //!
 //! # Annotations and metadata
 //!
@@ -35,28 +39,25 @@
 //! keep documents within one datagram; and it puts all metadata in one namespace. This module
 //! is small, keeps each document under [`MAX_DATAGRAM`] and never panics.
 
-use std::collections::VecDeque;
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceId};
+use opentelemetry::trace::{SpanId, SpanKind, Status, TraceId};
 use opentelemetry::{Array, KeyValue, Value};
 use opentelemetry_sdk::trace::SpanData;
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
 
-use crate::constants::span_fields::{
-    XRAY_ANNOTATIONS as ANNOTATIONS_ATTRIBUTE, XRAY_LAMBDA_SEGMENT_LINK as LAMBDA_SEGMENT_LINK,
-};
+use crate::constants::span_fields::XRAY_ANNOTATIONS as ANNOTATIONS_ATTRIBUTE;
 use crate::constants::{AWS_XRAY_DAEMON_ADDRESS, DEFAULT_XRAY_DAEMON_ADDRESS};
+use crate::export::EndedSpan;
+use crate::sampling::XrayTrace;
 
 /// The largest datagram sent: one document and the daemon's header, within one 64 KB read.
 pub(crate) const MAX_DATAGRAM: usize = 64_000;
 /// What precedes every document on the wire (the X-Ray daemon protocol).
 const HEADER: &[u8] = b"{\"format\": \"json\", \"version\": 1}\n";
-/// Traces whose X-Ray placement is remembered, for spans that end after their invocation.
-const REMEMBERED_TRACES: usize = 64;
 
 /// Sends segment documents to the X-Ray daemon.
 #[derive(Debug)]
@@ -65,14 +66,6 @@ pub(crate) struct XrayExporter {
     service_name: String,
     /// Bound on the first export; `None` when binding failed (counted as unsent).
     socket: OnceLock<Option<UdpSocket>>,
-    placements: Mutex<VecDeque<(TraceId, Placement)>>,
-}
-
-/// Where a trace of OpenTelemetry spans lives in X-Ray.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Placement {
-    trace_id: TraceId,
-    sampled: bool,
 }
 
 impl XrayExporter {
@@ -93,12 +86,11 @@ impl XrayExporter {
             daemon,
             service_name: service_name.to_owned(),
             socket: OnceLock::new(),
-            placements: Mutex::new(VecDeque::new()),
         }
     }
 
-    /// Sends one datagram per span; returns how many spans could not be sent.
-    pub(crate) fn export(&self, spans: &[SpanData]) -> u64 {
+    /// Sends one datagram per span X-Ray sampled; returns how many could not be sent.
+    pub(crate) fn export(&self, spans: &[EndedSpan]) -> u64 {
         let documents = self.documents(spans);
         let Some(socket) = self.socket.get_or_init(|| bind(self.daemon)) else {
             return documents.len() as u64;
@@ -113,38 +105,15 @@ impl XrayExporter {
         unsent
     }
 
-    /// The datagrams for `spans`, leaving out traces that X-Ray does not sample.
-    fn documents(&self, spans: &[SpanData]) -> Vec<Vec<u8>> {
-        let Ok(mut placements) = self.placements.lock() else {
-            return Vec::new();
-        };
-        // Children end before their parent: learn every invocation's placement first.
-        for span in spans {
-            if let Some(placement) = lambda_placement(span) {
-                let trace = span.span_context.trace_id();
-                placements.retain(|(t, _)| *t != trace);
-                if placements.len() == REMEMBERED_TRACES {
-                    placements.pop_front();
-                }
-                placements.push_back((trace, placement));
-            }
-        }
-        let mut out = Vec::with_capacity(spans.len());
-        for span in spans {
-            let trace = span.span_context.trace_id();
-            let placement = placements
-                .iter()
-                .find(|(t, _)| *t == trace)
-                .map(|(_, p)| *p)
-                .unwrap_or(Placement {
-                    trace_id: trace,
-                    sampled: true,
-                });
-            if placement.sampled {
-                out.push(datagram(&document(span, placement, &self.service_name)));
-            }
-        }
-        out
+    /// The datagrams for `spans`, leaving out those X-Ray does not sample.
+    fn documents(&self, spans: &[EndedSpan]) -> Vec<Vec<u8>> {
+        spans
+            .iter()
+            .filter(|span| {
+                XrayTrace::exports(span.xray.as_ref(), span.data.span_context.is_sampled())
+            })
+            .map(|span| datagram(&document(span, &self.service_name)))
+            .collect()
     }
 }
 
@@ -172,32 +141,21 @@ fn daemon_address(value: &str) -> Option<SocketAddr> {
     udp.to_socket_addrs().ok()?.next()
 }
 
-/// The invocation span's link to the Lambda function segment, if this span has it.
-fn lambda_link(span: &SpanData) -> Option<&SpanContext> {
-    span.links
-        .iter()
-        .find(|link| {
-            link.attributes
-                .iter()
-                .any(|kv| kv.key.as_str() == LAMBDA_SEGMENT_LINK)
-        })
-        .map(|link| &link.span_context)
-}
-
-/// The Lambda segment's placement, for the span that links to it.
-fn lambda_placement(span: &SpanData) -> Option<Placement> {
-    lambda_link(span).map(|lambda| Placement {
-        trace_id: lambda.trace_id(),
-        sampled: lambda.is_sampled(),
-    })
-}
-
-/// The X-Ray parent of a span: the Lambda segment for the invocation span that links to it,
-/// else its OpenTelemetry parent.
-fn parent_id(span: &SpanData) -> Option<SpanId> {
-    match lambda_link(span) {
-        Some(lambda) => Some(lambda.span_id()),
-        None => (span.parent_span_id != SpanId::INVALID).then_some(span.parent_span_id),
+/// The X-Ray trace and parent of a span, by the rules of the module documentation.
+fn placement(span: &EndedSpan) -> (TraceId, Option<SpanId>) {
+    let data = &span.data;
+    let otel_parent = (data.parent_span_id != SpanId::INVALID).then_some(data.parent_span_id);
+    match &span.xray {
+        Some(xray) => {
+            let invocation_span = data.parent_span_is_remote || otel_parent.is_none();
+            let parent = if invocation_span {
+                xray.segment_id
+            } else {
+                otel_parent
+            };
+            (xray.trace_id, parent)
+        }
+        None => (data.span_context.trace_id(), otel_parent),
     }
 }
 
@@ -286,8 +244,9 @@ const HTTP_FIELDS: [(&str, bool, &str); 7] = [
     ("http.response.body.size", false, "content_length"),
 ];
 
-fn document(span: &SpanData, placement: Placement, service_name: &str) -> Document {
-    let parent = parent_id(span);
+fn document(span: &EndedSpan, service_name: &str) -> Document {
+    let (trace_id, parent) = placement(span);
+    let span = &span.data;
     let status_code = attribute(span, "http.response.status_code").and_then(as_i64);
     let failed = matches!(span.status, Status::Error { .. });
     let indexed = annotation_keys(span);
@@ -337,7 +296,7 @@ fn document(span: &SpanData, placement: Placement, service_name: &str) -> Docume
             None => segment_name(service_name),
         },
         id: span.span_context.span_id().to_string(),
-        trace_id: xray_trace_id(placement.trace_id),
+        trace_id: xray_trace_id(trace_id),
         start_time: epoch_seconds(span.start_time),
         end_time: epoch_seconds(span.end_time),
         parent_id: parent.map(|id| id.to_string()),
@@ -557,7 +516,7 @@ fn truncate(value: &str, max: usize) -> String {
 mod tests {
     use super::*;
     use opentelemetry::trace::{
-        Link, SpanContext, TraceFlags, TraceState, Tracer as _, TracerProvider as _,
+        SpanContext, TraceFlags, TraceState, Tracer as _, TracerProvider as _,
     };
     use opentelemetry::{InstrumentationScope, KeyValue};
     use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
@@ -610,7 +569,35 @@ mod tests {
         assert!(errors.is_empty(), "{errors:#?}\n{doc:#}");
     }
 
+    /// Spans off Lambda: no X-Ray context.
+    fn ended(spans: &[SpanData]) -> Vec<EndedSpan> {
+        in_xray(spans, None)
+    }
+
+    /// Spans of an invocation with this X-Ray context.
+    fn in_xray(spans: &[SpanData], xray: Option<XrayTrace>) -> Vec<EndedSpan> {
+        spans
+            .iter()
+            .map(|data| EndedSpan {
+                data: data.clone(),
+                xray,
+            })
+            .collect()
+    }
+
+    fn lambda(sampled: Option<bool>, segment: bool) -> Option<XrayTrace> {
+        Some(XrayTrace {
+            trace_id: TraceId::from_hex("5759e988bd862e3fe1be46a994272793").unwrap(),
+            segment_id: segment.then(|| SpanId::from_hex("53995c3f42cd8ad8").unwrap()),
+            sampled,
+        })
+    }
+
     fn one(exporter: &XrayExporter, spans: &[SpanData]) -> Vec<Json> {
+        documents(exporter, &ended(spans))
+    }
+
+    fn documents(exporter: &XrayExporter, spans: &[EndedSpan]) -> Vec<Json> {
         exporter
             .documents(spans)
             .iter()
@@ -661,13 +648,6 @@ mod tests {
 
     #[test]
     fn the_invocation_span_is_a_subsegment_of_the_lambda_segment_even_under_a_browser_trace() {
-        let lambda = SpanContext::new(
-            TraceId::from_hex("5759e988bd862e3fe1be46a994272793").unwrap(),
-            SpanId::from_hex("53995c3f42cd8ad8").unwrap(),
-            TraceFlags::SAMPLED,
-            true,
-            TraceState::default(),
-        );
         let mut server = span(
             "GET /api/activities/{handle}",
             vec![
@@ -681,11 +661,6 @@ mod tests {
         );
         server.span_kind = SpanKind::Server;
         server.parent_span_id = SpanId::from_hex("b7ad6b7169203331").unwrap(); // the browser's
-        server.links.links.push(Link::new(
-            lambda,
-            vec![KeyValue::new(LAMBDA_SEGMENT_LINK, true)],
-            0,
-        ));
         server.status = Status::error("handler failed");
         let mut child = span("work", vec![]);
         child.span_context = SpanContext::new(
@@ -696,16 +671,21 @@ mod tests {
             TraceState::default(),
         );
         child.parent_span_id = server.span_context.span_id();
+        child.parent_span_is_remote = false;
         child.span_kind = SpanKind::Client;
 
         let exporter = exporter();
-        let docs = one(&exporter, &[child.clone(), server]);
-        let (child_doc, server_doc) = (&docs[0], &docs[1]);
+        // The child alone first: another invocation's flush may take it before its
+        // invocation span has ended, and it is placed all the same.
+        let early = documents(&exporter, &in_xray(&[child], lambda(Some(true), true)));
+        let docs = documents(&exporter, &in_xray(&[server], lambda(Some(true), true)));
+        let (child_doc, server_doc) = (&early[0], &docs[0]);
         assert_eq!(
             server_doc["trace_id"],
             "1-5759e988-bd862e3fe1be46a994272793"
         );
         assert_eq!(server_doc["parent_id"], "53995c3f42cd8ad8");
+        assert_eq!(server_doc["type"], "subsegment");
         assert_eq!(server_doc["name"], "GET /api/activities/_handle_");
         assert_eq!(server_doc["fault"], true);
         assert_eq!(server_doc["http"]["request"]["method"], "GET");
@@ -721,28 +701,42 @@ mod tests {
         );
         assert_eq!(child_doc["parent_id"], server_doc["id"]);
         assert_eq!(child_doc["namespace"], "remote");
-
-        // A span of the same trace that ends after its invocation is still placed.
-        let docs = one(&exporter, &[child]);
-        assert_eq!(docs[0]["trace_id"], "1-5759e988-bd862e3fe1be46a994272793");
     }
 
     #[test]
-    fn a_lambda_context_with_sampled_0_keeps_the_trace_out_of_xray() {
-        let lambda = SpanContext::new(
-            TraceId::from_hex("5759e988bd862e3fe1be46a994272793").unwrap(),
-            SpanId::from_hex("53995c3f42cd8ad8").unwrap(),
+    fn xray_sampled_0_keeps_the_invocation_out_of_xray_whatever_otlp_sampled() {
+        let server = span("GET /", vec![]);
+        let spans = in_xray(&[server], lambda(Some(false), true));
+        assert!(spans[0].data.span_context.is_sampled(), "OTLP sampled it");
+        assert!(exporter().documents(&spans).is_empty());
+    }
+
+    #[test]
+    fn xray_sampled_1_sends_what_otlp_did_not_sample() {
+        let mut server = span("GET /", vec![]);
+        server.span_context = SpanContext::new(
+            server.span_context.trace_id(),
+            server.span_context.span_id(),
             TraceFlags::default(),
-            true,
+            false,
             TraceState::default(),
         );
+        let docs = documents(&exporter(), &in_xray(&[server], lambda(Some(true), true)));
+        assert_eq!(docs.len(), 1);
+    }
+
+    #[test]
+    fn a_root_without_a_parent_makes_a_segment_in_that_trace_not_an_orphan() {
+        // Lambda in PassThrough mode: `Root=…;Sampled=1`, no `Parent`, so no Lambda segment.
         let mut server = span("GET /", vec![]);
-        server.links.links.push(Link::new(
-            lambda,
-            vec![KeyValue::new(LAMBDA_SEGMENT_LINK, true)],
-            0,
-        ));
-        assert!(exporter().documents(&[server]).is_empty());
+        server.parent_span_id = SpanId::INVALID;
+        server.parent_span_is_remote = false;
+        let docs = documents(&exporter(), &in_xray(&[server], lambda(Some(true), false)));
+        let doc = &docs[0];
+        assert_eq!(doc["trace_id"], "1-5759e988-bd862e3fe1be46a994272793");
+        assert!(doc.get("parent_id").is_none(), "{doc}");
+        assert!(doc.get("type").is_none(), "a segment: {doc}");
+        assert_eq!(doc["name"], "backend-flask");
     }
 
     #[test]
@@ -785,7 +779,7 @@ mod tests {
         // Real spans, with events and statuses, not hand-built ones.
         let buffer = std::sync::Arc::new(crate::export::SpanBuffer::default());
         let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
-            .with_span_processor(crate::export::BufferProcessor(std::sync::Arc::clone(
+            .with_span_processor(crate::export::BufferProcessor::new(std::sync::Arc::clone(
                 &buffer,
             )))
             .build();
@@ -800,7 +794,7 @@ mod tests {
             );
             tracer.in_span("inner", |_| {});
         });
-        let docs = one(&exporter(), &buffer.take());
+        let docs = documents(&exporter(), &buffer.take());
         assert_eq!(docs.len(), 2);
         let outer = &docs[1];
         assert_eq!(
@@ -835,7 +829,10 @@ mod tests {
             .local_addr()
             .unwrap();
         let exporter = XrayExporter::new(closed, "svc");
-        assert_eq!(exporter.export(&[span("a", vec![]), span("b", vec![])]), 0);
+        assert_eq!(
+            exporter.export(&ended(&[span("a", vec![]), span("b", vec![])])),
+            0
+        );
     }
 
     proptest::proptest! {
