@@ -542,6 +542,134 @@ mod tests {
         }
     }
 
+    /// Two invocations at once in the same browser trace (the worst case: one trace id, two
+    /// Lambda segments), and a flush while both are mid-flight, as another worker's flush under
+    /// Lambda Managed Instances would be: it exports their ended children before their
+    /// invocation spans end. Every X-Ray document must still land in its own invocation's
+    /// Lambda trace, the invocation span under its Lambda segment, each child under its
+    /// invocation span.
+    #[test]
+    fn a_flush_mid_flight_never_misplaces_another_invocations_xray_subsegments() {
+        use crate::invocation::InvocationLayer;
+        use lambda_http::RequestExt as _;
+        use tower::{Layer as _, ServiceExt as _};
+
+        let daemon = ::tests::xray_daemon::XrayDaemon::start();
+        let buffer = Arc::new(SpanBuffer::default());
+        let config = crate::logs::testing::config(LogFormat::Json);
+        let provider = crate::traces::provider(
+            crate::traces::resource(&config),
+            Some(BufferProcessor::new(Arc::clone(&buffer))),
+            crate::logs::testing::default_sampler(),
+        );
+        let pipeline = Pipeline {
+            buffer,
+            exporters: vec![ExporterKind::Xray],
+            otlp: None,
+            xray: Some(XrayExporter::new(
+                daemon.address().parse().unwrap(),
+                "cruddur",
+            )),
+            budget: Duration::from_millis(200),
+        };
+        let subscriber = crate::subscriber(
+            &config,
+            &provider,
+            tracing_subscriber::EnvFilter::new("info"),
+            std::io::sink,
+        );
+        // Both handlers end a child, then wait at the gate twice: once until both children
+        // have ended, once until the mid-flight flush is done.
+        let gate = Arc::new(tokio::sync::Barrier::new(3));
+        let handler = {
+            let gate = Arc::clone(&gate);
+            tower::service_fn(move |_: lambda_http::Request| {
+                let gate = Arc::clone(&gate);
+                async move {
+                    tracing::info_span!("work").in_scope(|| tracing::info!("working"));
+                    gate.wait().await;
+                    gate.wait().await;
+                    Ok::<_, BoxError>("ok")
+                }
+            })
+        };
+        let lambdas = [
+            ("5759e988bd862e3fe1be46a994272793", "53995c3f42cd8ad8"),
+            ("6759e988bd862e3fe1be46a994272794", "63995c3f42cd8ad9"),
+        ];
+        let request = |(root, segment): (&str, &str)| {
+            let mut request = crate::invocation::tests::event();
+            request.headers_mut().insert(
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+                    .parse()
+                    .unwrap(),
+            );
+            let mut context = lambda_http::Context::default();
+            context.xray_trace_id = Some(format!(
+                "Root=1-{}-{};Parent={segment};Sampled=1",
+                &root[..8],
+                &root[8..]
+            ));
+            request.with_lambda_context(context)
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        tracing::subscriber::with_default(subscriber, || {
+            runtime.block_on(async {
+                let layer = InvocationLayer::default();
+                let mid_flight = async {
+                    gate.wait().await;
+                    pipeline.flush().await;
+                    gate.wait().await;
+                };
+                let (a, b, ()) = tokio::join!(
+                    layer.layer(handler.clone()).oneshot(request(lambdas[0])),
+                    layer.layer(handler.clone()).oneshot(request(lambdas[1])),
+                    mid_flight,
+                );
+                assert_eq!(a.unwrap().status(), 200);
+                assert_eq!(b.unwrap().status(), 200);
+                pipeline.flush().await;
+            })
+        });
+
+        let mut documents = Vec::new();
+        for _ in 0..100 {
+            documents = daemon.documents();
+            if documents.len() == 4 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(documents.len(), 4, "{documents:#?}");
+        let by_id = |id: &serde_json::Value| {
+            documents
+                .iter()
+                .find(|d| d["id"] == *id)
+                .unwrap_or_else(|| panic!("no document {id}: {documents:#?}"))
+        };
+        let mut segments_seen = Vec::new();
+        for doc in documents.iter().filter(|d| d["name"] == "work") {
+            let invocation = by_id(&doc["parent_id"]);
+            assert_eq!(doc["trace_id"], invocation["trace_id"], "{doc:#}");
+            let (root, segment) = lambdas
+                .iter()
+                .find(|(_, segment)| invocation["parent_id"] == *segment)
+                .unwrap_or_else(|| panic!("not under a Lambda segment: {invocation:#}"));
+            assert_eq!(
+                invocation["trace_id"],
+                format!("1-{}-{}", &root[..8], &root[8..]),
+                "{invocation:#}"
+            );
+            segments_seen.push(*segment);
+        }
+        segments_seen.sort();
+        assert_eq!(segments_seen, ["53995c3f42cd8ad8", "63995c3f42cd8ad9"]);
+    }
+
     #[test]
     fn exporter_names_come_from_otel_traces_exporter() {
         let (kinds, unavailable) = parse_exporters("console, otlp,none,xray,console,OTLP,jaeger");

@@ -579,6 +579,64 @@ mod tests {
         assert!(reporter.capture(&error).is_some());
     }
 
+    /// `ROLLBAR_MAX_ITEMS` is a cap per invocation: eight invocations at once, each making
+    /// two items under a cap of two, queue all sixteen; a third item of one invocation is over
+    /// its cap, and only that one is counted.
+    #[test]
+    fn the_cap_holds_per_invocation_with_eight_at_once() {
+        use crate::invocation::InvocationLayer;
+        use tower::{Layer as _, ServiceExt as _};
+
+        let reporter = Arc::new(reporter(&[
+            (ROLLBAR_MAX_ITEMS, "2"),
+            (ROLLBAR_ENDPOINT, "http://127.0.0.1:1/api/1/item/"),
+        ]));
+        let gate = Arc::new(tokio::sync::Barrier::new(8));
+        let handler = |items: usize| {
+            let reporter = Arc::clone(&reporter);
+            let gate = Arc::clone(&gate);
+            tower::service_fn(move |_: lambda_http::Request| {
+                let reporter = Arc::clone(&reporter);
+                let gate = Arc::clone(&gate);
+                async move {
+                    let error = event(tracing::Level::ERROR, "app", &[]);
+                    reporter.capture(&error);
+                    // Every invocation has made one item before any makes its second.
+                    gate.wait().await;
+                    for _ in 1..items {
+                        reporter.capture(&error);
+                    }
+                    Ok::<_, crate::Error>("ok")
+                }
+            })
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // Under a subscriber, as every test that makes spans: tracing caches whether a
+        // callsite is wanted across the threads' subscribers, and a test without one could
+        // turn another test's spans off.
+        crate::logs::testing::capture(crate::config::LogFormat::Json, || {
+            runtime.block_on(async {
+                let layer = InvocationLayer::default();
+                let invocations = (0..8).map(|i| {
+                    let items = if i == 0 { 3 } else { 2 };
+                    layer
+                        .layer(handler(items))
+                        .oneshot(crate::invocation::tests::event())
+                });
+                for answer in futures_util::future::join_all(invocations).await {
+                    assert_eq!(answer.unwrap().status(), 200);
+                }
+            })
+        });
+        assert_eq!(queued(&reporter).len(), 16);
+        let deadline = Instant::now() + std::time::Duration::from_millis(100);
+        let lost = runtime.block_on(reporter.flush(deadline));
+        assert_eq!(lost.over_cap, 1);
+    }
+
     #[test]
     fn configured_fields_are_scrubbed_as_well_as_the_default_ones() {
         let reporter = reporter(&[(ROLLBAR_SCRUB_FIELDS, " SSN, card_number ")]);
