@@ -3,7 +3,9 @@
 //! [`http_client`] is a reqwest client with the [`TraceRequests`] middleware
 //! (reqwest-middleware, so retry or other middleware compose with it). Every request runs in a
 //! CLIENT span named by its method, with the OpenTelemetry HTTP client attributes, and carries:
-//! - `traceparent` (version `00`) and `tracestate`, cut to the W3C limits, for OpenTelemetry;
+//! - `traceparent` (version `00`, with the random flag of the caller's trace) and
+//!   `tracestate` (the caller's whole list, cut to 512 characters), written by the W3C
+//!   grammar of [`tracecontext`](crate::tracecontext), for OpenTelemetry;
 //! - `X-Amzn-Trace-Id` with the Lambda X-Ray trace as `Root` and the client span as `Parent`,
 //!   so an X-Ray-traced service downstream joins the trace the X-Ray exporter writes.
 //!
@@ -13,10 +15,8 @@
 use std::time::Instant;
 
 use http::Extensions;
-use opentelemetry::propagation::{Injector, TextMapPropagator as _};
 use opentelemetry::trace::{SpanContext, TraceContextExt as _, TraceFlags};
-use opentelemetry_sdk::propagation::TraceContextPropagator;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Request, Response};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
 use tracing::Instrument as _;
@@ -25,13 +25,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::propagation::xray_header;
 use crate::redact::redact_query;
-
-/// The most `tracestate` list members W3C Trace Context allows.
-const TRACESTATE_MAX_MEMBERS: usize = 32;
-/// The length W3C asks every vendor to propagate; longer headers are cut down to it.
-const TRACESTATE_MAX_LEN: usize = 512;
-/// Members longer than this are the first to go when the header is too long (W3C).
-const TRACESTATE_LONG_MEMBER: usize = 128;
+use crate::tracecontext::{TraceParent, TraceStateList};
 
 /// A reqwest client whose requests are traced; see the [module](self) documentation.
 ///
@@ -169,21 +163,25 @@ fn error_type(error: &reqwest_middleware::Error) -> &'static str {
 fn inject(span: &tracing::Span, headers: &mut HeaderMap) {
     let cx = span.context();
     let client = cx.span().span_context().clone();
-    if !client.is_valid() {
+    // Ours, not `TraceContextPropagator::inject_context` (opentelemetry_sdk 0.33.1): it writes
+    // the sampled flag alone, losing the caller's random flag, and the SDK's trace state,
+    // which cannot hold every valid list.
+    let (traceparent, tracestate) = crate::invocation::with_caller_trace(|caller| {
+        (
+            TraceParent::outgoing(&client, caller),
+            TraceStateList::outgoing(&client, caller),
+        )
+    });
+    let Some(traceparent) = traceparent.and_then(|t| HeaderValue::from_str(&t.to_string()).ok())
+    else {
         // No OpenTelemetry layer is installed: there is no trace to continue.
         return;
-    }
-    TraceContextPropagator::new().inject_context(&cx, &mut HeaderInjector(headers));
-    if let Some(state) = headers
-        .get("tracestate")
-        .and_then(|v| v.to_str().ok())
-        .map(limit_tracestate)
-    {
-        match state.and_then(|s| HeaderValue::from_str(&s).ok()) {
-            Some(value) => headers.insert("tracestate", value),
-            None => headers.remove("tracestate"),
-        };
-    }
+    };
+    headers.insert("traceparent", traceparent);
+    match tracestate.and_then(|s| HeaderValue::from_str(&s).ok()) {
+        Some(value) => headers.insert("tracestate", value),
+        None => headers.remove("tracestate"),
+    };
     // X-Ray's trace is the Lambda's when there is one (it differs from the OpenTelemetry trace
     // when a browser's traceparent continues); the parent is this client span either way.
     let (trace_id, flags) = crate::invocation::lambda_xray_context()
@@ -201,40 +199,6 @@ fn inject(span: &tracing::Span, headers: &mut HeaderMap) {
     }
 }
 
-/// W3C Trace Context's limits: at most 32 members; over 512 characters, members longer than
-/// 128 go first, then members from the end. `None` when nothing is left.
-fn limit_tracestate(header: &str) -> Option<String> {
-    let mut members: Vec<&str> = header
-        .split(',')
-        .map(str::trim)
-        .filter(|m| !m.is_empty())
-        .take(TRACESTATE_MAX_MEMBERS)
-        .collect();
-    let len = |members: &[&str]| {
-        members.iter().map(|m| m.len()).sum::<usize>() + members.len().saturating_sub(1)
-    };
-    if len(&members) > TRACESTATE_MAX_LEN {
-        members.retain(|m| m.len() <= TRACESTATE_LONG_MEMBER);
-    }
-    while len(&members) > TRACESTATE_MAX_LEN {
-        members.pop();
-    }
-    (!members.is_empty()).then(|| members.join(","))
-}
-
-struct HeaderInjector<'a>(&'a mut HeaderMap);
-
-impl Injector for HeaderInjector<'_> {
-    fn set(&mut self, key: &str, value: String) {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(key.as_bytes()),
-            HeaderValue::from_str(&value),
-        ) {
-            self.0.insert(name, value);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,25 +207,6 @@ mod tests {
     use std::io::{BufRead, BufReader, Write};
     use std::net::TcpListener;
     use std::sync::mpsc;
-
-    #[test]
-    fn tracestate_is_cut_to_the_w3c_limits() {
-        assert_eq!(limit_tracestate("a=1, b=2").as_deref(), Some("a=1,b=2"));
-        let many: Vec<String> = (0..40).map(|i| format!("k{i}=v")).collect();
-        let cut = limit_tracestate(&many.join(",")).unwrap();
-        assert_eq!(cut.split(',').count(), 32);
-        assert!(cut.starts_with("k0=v,") && cut.ends_with("k31=v"));
-
-        let long = format!("long={}", "x".repeat(200));
-        let short: Vec<String> = (0..20)
-            .map(|i| format!("s{i}={}", "y".repeat(20)))
-            .collect();
-        let header = format!("{},{long},{}", short[..10].join(","), short[10..].join(","));
-        let cut = limit_tracestate(&header).unwrap();
-        assert!(!cut.contains("long="), "the long member goes first");
-        assert!(cut.len() <= 512);
-        assert_eq!(limit_tracestate(" , ").as_deref(), None);
-    }
 
     #[test]
     fn urls_are_recorded_without_credentials_or_secret_values() {

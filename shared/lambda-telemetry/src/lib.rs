@@ -109,6 +109,8 @@ mod redact;
 pub mod rollbar;
 /// One more flush at shutdown.
 mod shutdown;
+/// The W3C Trace Context grammar: `traceparent`, `tracestate`, `traceresponse`.
+mod tracecontext;
 /// The OpenTelemetry tracer provider behind `tracing` spans.
 mod traces;
 /// X-Ray segment documents over UDP to the X-Ray daemon.

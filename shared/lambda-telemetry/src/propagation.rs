@@ -18,9 +18,10 @@ use opentelemetry::Context;
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{SpanContext, TraceContextExt};
 use opentelemetry_aws::trace::XrayPropagator;
-use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+use opentelemetry_sdk::propagation::BaggagePropagator;
 
 use crate::constants::{AWS_XRAY_TRACE_ENV, OTEL_PROPAGATORS};
+use crate::tracecontext::{CallerTrace, TraceParent, TraceStateList};
 
 /// One entry of `OTEL_PROPAGATORS`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,6 +104,9 @@ pub(crate) struct Parent {
     pub(crate) link: Option<SpanContext>,
     /// The Lambda X-Ray context, parent or not: outgoing requests carry its trace to X-Ray.
     pub(crate) lambda: Option<SpanContext>,
+    /// The caller's W3C trace context when it is the parent: outgoing requests and
+    /// `traceresponse` carry its random flag and its whole `tracestate`.
+    pub(crate) caller: Option<CallerTrace>,
 }
 
 /// Applies the rule in the module documentation.
@@ -118,15 +122,23 @@ pub(crate) fn choose_parent(
         .and_then(|header| xray_span_context(&header));
 
     let mut chosen: Option<(Context, ParentSource)> = None;
+    let mut caller = None;
     for propagator in &propagators.0 {
         if chosen.is_some() {
             break;
         }
         let found = match propagator {
-            Propagator::TraceContext => {
-                let cx = TraceContextPropagator::new().extract(&request);
-                has_valid_span(&cx).then_some((cx, ParentSource::TraceContext))
-            }
+            Propagator::TraceContext => caller_trace(headers).map(|found| {
+                let state = found
+                    .tracestate
+                    .as_ref()
+                    .map(TraceStateList::trace_state)
+                    .unwrap_or_default();
+                let cx = Context::new()
+                    .with_remote_span_context(found.traceparent.span_context(state));
+                caller = Some(found);
+                (cx, ParentSource::TraceContext)
+            }),
             Propagator::XrayLambda => lambda_xray.clone().map(|sc| {
                 (
                     Context::new().with_remote_span_context(sc),
@@ -154,7 +166,36 @@ pub(crate) fn choose_parent(
         source,
         link,
         lambda: lambda_xray,
+        caller,
     }
+}
+
+/// The caller's W3C trace context, read strictly (see [`crate::tracecontext`]) instead of by
+/// `opentelemetry_sdk`'s `TraceContextPropagator` 0.33.1, which lets malformed headers through,
+/// drops the random flag and reads only the first `tracestate` field.
+///
+/// `None` unless there is exactly one valid `traceparent`: RFC 9110 allows several fields of
+/// one name only for a list, which `traceparent` is not, and the W3C test suite
+/// (`test_traceparent_duplicated`) expects two of them to start a new trace. `tracestate` is
+/// read only then ("If the vendor failed to parse traceparent, it MUST NOT attempt to parse
+/// tracestate"), and all its fields, in order, as one list.
+fn caller_trace(headers: &HeaderMap) -> Option<CallerTrace> {
+    let mut traceparents = headers.get_all("traceparent").iter();
+    let traceparent = match (traceparents.next(), traceparents.next()) {
+        (Some(only), None) => TraceParent::parse(only.to_str().ok()?)?,
+        _ => return None,
+    };
+    let fields: Option<Vec<&str>> = headers
+        .get_all("tracestate")
+        .iter()
+        .map(|field| field.to_str().ok())
+        .collect();
+    // A field that is not ASCII breaks the grammar like any other broken member.
+    let tracestate = fields.and_then(TraceStateList::parse);
+    Some(CallerTrace {
+        traceparent,
+        tracestate,
+    })
 }
 
 fn has_valid_span(cx: &Context) -> bool {
@@ -168,16 +209,14 @@ pub(crate) fn xray_span_context(header: &str) -> Option<SpanContext> {
         .filter(SpanContext::is_valid)
 }
 
-/// The W3C `traceresponse` header for a span: `00-<trace id>-<span id>-<flags>`.
+/// The W3C `traceresponse` header for a span: `00-<trace id>-<span id>-<flags>`, with the
+/// random flag of the caller's `traceparent` when the span continues its trace (Level 2: a
+/// participant that continues a trace "MUST set the random-trace-id flag in the
+/// traceresponse header to the same value that was found in the incoming traceparent
+/// header"). The flag comes from the invocation the caller runs in.
 pub(crate) fn traceresponse(span: &SpanContext) -> Option<String> {
-    span.is_valid().then(|| {
-        format!(
-            "00-{}-{}-{:02x}",
-            span.trace_id(),
-            span.span_id(),
-            span.trace_flags().to_u8()
-        )
-    })
+    crate::invocation::with_caller_trace(|caller| TraceParent::outgoing(span, caller))
+        .map(|traceparent| traceparent.to_string())
 }
 
 /// The X-Ray trace header for a span: `Root=1-...;Parent=...;Sampled=1`.
