@@ -296,4 +296,132 @@ mod tests {
         let server_span = lines[0]["span_id"].as_str().unwrap();
         assert_ne!(server_span, client_span);
     }
+
+    /// A handler that calls `url` once with [`http_client`].
+    fn calls(
+        url: String,
+    ) -> impl tower::Service<
+        lambda_http::Request,
+        Response = String,
+        Error = Box<dyn std::error::Error + Send + Sync>,
+        Future: Send + 'static,
+    > {
+        tower::service_fn(move |_: lambda_http::Request| {
+            let url = url.clone();
+            async move {
+                let answer = http_client().get(url).send().await?;
+                Ok(answer.status().to_string())
+            }
+        })
+    }
+
+    fn request_with(pairs: &[(&'static str, &'static str)]) -> lambda_http::Request {
+        let mut request = event();
+        for (name, value) in pairs {
+            request
+                .headers_mut()
+                .append(*name, HeaderValue::from_static(value));
+        }
+        request
+    }
+
+    // "If the flag is set in the incoming traceparent header, it MUST also be set in all
+    // outgoing traceparent headers which use the same trace-id"; the same for
+    // traceresponse. The SDK wrote the sampled bit alone, and its unsampled spans have
+    // flags 00 whatever their parent's.
+    #[test]
+    fn the_callers_random_flag_is_kept_on_outgoing_traceparent_and_traceresponse() {
+        for (incoming, flags) in [
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-02",
+                "02",
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03",
+                "03",
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                "01",
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+                "00",
+            ),
+            // Unknown flags are zero; a later version is written as 00.
+            (
+                "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-fe-00",
+                "02",
+            ),
+        ] {
+            let (url, sent) = one_request_server();
+            let (response, _) =
+                serve_request(calls(url), request_with(&[("traceparent", incoming)]));
+            let sent = sent.recv().unwrap();
+            let traceparent = header(&sent, "traceparent");
+            assert!(
+                traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-")
+                    && traceparent.ends_with(&format!("-{flags}")),
+                "{incoming} -> {traceparent}"
+            );
+            let traceresponse = response.headers()["traceresponse"].to_str().unwrap();
+            assert!(
+                traceresponse.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-")
+                    && traceresponse.ends_with(&format!("-{flags}")),
+                "{incoming} -> {traceresponse}"
+            );
+        }
+    }
+
+    // "If either trace-id, parent-id or trace-flags are invalid, the vendor creates a new
+    // traceparent header and deletes tracestate." The SDK took a 31-digit trace-id.
+    #[test]
+    fn a_malformed_traceparent_starts_a_new_trace_and_its_tracestate_goes_nowhere() {
+        let (url, sent) = one_request_server();
+        let request = request_with(&[
+            (
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-03",
+            ),
+            ("tracestate", "rojo=00f067aa0ba902b7"),
+        ]);
+        let (response, _) = serve_request(calls(url), request);
+        let sent = sent.recv().unwrap();
+        let traceparent = header(&sent, "traceparent");
+        assert!(
+            !traceparent.contains("4bf92f3577b34da6a3ce929d0e0e473"),
+            "{traceparent}"
+        );
+        // A new root's X-Ray id starts with the time: not random (see propagation).
+        assert!(traceparent.ends_with("-01"), "{traceparent}");
+        assert!(
+            !sent.iter().any(|line| line.starts_with("tracestate:")),
+            "{sent:#?}"
+        );
+        let traceresponse = response.headers()["traceresponse"].to_str().unwrap();
+        assert_eq!(&traceresponse[..36], &traceparent[..36]);
+        assert!(traceresponse.ends_with("-01"), "{traceresponse}");
+    }
+
+    // "Multiple tracestate header fields MUST be handled as specified by RFC9110 Section 5.3":
+    // combined in order. The SDK read the first field only, and its TraceState rejects keys
+    // the current grammar allows (`foo@@bar`).
+    #[test]
+    fn every_tracestate_field_goes_on_whole() {
+        let (url, sent) = one_request_server();
+        let request = request_with(&[
+            (
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+            ("tracestate", "foo@@bar=1, rojo=00f067aa0ba902b7"),
+            ("tracestate", "congo=t61rcWkgMzE"),
+        ]);
+        let _ = serve_request(calls(url), request);
+        let sent = sent.recv().unwrap();
+        assert_eq!(
+            header(&sent, "tracestate"),
+            "foo@@bar=1,rojo=00f067aa0ba902b7,congo=t61rcwkgmze"
+        );
+    }
 }

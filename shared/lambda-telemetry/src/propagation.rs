@@ -134,8 +134,8 @@ pub(crate) fn choose_parent(
                     .as_ref()
                     .map(TraceStateList::trace_state)
                     .unwrap_or_default();
-                let cx = Context::new()
-                    .with_remote_span_context(found.traceparent.span_context(state));
+                let cx =
+                    Context::new().with_remote_span_context(found.traceparent.span_context(state));
                 caller = Some(found);
                 (cx, ParentSource::TraceContext)
             }),
@@ -324,6 +324,93 @@ mod tests {
             );
             assert_eq!(parent.source, ParentSource::XrayLambda, "{bad:?}");
         }
+    }
+
+    /// The W3C test suite's `traceparent` headers that must start a new trace, and what
+    /// opentelemetry_sdk 0.33.1's `TraceContextPropagator` let through.
+    const MALFORMED: [&str; 12] = [
+        "0-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "000-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "0A-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-001",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1",
+        "+0-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "00-+bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-+0f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-+1",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-",
+    ];
+
+    #[test]
+    fn a_malformed_traceparent_starts_a_new_trace_and_drops_tracestate() {
+        for bad in MALFORMED {
+            let request = headers(&[
+                ("traceparent", bad),
+                ("tracestate", "rojo=00f067aa0ba902b7"),
+            ]);
+            for lambda in [Some(LAMBDA_XRAY), None] {
+                let parent = choose_parent(&Propagators::default(), &request, lambda);
+                assert_ne!(parent.source, ParentSource::TraceContext, "{bad}");
+                assert_ne!(
+                    span(&parent).trace_id(),
+                    TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+                    "{bad}"
+                );
+                assert_eq!(span(&parent).trace_state().header(), "", "{bad}");
+                assert!(parent.caller.is_none(), "{bad}");
+            }
+        }
+    }
+
+    // RFC 9110 allows repeated fields only for lists; the W3C test suite's
+    // test_traceparent_duplicated expects a new trace.
+    #[test]
+    fn two_traceparent_headers_start_a_new_trace() {
+        let mut request = headers(&[("tracestate", "rojo=00f067aa0ba902b7")]);
+        for value in [
+            TRACEPARENT,
+            "00-12345678901234567890123456789012-1234567890123456-01",
+        ] {
+            request.append("traceparent", http::HeaderValue::from_static(value));
+        }
+        let parent = choose_parent(&Propagators::default(), &request, None);
+        assert_eq!(parent.source, ParentSource::Root);
+        assert!(parent.caller.is_none());
+    }
+
+    #[test]
+    fn the_callers_random_flag_and_every_tracestate_field_reach_the_parent() {
+        let mut request = headers(&[(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03",
+        )]);
+        for field in ["rojo=00f067aa0ba902b7", "", "congo=t61rcWkgMzE"] {
+            request.append("tracestate", http::HeaderValue::from_static(field));
+        }
+        let parent = choose_parent(&Propagators::default(), &request, None);
+        assert_eq!(parent.source, ParentSource::TraceContext);
+        assert_eq!(span(&parent).trace_flags().to_u8(), 0x03);
+        assert_eq!(
+            span(&parent).trace_state().header(),
+            "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"
+        );
+        let caller = parent.caller.expect("the caller's trace context");
+        assert_eq!(
+            caller.tracestate.map(|s| s.as_str().to_owned()).as_deref(),
+            Some("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE")
+        );
+    }
+
+    #[test]
+    fn a_broken_tracestate_is_dropped_and_the_traceparent_still_continues() {
+        // "failure to parse tracestate MUST NOT affect the parsing of traceparent"
+        let request = headers(&[("traceparent", TRACEPARENT), ("tracestate", "foo=,bar=3")]);
+        let parent = choose_parent(&Propagators::default(), &request, None);
+        assert_eq!(parent.source, ParentSource::TraceContext);
+        assert_eq!(span(&parent).trace_state().header(), "");
+        assert_eq!(parent.caller.and_then(|c| c.tracestate), None);
     }
 
     #[test]

@@ -143,13 +143,7 @@ impl TraceParent {
 
     /// The remote span context the caller's span is, with `tracestate` as the SDK holds it.
     pub(crate) fn span_context(&self, trace_state: TraceState) -> SpanContext {
-        SpanContext::new(
-            self.trace_id,
-            self.parent_id,
-            self.flags,
-            true,
-            trace_state,
-        )
+        SpanContext::new(self.trace_id, self.parent_id, self.flags, true, trace_state)
     }
 }
 
@@ -219,7 +213,9 @@ impl TraceStateList {
     /// The members, in order, as `(key, value)`.
     pub(crate) fn members(&self) -> impl Iterator<Item = (&str, &str)> {
         // Valid members hold exactly one `=` and no `,`.
-        self.0.split(',').filter_map(|member| member.split_once('='))
+        self.0
+            .split(',')
+            .filter_map(|member| member.split_once('='))
     }
 
     /// The list as the SDK's `TraceState`; empty when the SDK's older key rule rejects one of
@@ -262,8 +258,7 @@ impl TraceStateList {
                 .map(Cow::into_owned),
             None => {
                 let own = span.trace_state().header();
-                Self::parse([own.as_str()])
-                    .and_then(|list| list.limited().map(Cow::into_owned))
+                Self::parse([own.as_str()]).and_then(|list| list.limited().map(Cow::into_owned))
             }
         }
     }
@@ -485,13 +480,22 @@ mod tests {
     #[test]
     fn the_w3c_test_suite_traceparent_cases() {
         let cases = [
-            ("00-12345678901234567890123456789012-1234567890123456-01", true),
-            ("00-12345678901234567890123456789012-1234567890123456-01.", false),
+            (
+                "00-12345678901234567890123456789012-1234567890123456-01",
+                true,
+            ),
+            (
+                "00-12345678901234567890123456789012-1234567890123456-01.",
+                false,
+            ),
             (
                 "00-12345678901234567890123456789012-1234567890123456-01-what-the-future-will-be-like",
                 false,
             ),
-            ("cc-12345678901234567890123456789012-1234567890123456-01", true),
+            (
+                "cc-12345678901234567890123456789012-1234567890123456-01",
+                true,
+            ),
             (
                 "cc-12345678901234567890123456789012-1234567890123456-01-what-the-future-will-be-like",
                 true,
@@ -500,27 +504,90 @@ mod tests {
                 "cc-12345678901234567890123456789012-1234567890123456-01.what-the-future-will-be-like",
                 false,
             ),
-            ("ff-12345678901234567890123456789012-1234567890123456-01", false),
-            (".0-12345678901234567890123456789012-1234567890123456-01", false),
-            ("0.-12345678901234567890123456789012-1234567890123456-01", false),
-            ("000-12345678901234567890123456789012-1234567890123456-01", false),
-            ("0000-12345678901234567890123456789012-1234567890123456-01", false),
-            ("0-12345678901234567890123456789012-1234567890123456-01", false),
-            ("00-00000000000000000000000000000000-1234567890123456-01", false),
-            ("00-.2345678901234567890123456789012-1234567890123456-01", false),
-            ("00-1234567890123456789012345678901.-1234567890123456-01", false),
-            ("00-123456789012345678901234567890123-1234567890123456-01", false),
-            ("00-1234567890123456789012345678901-1234567890123456-01", false),
-            ("00-12345678901234567890123456789012-0000000000000000-01", false),
-            ("00-12345678901234567890123456789012-.234567890123456-01", false),
-            ("00-12345678901234567890123456789012-123456789012345.-01", false),
-            ("00-12345678901234567890123456789012-12345678901234567-01", false),
-            ("00-12345678901234567890123456789012-123456789012345-01", false),
-            ("00-12345678901234567890123456789012-1234567890123456-.0", false),
-            ("00-12345678901234567890123456789012-1234567890123456-0.", false),
-            ("00-12345678901234567890123456789012-1234567890123456-001", false),
-            ("00-12345678901234567890123456789012-1234567890123456-1", false),
-            ("00-12345678901234567890123456789012-1234567890123456-02", true),
+            (
+                "ff-12345678901234567890123456789012-1234567890123456-01",
+                false,
+            ),
+            (
+                ".0-12345678901234567890123456789012-1234567890123456-01",
+                false,
+            ),
+            (
+                "0.-12345678901234567890123456789012-1234567890123456-01",
+                false,
+            ),
+            (
+                "000-12345678901234567890123456789012-1234567890123456-01",
+                false,
+            ),
+            (
+                "0000-12345678901234567890123456789012-1234567890123456-01",
+                false,
+            ),
+            (
+                "0-12345678901234567890123456789012-1234567890123456-01",
+                false,
+            ),
+            (
+                "00-00000000000000000000000000000000-1234567890123456-01",
+                false,
+            ),
+            (
+                "00-.2345678901234567890123456789012-1234567890123456-01",
+                false,
+            ),
+            (
+                "00-1234567890123456789012345678901.-1234567890123456-01",
+                false,
+            ),
+            (
+                "00-123456789012345678901234567890123-1234567890123456-01",
+                false,
+            ),
+            (
+                "00-1234567890123456789012345678901-1234567890123456-01",
+                false,
+            ),
+            (
+                "00-12345678901234567890123456789012-0000000000000000-01",
+                false,
+            ),
+            (
+                "00-12345678901234567890123456789012-.234567890123456-01",
+                false,
+            ),
+            (
+                "00-12345678901234567890123456789012-123456789012345.-01",
+                false,
+            ),
+            (
+                "00-12345678901234567890123456789012-12345678901234567-01",
+                false,
+            ),
+            (
+                "00-12345678901234567890123456789012-123456789012345-01",
+                false,
+            ),
+            (
+                "00-12345678901234567890123456789012-1234567890123456-.0",
+                false,
+            ),
+            (
+                "00-12345678901234567890123456789012-1234567890123456-0.",
+                false,
+            ),
+            (
+                "00-12345678901234567890123456789012-1234567890123456-001",
+                false,
+            ),
+            (
+                "00-12345678901234567890123456789012-1234567890123456-1",
+                false,
+            ),
+            (
+                "00-12345678901234567890123456789012-1234567890123456-02",
+                true,
+            ),
         ];
         for (value, continues) in cases {
             assert_eq!(parses(value), continues, "{value}");
@@ -583,7 +650,11 @@ mod tests {
             Some("foo=1,bar=2,baz=3")
         );
         for padded in [" foo=1", "\tfoo=1", "foo=1 ", "foo=1\t", "\t foo=1 \t"] {
-            assert_eq!(tracestate(&[padded]).as_deref(), Some("foo=1"), "{padded:?}");
+            assert_eq!(
+                tracestate(&[padded]).as_deref(),
+                Some("foo=1"),
+                "{padded:?}"
+            );
         }
         // "All leading spaces MUST be preserved as part of the value."
         assert_eq!(tracestate(&["foo= 1"]).as_deref(), Some("foo= 1"));
@@ -677,10 +748,7 @@ mod tests {
     // "Vendors SHOULD NOT delete keys that were not generated by them."
     #[test]
     fn duplicate_keys_are_forwarded_as_received() {
-        assert_eq!(
-            tracestate(&["foo=1,foo=2"]).as_deref(),
-            Some("foo=1,foo=2")
-        );
+        assert_eq!(tracestate(&["foo=1,foo=2"]).as_deref(), Some("foo=1,foo=2"));
         assert_eq!(
             tracestate(&["foo=1", "foo=1"]).as_deref(),
             Some("foo=1,foo=1")
@@ -762,7 +830,10 @@ mod properties {
                 bad.remove(digit);
             }
             // An upper-case hex digit (`A`-`F` only: a decimal digit has no upper case).
-            2 => bad.replace_range(digit..=digit, "ABCDEF".get(at % 6..at % 6 + 1).unwrap_or("A")),
+            2 => bad.replace_range(
+                digit..=digit,
+                "ABCDEF".get(at % 6..at % 6 + 1).unwrap_or("A"),
+            ),
             // A character that is no hex digit.
             3 => bad.replace_range(digit..=digit, ["+", "g", ".", " ", "z"][at % 5]),
             // An all-zero trace-id or parent-id.
