@@ -11,7 +11,8 @@
 //! `OTEL_PROPAGATORS` lists the propagators in the order they are tried (the default is
 //! `tracecontext,xray-lambda`); `none` always starts a new root; `baggage` adds the W3C
 //! `baggage` header to the parent context. Invalid headers are ignored, as the W3C Trace
-//! Context specification says: they never fail a request.
+//! Context specification says: they never fail a request. `traceparent` and `tracestate` are
+//! read, and `traceresponse` written, by the grammar of [`tracecontext`](crate::tracecontext).
 
 use http::HeaderMap;
 use opentelemetry::Context;
