@@ -381,6 +381,20 @@ mod tests {
         assert!(parent.caller.is_none());
     }
 
+    // API Gateway REST events name each header in `headers` and in `multiValueHeaders`:
+    // that is one traceparent, not two.
+    #[test]
+    fn a_rest_api_event_with_a_traceparent_continues_the_trace() {
+        let event = include_str!("../../../events/home-with-traceparent.json");
+        let request = lambda_http::request::from_str(event).unwrap();
+        let parent = choose_parent(&Propagators::default(), request.headers(), None);
+        assert_eq!(parent.source, ParentSource::TraceContext);
+        assert_eq!(
+            span(&parent).trace_state().header(),
+            "rojo=00f067aa0ba902b7"
+        );
+    }
+
     #[test]
     fn the_callers_random_flag_and_every_tracestate_field_reach_the_parent() {
         let mut request = headers(&[(
