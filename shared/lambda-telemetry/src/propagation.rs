@@ -186,13 +186,13 @@ fn caller_trace(headers: &HeaderMap) -> Option<CallerTrace> {
         (Some(only), None) => TraceParent::parse(only.to_str().ok()?)?,
         _ => return None,
     };
-    let fields: Option<Vec<&str>> = headers
-        .get_all("tracestate")
-        .iter()
-        .map(|field| field.to_str().ok())
-        .collect();
+    let fields = headers.get_all("tracestate");
     // A field that is not ASCII breaks the grammar like any other broken member.
-    let tracestate = fields.and_then(TraceStateList::parse);
+    let tracestate = fields
+        .iter()
+        .all(|field| field.to_str().is_ok())
+        .then(|| TraceStateList::parse(fields.iter().filter_map(|f| f.to_str().ok())))
+        .flatten();
     Some(CallerTrace {
         traceparent,
         tracestate,
@@ -416,6 +416,18 @@ mod tests {
             caller.tracestate.map(|s| s.as_str().to_owned()).as_deref(),
             Some("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE")
         );
+    }
+
+    #[test]
+    fn a_tracestate_field_that_is_not_ascii_drops_the_whole_tracestate() {
+        let mut request = headers(&[("traceparent", TRACEPARENT), ("tracestate", "rojo=1")]);
+        request.append(
+            "tracestate",
+            http::HeaderValue::from_bytes("congo=caf\u{e9}".as_bytes()).unwrap(),
+        );
+        let parent = choose_parent(&Propagators::default(), &request, None);
+        assert_eq!(parent.source, ParentSource::TraceContext);
+        assert_eq!(parent.caller.and_then(|c| c.tracestate), None);
     }
 
     #[test]
