@@ -3,7 +3,9 @@
 //! [`http_client`] is a reqwest client with the [`TraceRequests`] middleware
 //! (reqwest-middleware, so retry or other middleware compose with it). Every request runs in a
 //! CLIENT span named by its method, with the OpenTelemetry HTTP client attributes, and carries:
-//! - `traceparent` (version `00`) and `tracestate`, cut to the W3C limits, for OpenTelemetry;
+//! - `traceparent` (version `00`, with the random flag of the caller's trace) and
+//!   `tracestate` (the caller's whole list, cut to 512 characters), written by the W3C
+//!   grammar of [`tracecontext`](crate::tracecontext), for OpenTelemetry;
 //! - `X-Amzn-Trace-Id` with the Lambda X-Ray trace as `Root` and the client span as `Parent`,
 //!   so an X-Ray-traced service downstream joins the trace the X-Ray exporter writes.
 //!
@@ -13,10 +15,8 @@
 use std::time::Instant;
 
 use http::Extensions;
-use opentelemetry::propagation::{Injector, TextMapPropagator as _};
 use opentelemetry::trace::{SpanContext, TraceContextExt as _, TraceFlags};
-use opentelemetry_sdk::propagation::TraceContextPropagator;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Request, Response};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
 use tracing::Instrument as _;
@@ -25,13 +25,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::propagation::xray_header;
 use crate::redact::redact_query;
-
-/// The most `tracestate` list members W3C Trace Context allows.
-const TRACESTATE_MAX_MEMBERS: usize = 32;
-/// The length W3C asks every vendor to propagate; longer headers are cut down to it.
-const TRACESTATE_MAX_LEN: usize = 512;
-/// Members longer than this are the first to go when the header is too long (W3C).
-const TRACESTATE_LONG_MEMBER: usize = 128;
+use crate::tracecontext::{TraceParent, TraceStateList};
 
 /// A reqwest client whose requests are traced; see the [module](self) documentation.
 ///
@@ -169,21 +163,25 @@ fn error_type(error: &reqwest_middleware::Error) -> &'static str {
 fn inject(span: &tracing::Span, headers: &mut HeaderMap) {
     let cx = span.context();
     let client = cx.span().span_context().clone();
-    if !client.is_valid() {
+    // Ours, not `TraceContextPropagator::inject_context` (opentelemetry_sdk 0.33.1): it writes
+    // the sampled flag alone, losing the caller's random flag, and the SDK's trace state,
+    // which cannot hold every valid list.
+    let (traceparent, tracestate) = crate::invocation::with_caller_trace(|caller| {
+        (
+            TraceParent::outgoing(&client, caller),
+            TraceStateList::outgoing(&client, caller),
+        )
+    });
+    let Some(traceparent) = traceparent.and_then(|t| HeaderValue::from_str(&t.to_string()).ok())
+    else {
         // No OpenTelemetry layer is installed: there is no trace to continue.
         return;
-    }
-    TraceContextPropagator::new().inject_context(&cx, &mut HeaderInjector(headers));
-    if let Some(state) = headers
-        .get("tracestate")
-        .and_then(|v| v.to_str().ok())
-        .map(limit_tracestate)
-    {
-        match state.and_then(|s| HeaderValue::from_str(&s).ok()) {
-            Some(value) => headers.insert("tracestate", value),
-            None => headers.remove("tracestate"),
-        };
-    }
+    };
+    headers.insert("traceparent", traceparent);
+    match tracestate.and_then(|s| HeaderValue::from_str(&s).ok()) {
+        Some(value) => headers.insert("tracestate", value),
+        None => headers.remove("tracestate"),
+    };
     // X-Ray's trace is the Lambda's when there is one (it differs from the OpenTelemetry trace
     // when a browser's traceparent continues); the parent is this client span either way.
     let (trace_id, flags) = crate::invocation::lambda_xray_context()
@@ -201,40 +199,6 @@ fn inject(span: &tracing::Span, headers: &mut HeaderMap) {
     }
 }
 
-/// W3C Trace Context's limits: at most 32 members; over 512 characters, members longer than
-/// 128 go first, then members from the end. `None` when nothing is left.
-fn limit_tracestate(header: &str) -> Option<String> {
-    let mut members: Vec<&str> = header
-        .split(',')
-        .map(str::trim)
-        .filter(|m| !m.is_empty())
-        .take(TRACESTATE_MAX_MEMBERS)
-        .collect();
-    let len = |members: &[&str]| {
-        members.iter().map(|m| m.len()).sum::<usize>() + members.len().saturating_sub(1)
-    };
-    if len(&members) > TRACESTATE_MAX_LEN {
-        members.retain(|m| m.len() <= TRACESTATE_LONG_MEMBER);
-    }
-    while len(&members) > TRACESTATE_MAX_LEN {
-        members.pop();
-    }
-    (!members.is_empty()).then(|| members.join(","))
-}
-
-struct HeaderInjector<'a>(&'a mut HeaderMap);
-
-impl Injector for HeaderInjector<'_> {
-    fn set(&mut self, key: &str, value: String) {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(key.as_bytes()),
-            HeaderValue::from_str(&value),
-        ) {
-            self.0.insert(name, value);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,25 +207,6 @@ mod tests {
     use std::io::{BufRead, BufReader, Write};
     use std::net::TcpListener;
     use std::sync::mpsc;
-
-    #[test]
-    fn tracestate_is_cut_to_the_w3c_limits() {
-        assert_eq!(limit_tracestate("a=1, b=2").as_deref(), Some("a=1,b=2"));
-        let many: Vec<String> = (0..40).map(|i| format!("k{i}=v")).collect();
-        let cut = limit_tracestate(&many.join(",")).unwrap();
-        assert_eq!(cut.split(',').count(), 32);
-        assert!(cut.starts_with("k0=v,") && cut.ends_with("k31=v"));
-
-        let long = format!("long={}", "x".repeat(200));
-        let short: Vec<String> = (0..20)
-            .map(|i| format!("s{i}={}", "y".repeat(20)))
-            .collect();
-        let header = format!("{},{long},{}", short[..10].join(","), short[10..].join(","));
-        let cut = limit_tracestate(&header).unwrap();
-        assert!(!cut.contains("long="), "the long member goes first");
-        assert!(cut.len() <= 512);
-        assert_eq!(limit_tracestate(" , ").as_deref(), None);
-    }
 
     #[test]
     fn urls_are_recorded_without_credentials_or_secret_values() {
@@ -350,5 +295,133 @@ mod tests {
         // The server span is not the client span: the client span is its child.
         let server_span = lines[0]["span_id"].as_str().unwrap();
         assert_ne!(server_span, client_span);
+    }
+
+    /// A handler that calls `url` once with [`http_client`].
+    fn calls(
+        url: String,
+    ) -> impl tower::Service<
+        lambda_http::Request,
+        Response = String,
+        Error = Box<dyn std::error::Error + Send + Sync>,
+        Future: Send + 'static,
+    > {
+        tower::service_fn(move |_: lambda_http::Request| {
+            let url = url.clone();
+            async move {
+                let answer = http_client().get(url).send().await?;
+                Ok(answer.status().to_string())
+            }
+        })
+    }
+
+    fn request_with(pairs: &[(&'static str, &'static str)]) -> lambda_http::Request {
+        let mut request = event();
+        for (name, value) in pairs {
+            request
+                .headers_mut()
+                .append(*name, HeaderValue::from_static(value));
+        }
+        request
+    }
+
+    // "If the flag is set in the incoming traceparent header, it MUST also be set in all
+    // outgoing traceparent headers which use the same trace-id"; the same for
+    // traceresponse. The SDK wrote the sampled bit alone, and its unsampled spans have
+    // flags 00 whatever their parent's.
+    #[test]
+    fn the_callers_random_flag_is_kept_on_outgoing_traceparent_and_traceresponse() {
+        for (incoming, flags) in [
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-02",
+                "02",
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03",
+                "03",
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                "01",
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+                "00",
+            ),
+            // Unknown flags are zero; a later version is written as 00.
+            (
+                "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-fe-00",
+                "02",
+            ),
+        ] {
+            let (url, sent) = one_request_server();
+            let (response, _) =
+                serve_request(calls(url), request_with(&[("traceparent", incoming)]));
+            let sent = sent.recv().unwrap();
+            let traceparent = header(&sent, "traceparent");
+            assert!(
+                traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-")
+                    && traceparent.ends_with(&format!("-{flags}")),
+                "{incoming} -> {traceparent}"
+            );
+            let traceresponse = response.headers()["traceresponse"].to_str().unwrap();
+            assert!(
+                traceresponse.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-")
+                    && traceresponse.ends_with(&format!("-{flags}")),
+                "{incoming} -> {traceresponse}"
+            );
+        }
+    }
+
+    // "If either trace-id, parent-id or trace-flags are invalid, the vendor creates a new
+    // traceparent header and deletes tracestate." The SDK took a 31-digit trace-id.
+    #[test]
+    fn a_malformed_traceparent_starts_a_new_trace_and_its_tracestate_goes_nowhere() {
+        let (url, sent) = one_request_server();
+        let request = request_with(&[
+            (
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-03",
+            ),
+            ("tracestate", "rojo=00f067aa0ba902b7"),
+        ]);
+        let (response, _) = serve_request(calls(url), request);
+        let sent = sent.recv().unwrap();
+        let traceparent = header(&sent, "traceparent");
+        assert!(
+            !traceparent.contains("4bf92f3577b34da6a3ce929d0e0e473"),
+            "{traceparent}"
+        );
+        // A new root's X-Ray id starts with the time: not random (see propagation).
+        assert!(traceparent.ends_with("-01"), "{traceparent}");
+        assert!(
+            !sent.iter().any(|line| line.starts_with("tracestate:")),
+            "{sent:#?}"
+        );
+        let traceresponse = response.headers()["traceresponse"].to_str().unwrap();
+        assert_eq!(&traceresponse[..36], &traceparent[..36]);
+        assert!(traceresponse.ends_with("-01"), "{traceresponse}");
+    }
+
+    // "Multiple tracestate header fields MUST be handled as specified by RFC9110 Section 5.3":
+    // combined in order. The SDK read the first field only, and its TraceState rejects keys
+    // the current grammar allows (`foo@@bar`).
+    #[test]
+    fn every_tracestate_field_goes_on_whole() {
+        let (url, sent) = one_request_server();
+        let request = request_with(&[
+            (
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+            ("tracestate", "foo@@bar=1, rojo=00f067aa0ba902b7"),
+            ("tracestate", "congo=t61rcWkgMzE"),
+        ]);
+        let _ = serve_request(calls(url), request);
+        let sent = sent.recv().unwrap();
+        assert_eq!(
+            header(&sent, "tracestate"),
+            "foo@@bar=1,rojo=00f067aa0ba902b7,congo=t61rcwkgmze"
+        );
     }
 }

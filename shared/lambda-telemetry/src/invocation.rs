@@ -24,6 +24,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use crate::constants::{ACCESS_LOG_TARGET, INVOCATION_SPAN_TARGET, span_fields};
 use crate::propagation::{Propagators, choose_parent, traceresponse, xray_header};
 use crate::redact::redact_query;
+use crate::tracecontext::CallerTrace;
 
 /// Only the first invocation of an execution environment is a cold start.
 static COLD_START: AtomicBool = AtomicBool::new(true);
@@ -107,6 +108,7 @@ where
         }
         crate::traces::start_with_trace_id(&span, parent.root_trace_id);
         let lambda_xray = parent.lambda;
+        let caller = parent.caller;
         #[cfg(feature = "rollbar")]
         let reported_request = crate::rollbar::reporter()
             .is_some()
@@ -158,6 +160,7 @@ where
         };
         let scope = InvocationScope {
             lambda_xray,
+            caller,
             #[cfg(feature = "rollbar")]
             reports: std::sync::atomic::AtomicU64::new(0),
             #[cfg(feature = "rollbar")]
@@ -184,6 +187,10 @@ fn record_exception(kind: &'static str, message: String, stacktrace: Option<Stri
 struct InvocationScope {
     /// The Lambda X-Ray context, for outgoing requests.
     lambda_xray: Option<SpanContext>,
+    /// The caller's W3C trace context when it is the parent, for outgoing requests and
+    /// `traceresponse`: the SDK's span contexts lose its random flag and cannot hold every
+    /// valid `tracestate`.
+    caller: Option<CallerTrace>,
     /// The request (secrets masked) and the person as error reports describe them; only when
     /// reporting is on.
     #[cfg(feature = "rollbar")]
@@ -205,6 +212,15 @@ pub(crate) fn lambda_xray_context() -> Option<SpanContext> {
         .try_with(|scope| scope.lambda_xray.clone())
         .ok()
         .flatten()
+}
+
+/// Runs `f` with the caller's W3C trace context of the invocation the code runs in, or with
+/// `None` outside one (tasks the handler spawns) or when the caller's context is not the
+/// parent. Borrowed, not cloned: this runs for every outgoing request.
+pub(crate) fn with_caller_trace<R>(f: impl Fn(Option<&CallerTrace>) -> R) -> R {
+    INVOCATION
+        .try_with(|scope| f(scope.caller.as_ref()))
+        .unwrap_or_else(|_| f(None))
 }
 
 /// What Rollbar's item says of the invocation the caller runs in: `request`, and `person`

@@ -111,6 +111,8 @@ pub mod rollbar;
 mod sampling;
 /// One more flush at shutdown.
 mod shutdown;
+/// The W3C Trace Context grammar: `traceparent`, `tracestate`, `traceresponse`.
+mod tracecontext;
 /// The OpenTelemetry tracer provider behind `tracing` spans.
 mod traces;
 /// X-Ray segment documents over UDP to the X-Ray daemon.

@@ -14,17 +14,19 @@
 //! `OTEL_PROPAGATORS` lists the propagators in the order they are tried (the default is
 //! `tracecontext,xray-lambda`); `none` always starts a new root; `baggage` adds the W3C
 //! `baggage` header to the parent context. Invalid headers are ignored, as the W3C Trace
-//! Context specification says: they never fail a request.
+//! Context specification says: they never fail a request. `traceparent` and `tracestate` are
+//! read, and `traceresponse` written, by the grammar of [`tracecontext`](crate::tracecontext).
 
 use http::HeaderMap;
 use opentelemetry::Context;
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceId};
 use opentelemetry_aws::trace::XrayPropagator;
-use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+use opentelemetry_sdk::propagation::BaggagePropagator;
 
 use crate::constants::{AWS_XRAY_TRACE_ENV, OTEL_PROPAGATORS};
 use crate::sampling::{InvocationTrace, XrayTrace};
+use crate::tracecontext::{CallerTrace, TraceParent, TraceStateList};
 
 /// One entry of `OTEL_PROPAGATORS`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,6 +112,9 @@ pub(crate) struct Parent {
     pub(crate) link: Option<SpanContext>,
     /// The Lambda X-Ray context, parent or not: outgoing requests carry its trace to X-Ray.
     pub(crate) lambda: Option<SpanContext>,
+    /// The caller's W3C trace context when it is the parent: outgoing requests and
+    /// `traceresponse` carry its random flag and its whole `tracestate`.
+    pub(crate) caller: Option<CallerTrace>,
 }
 
 /// Applies the rule in the module documentation.
@@ -127,15 +132,23 @@ pub(crate) fn choose_parent(
     let mut root_trace_id = None;
 
     let mut chosen: Option<(Context, ParentSource)> = None;
+    let mut caller = None;
     for propagator in &propagators.0 {
         if chosen.is_some() {
             break;
         }
         let found = match propagator {
-            Propagator::TraceContext => {
-                let cx = TraceContextPropagator::new().extract(&request);
-                has_valid_span(&cx).then_some((cx, ParentSource::TraceContext))
-            }
+            Propagator::TraceContext => caller_trace(headers).map(|found| {
+                let state = found
+                    .tracestate
+                    .as_ref()
+                    .map(TraceStateList::trace_state)
+                    .unwrap_or_default();
+                let cx =
+                    Context::new().with_remote_span_context(found.traceparent.span_context(state));
+                caller = Some(found);
+                (cx, ParentSource::TraceContext)
+            }),
             Propagator::XrayLambda => match (&lambda_xray, &xray) {
                 (Some(segment), _) => Some((
                     Context::new().with_remote_span_context(segment.clone()),
@@ -169,7 +182,36 @@ pub(crate) fn choose_parent(
         root_trace_id,
         link,
         lambda: xray.map(|xray| xray.as_span_context()),
+        caller,
     }
+}
+
+/// The caller's W3C trace context, read strictly (see [`crate::tracecontext`]) instead of by
+/// `opentelemetry_sdk`'s `TraceContextPropagator` 0.33.1, which lets malformed headers through,
+/// drops the random flag and reads only the first `tracestate` field.
+///
+/// `None` unless there is exactly one valid `traceparent`: RFC 9110 allows several fields of
+/// one name only for a list, which `traceparent` is not, and the W3C test suite
+/// (`test_traceparent_duplicated`) expects two of them to start a new trace. `tracestate` is
+/// read only then ("If the vendor failed to parse traceparent, it MUST NOT attempt to parse
+/// tracestate"), and all its fields, in order, as one list.
+fn caller_trace(headers: &HeaderMap) -> Option<CallerTrace> {
+    let mut traceparents = headers.get_all("traceparent").iter();
+    let traceparent = match (traceparents.next(), traceparents.next()) {
+        (Some(only), None) => TraceParent::parse(only.to_str().ok()?)?,
+        _ => return None,
+    };
+    let fields = headers.get_all("tracestate");
+    // A field that is not ASCII breaks the grammar like any other broken member.
+    let tracestate = fields
+        .iter()
+        .all(|field| field.to_str().is_ok())
+        .then(|| TraceStateList::parse(fields.iter().filter_map(|f| f.to_str().ok())))
+        .flatten();
+    Some(CallerTrace {
+        traceparent,
+        tracestate,
+    })
 }
 
 fn has_valid_span(cx: &Context) -> bool {
@@ -228,16 +270,14 @@ fn xray_root_trace_id(root: &str) -> Option<TraceId> {
         .filter(|id| *id != TraceId::INVALID)
 }
 
-/// The W3C `traceresponse` header for a span: `00-<trace id>-<span id>-<flags>`.
+/// The W3C `traceresponse` header for a span: `00-<trace id>-<span id>-<flags>`, with the
+/// random flag of the caller's `traceparent` when the span continues its trace (Level 2: a
+/// participant that continues a trace "MUST set the random-trace-id flag in the
+/// traceresponse header to the same value that was found in the incoming traceparent
+/// header"). The flag comes from the invocation the caller runs in.
 pub(crate) fn traceresponse(span: &SpanContext) -> Option<String> {
-    span.is_valid().then(|| {
-        format!(
-            "00-{}-{}-{:02x}",
-            span.trace_id(),
-            span.span_id(),
-            span.trace_flags().to_u8()
-        )
-    })
+    crate::invocation::with_caller_trace(|caller| TraceParent::outgoing(span, caller))
+        .map(|traceparent| traceparent.to_string())
 }
 
 /// The X-Ray trace header for a span: `Root=1-...;Parent=...;Sampled=1`.
@@ -345,6 +385,119 @@ mod tests {
             );
             assert_eq!(parent.source, ParentSource::XrayLambda, "{bad:?}");
         }
+    }
+
+    /// The W3C test suite's `traceparent` headers that must start a new trace, and what
+    /// opentelemetry_sdk 0.33.1's `TraceContextPropagator` let through.
+    const MALFORMED: [&str; 12] = [
+        "0-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "000-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "0A-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-001",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1",
+        "+0-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "00-+bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-+0f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-+1",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-",
+    ];
+
+    #[test]
+    fn a_malformed_traceparent_starts_a_new_trace_and_drops_tracestate() {
+        for bad in MALFORMED {
+            let request = headers(&[
+                ("traceparent", bad),
+                ("tracestate", "rojo=00f067aa0ba902b7"),
+            ]);
+            for lambda in [Some(LAMBDA_XRAY), None] {
+                let parent = choose_parent(&Propagators::default(), &request, lambda);
+                assert_ne!(parent.source, ParentSource::TraceContext, "{bad}");
+                assert_ne!(
+                    span(&parent).trace_id(),
+                    TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+                    "{bad}"
+                );
+                assert_eq!(span(&parent).trace_state().header(), "", "{bad}");
+                assert!(parent.caller.is_none(), "{bad}");
+            }
+        }
+    }
+
+    // RFC 9110 allows repeated fields only for lists; the W3C test suite's
+    // test_traceparent_duplicated expects a new trace.
+    #[test]
+    fn two_traceparent_headers_start_a_new_trace() {
+        let mut request = headers(&[("tracestate", "rojo=00f067aa0ba902b7")]);
+        for value in [
+            TRACEPARENT,
+            "00-12345678901234567890123456789012-1234567890123456-01",
+        ] {
+            request.append("traceparent", http::HeaderValue::from_static(value));
+        }
+        let parent = choose_parent(&Propagators::default(), &request, None);
+        assert_eq!(parent.source, ParentSource::Root);
+        assert!(parent.caller.is_none());
+    }
+
+    // API Gateway REST events name each header in `headers` and in `multiValueHeaders`:
+    // that is one traceparent, not two.
+    #[test]
+    fn a_rest_api_event_with_a_traceparent_continues_the_trace() {
+        let event = include_str!("../../../events/home-with-traceparent.json");
+        let request = lambda_http::request::from_str(event).unwrap();
+        let parent = choose_parent(&Propagators::default(), request.headers(), None);
+        assert_eq!(parent.source, ParentSource::TraceContext);
+        assert_eq!(
+            span(&parent).trace_state().header(),
+            "rojo=00f067aa0ba902b7"
+        );
+    }
+
+    #[test]
+    fn the_callers_random_flag_and_every_tracestate_field_reach_the_parent() {
+        let mut request = headers(&[(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03",
+        )]);
+        for field in ["rojo=00f067aa0ba902b7", "", "congo=t61rcWkgMzE"] {
+            request.append("tracestate", http::HeaderValue::from_static(field));
+        }
+        let parent = choose_parent(&Propagators::default(), &request, None);
+        assert_eq!(parent.source, ParentSource::TraceContext);
+        assert_eq!(span(&parent).trace_flags().to_u8(), 0x03);
+        assert_eq!(
+            span(&parent).trace_state().header(),
+            "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"
+        );
+        let caller = parent.caller.expect("the caller's trace context");
+        assert_eq!(
+            caller.tracestate.map(|s| s.as_str().to_owned()).as_deref(),
+            Some("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE")
+        );
+    }
+
+    #[test]
+    fn a_tracestate_field_that_is_not_ascii_drops_the_whole_tracestate() {
+        let mut request = headers(&[("traceparent", TRACEPARENT), ("tracestate", "rojo=1")]);
+        request.append(
+            "tracestate",
+            http::HeaderValue::from_bytes("congo=caf\u{e9}".as_bytes()).unwrap(),
+        );
+        let parent = choose_parent(&Propagators::default(), &request, None);
+        assert_eq!(parent.source, ParentSource::TraceContext);
+        assert_eq!(parent.caller.and_then(|c| c.tracestate), None);
+    }
+
+    #[test]
+    fn a_broken_tracestate_is_dropped_and_the_traceparent_still_continues() {
+        // "failure to parse tracestate MUST NOT affect the parsing of traceparent"
+        let request = headers(&[("traceparent", TRACEPARENT), ("tracestate", "foo=,bar=3")]);
+        let parent = choose_parent(&Propagators::default(), &request, None);
+        assert_eq!(parent.source, ParentSource::TraceContext);
+        assert_eq!(span(&parent).trace_state().header(), "");
+        assert_eq!(parent.caller.and_then(|c| c.tracestate), None);
     }
 
     #[test]
