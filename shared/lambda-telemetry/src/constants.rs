@@ -25,8 +25,8 @@ pub const OTEL_PROPAGATORS: &str = "OTEL_PROPAGATORS";
 pub const AWS_XRAY_TRACE_ENV: &str = "_X_AMZN_TRACE_ID";
 
 /// `always_on`, `always_off`, `traceidratio`, `parentbased_always_on` (default),
-/// `parentbased_always_off`, `parentbased_traceidratio`. A caller's sampled flag never
-/// samples more than this allows.
+/// `parentbased_always_off`, `parentbased_traceidratio`: OTLP's sampler. A parent-based one
+/// follows a W3C caller's sampled flag; X-Ray follows Lambda's `Sampled` (see `sampling`).
 pub const OTEL_TRACES_SAMPLER: &str = "OTEL_TRACES_SAMPLER";
 /// The ratio of the `traceidratio` samplers, 0.0 to 1.0.
 pub const OTEL_TRACES_SAMPLER_ARG: &str = "OTEL_TRACES_SAMPLER_ARG";

@@ -40,8 +40,13 @@
 //! 3. with `xray` listed, the request's own `X-Amzn-Trace-Id`;
 //! 4. a new root, with an X-Ray compatible trace id.
 //!
-//! `none` always starts a new root. Invalid headers are ignored, never an error. A caller's
-//! sampled flag never samples more than `OTEL_TRACES_SAMPLER` allows.
+//! `none` always starts a new root. Invalid headers are ignored, never an error.
+//!
+//! # Sampling
+//!
+//! OTLP follows `OTEL_TRACES_SAMPLER` (a parent-based sampler follows a W3C caller's sampled
+//! flag); X-Ray follows the `Sampled` flag Lambda hands the invocation; the log level decides
+//! neither. The rules and the decision table are in the README, "Sampling".
 //!
 //! # Exports
 //!
