@@ -1,25 +1,20 @@
 //! Getting spans out before Lambda freezes the process, without delaying the response.
 //!
 //! Ended spans wait in a bounded in-memory buffer ([`SpanBuffer`]). After each invocation's
-//! response has been posted, and before the next invocation is asked for, [`FlushLayer`]
-//! hands them to the exporters, bounded by the flush budget. A full buffer or an exporter
+//! response has been posted, and before the next invocation is asked for, the Runtime API
+//! loop ([`crate::runtime`]) has [`Pipeline::flush`] hand them to the exporters, bounded by the flush budget. A full buffer or an exporter
 //! that misses the budget costs spans, never the response: the loss is counted and written
 //! in one WARN line per invocation.
 
 use std::fmt::Write as _;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use lambda_http::lambda_runtime::LambdaInvocation;
 use opentelemetry::trace::Status;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
-use tower::{Layer, Service};
 
 use crate::config::setting;
 use crate::constants::{
@@ -295,55 +290,6 @@ impl Pipeline {
                 "spans were dropped: the buffer was full, the backend refused them, or the export missed the flush budget"
             );
         }
-    }
-}
-
-/// Flushes the [`Pipeline`] after each invocation: the inner service has posted the response
-/// by the time it completes, and the runtime asks for the next invocation only after this.
-#[derive(Clone, Debug)]
-pub(crate) struct FlushLayer(pub(crate) Arc<Pipeline>);
-
-impl<S> Layer<S> for FlushLayer {
-    type Service = Flush<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Flush {
-            inner,
-            pipeline: Arc::clone(&self.0),
-        }
-    }
-}
-
-/// The service [`FlushLayer`] makes.
-#[derive(Clone, Debug)]
-pub(crate) struct Flush<S> {
-    inner: S,
-    pipeline: Arc<Pipeline>,
-}
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-impl<S> Service<LambdaInvocation> for Flush<S>
-where
-    S: Service<LambdaInvocation, Response = (), Error = BoxError>,
-    S::Future: Send + 'static,
-{
-    type Response = ();
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, invocation: LambdaInvocation) -> Self::Future {
-        let posted = self.inner.call(invocation);
-        let pipeline = Arc::clone(&self.pipeline);
-        Box::pin(async move {
-            let result = posted.await;
-            pipeline.flush().await;
-            result
-        })
     }
 }
 

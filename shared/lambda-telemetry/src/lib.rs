@@ -107,6 +107,8 @@ mod redact;
 /// Error reports to Rollbar.
 #[cfg(feature = "rollbar")]
 pub mod rollbar;
+/// Our loop on the Lambda Runtime API.
+mod runtime;
 /// One more flush at shutdown.
 mod shutdown;
 /// The OpenTelemetry tracer provider behind `tracing` spans.
@@ -117,7 +119,6 @@ mod xray;
 use std::sync::{Arc, OnceLock};
 
 use lambda_http::{IntoResponse, Request, Service};
-use tower::Layer as _;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt as _;
 
@@ -188,9 +189,7 @@ impl Telemetry {
             shutdown::register_extension().await;
         }
         self.pipeline.start_background();
-        let serve = lambda_http::runtime_concurrent(InvocationLayer::from_env().layer(handler))
-            .layer(export::FlushLayer(Arc::clone(&self.pipeline)))
-            .run_concurrent();
+        let serve = runtime::serve(handler, Arc::clone(&self.pipeline));
         tokio::select! {
             served = serve => served.map_err(Error::Runtime),
             () = shutdown::signal() => {

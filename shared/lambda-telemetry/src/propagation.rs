@@ -3,9 +3,11 @@
 //! The rule, in order (each step only with its propagator in `OTEL_PROPAGATORS`):
 //! 1. `tracecontext`: a valid W3C `traceparent` on the request is the parent, so the
 //!    browser's trace continues; the Lambda X-Ray context becomes a link.
-//! 2. `xray-lambda`: the Lambda X-Ray context (`Context::xray_trace_id`, else
-//!    `_X_AMZN_TRACE_ID`) is the parent, so the OpenTelemetry trace id is the X-Ray trace id.
-//! 3. `xray`: the request's own `X-Amzn-Trace-Id` header.
+//! 2. `xray-lambda`: the Lambda X-Ray context (`Context::xray_trace_id`) is the parent, so
+//!    the OpenTelemetry trace id is the X-Ray trace id. (`_X_AMZN_TRACE_ID` is not read:
+//!    our Runtime API loop never sets it, see [`crate::runtime`].)
+//! 3. `xray`: the request's own `X-Amzn-Trace-Id` header, as the caller sent it (our loop
+//!    leaves the event's headers as they are; lambda_http's adapter put Lambda's there).
 //! 4. Otherwise a new root.
 //!
 //! `OTEL_PROPAGATORS` lists the propagators in the order they are tried (the default is
@@ -20,7 +22,7 @@ use opentelemetry::trace::{SpanContext, TraceContextExt};
 use opentelemetry_aws::trace::XrayPropagator;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 
-use crate::constants::{AWS_XRAY_TRACE_ENV, OTEL_PROPAGATORS};
+use crate::constants::OTEL_PROPAGATORS;
 
 /// One entry of `OTEL_PROPAGATORS`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,10 +114,7 @@ pub(crate) fn choose_parent(
     lambda_xray_header: Option<&str>,
 ) -> Parent {
     let request = HeaderExtractor(headers);
-    let lambda_xray = lambda_xray_header
-        .map(str::to_owned)
-        .or_else(|| std::env::var(AWS_XRAY_TRACE_ENV).ok())
-        .and_then(|header| xray_span_context(&header));
+    let lambda_xray = lambda_xray_header.and_then(xray_span_context);
 
     let mut chosen: Option<(Context, ParentSource)> = None;
     for propagator in &propagators.0 {
