@@ -174,10 +174,13 @@ impl Telemetry {
         &self.config
     }
 
-    /// Serves `handler` on the Lambda runtime, inside the [`InvocationLayer`].
+    /// Serves `handler` on the Lambda Runtime API, inside the [`InvocationLayer`], with a
+    /// loop of the crate's own (see the `runtime` module for why not `lambda_http::run`).
     /// Invocations run one at a time, or as many at once as Lambda Managed Instances allow
-    /// (`AWS_LAMBDA_MAX_CONCURRENCY`). Telemetry is flushed after each response, and once
-    /// more on SIGTERM or SIGINT, after which this returns `Ok`.
+    /// (`AWS_LAMBDA_MAX_CONCURRENCY`). An HTTP event lambda_http cannot make a request of is
+    /// answered 400 without calling `handler`. Telemetry is flushed after each response, and
+    /// once more on SIGTERM or SIGINT, after which this returns `Ok`; an unreachable Runtime
+    /// API is [`Error::Runtime`].
     pub async fn run<S>(&self, handler: S) -> Result<()>
     where
         S: Service<Request> + Clone + Send + 'static,
