@@ -1,6 +1,8 @@
-//! A Lambda Runtime API on loopback that hands out queued events one at a time and
-//! timestamps every step of a function's life: its first `/next`, each event handed out,
-//! each response posted, and each following `/next` (the end of the post-response flush).
+//! A Lambda Runtime API on loopback that hands out queued events and timestamps every step
+//! of a function's life: its first `/next`, each event handed out, each response posted, and
+//! each following `/next` (the end of the post-response flush). Each `/next` waits for an
+//! event on its own connection, so a function running several loops (Lambda Managed
+//! Instances) is handed several at once; [`RuntimeApi::max_in_flight`] says how many it held.
 //!
 //! It answers what a function asks at start too: the Extensions API registration (with a
 //! `Lambda-Extension-Identifier`) and an extension's `event/next`, which just waits, as it
@@ -8,8 +10,10 @@
 //! awslambdaric (the Python runtime client) fails without one.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -42,8 +46,21 @@ pub struct Invocation {
 
 #[derive(Debug, Default)]
 struct State {
-    queued: VecDeque<Vec<u8>>,
+    /// Events and how many more times each is handed out; shared, so that queuing 100,000
+    /// copies costs one.
+    queued: VecDeque<(Arc<[u8]>, usize)>,
     invocations: Vec<Invocation>,
+    /// Invocations whose answer was posted, waiting for the function's next `/next`.
+    awaiting_next: VecDeque<usize>,
+    /// How many invocations have had their `/next` after the answer: done, flush included.
+    done: usize,
+    /// Handed out and not yet acknowledged, now and at most.
+    in_flight: usize,
+    max_in_flight: usize,
+    /// Whether answers are kept (off for long runs, where they would be the test's memory).
+    discard_answers: bool,
+    /// How long an answer's acknowledgement waits.
+    post_delay: Duration,
     first_next: Option<Instant>,
     init_error: Option<String>,
     extensions_registered: usize,
@@ -82,12 +99,30 @@ impl RuntimeApi {
 
     /// Queues `count` copies of `event`; each `/next` takes one.
     pub fn queue(&self, event: &[u8], count: usize) {
+        if count == 0 {
+            return;
+        }
         let (state, changed) = &*self.shared;
         let mut state = state.lock().unwrap();
-        state
-            .queued
-            .extend(std::iter::repeat_n(event.to_vec(), count));
+        state.queued.push_back((Arc::from(event), count));
         changed.notify_all();
+    }
+
+    /// Keeps no answer bodies: for runs of many invocations, whose answers would otherwise be
+    /// most of the test's own memory.
+    pub fn discard_answers(&self) {
+        self.shared.0.lock().unwrap().discard_answers = true;
+    }
+
+    /// Holds the acknowledgement of each posted answer this long: the function's loop that
+    /// posted it waits, so invocations served at once stay in flight together.
+    pub fn set_post_delay(&self, delay: Duration) {
+        self.shared.0.lock().unwrap().post_delay = delay;
+    }
+
+    /// The most invocations handed out and not yet acknowledged at one time.
+    pub fn max_in_flight(&self) -> usize {
+        self.shared.0.lock().unwrap().max_in_flight
     }
 
     /// Holds each event this long after the function asks for it, before handing it out:
@@ -98,16 +133,14 @@ impl RuntimeApi {
     }
 
     /// Waits until `count` events have been answered and the function asked for one more
-    /// after the last (its flush is over); false when `timeout` ran out first or the
-    /// function reported an init error.
+    /// after each (its flush is over); false when `timeout` ran out first or the function
+    /// reported an init error.
     pub fn wait_for(&self, count: usize, timeout: Duration) -> bool {
         let (state, changed) = &*self.shared;
         let deadline = Instant::now() + timeout;
         let mut state = state.lock().unwrap();
         loop {
-            let done = state.invocations.len() >= count
-                && state.invocations[..count].iter().all(|i| i.next.is_some());
-            if done {
+            if state.done >= count {
                 return true;
             }
             let now = Instant::now();
@@ -163,18 +196,28 @@ impl RuntimeApi {
                 let now = Instant::now();
                 let rest = &p[INVOCATION.len()..];
                 let (id, what) = rest.split_once('/').unwrap_or((rest, ""));
-                let mut state = state.lock().unwrap();
-                if let Some(invocation) = state
-                    .invocations
-                    .iter_mut()
-                    .rev()
-                    .find(|i| i.request_id == id)
-                {
-                    invocation.posted = Some(now);
-                    invocation.failed = what == "error";
-                    invocation.response = body;
+                let delay = {
+                    let mut state = state.lock().unwrap();
+                    let keep = !state.discard_answers;
+                    let found = state.invocations.iter().rposition(|i| i.request_id == id);
+                    if let Some(index) = found {
+                        let invocation = &mut state.invocations[index];
+                        invocation.posted = Some(now);
+                        invocation.failed = what == "error";
+                        if keep {
+                            invocation.response = body;
+                        }
+                        state.awaiting_next.push_back(index);
+                    }
+                    changed.notify_all();
+                    state.post_delay
+                };
+                if !delay.is_zero() {
+                    thread::sleep(delay);
                 }
-                changed.notify_all();
+                let mut state = state.lock().unwrap();
+                state.in_flight = state.in_flight.saturating_sub(1);
+                drop(state);
                 reply(202, &[], b"{\"status\":\"OK\"}")
             }
             ("POST", INIT_ERROR) => {
@@ -210,14 +253,20 @@ impl RuntimeApi {
         let asked = Instant::now();
         let mut state = state.lock().unwrap();
         state.first_next.get_or_insert(asked);
-        if let Some(last) = state.invocations.last_mut() {
-            if last.posted.is_some() && last.next.is_none() {
-                last.next = Some(asked);
-                changed.notify_all();
-            }
+        // The answer posted longest ago whose loop had not asked again: with one loop, the
+        // last one; with several, one of theirs.
+        if let Some(index) = state.awaiting_next.pop_front() {
+            state.invocations[index].next = Some(asked);
+            state.done += 1;
+            changed.notify_all();
         }
         let event = loop {
-            if let Some(event) = state.queued.pop_front() {
+            if let Some((event, left)) = state.queued.front_mut() {
+                let event = Arc::clone(event);
+                *left -= 1;
+                if *left == 0 {
+                    state.queued.pop_front();
+                }
                 break event;
             }
             state = changed.wait(state).unwrap();
@@ -241,6 +290,8 @@ impl RuntimeApi {
             number,
             number
         );
+        state.in_flight += 1;
+        state.max_in_flight = state.max_in_flight.max(state.in_flight);
         state.invocations.push(Invocation {
             request_id: request_id.clone(),
             handed_out: Instant::now(),
@@ -325,5 +376,120 @@ fn read_chunked(reader: &mut impl BufRead) -> Option<Vec<u8>> {
             return Some(body);
         }
         body.extend_from_slice(&chunk[..size]);
+    }
+}
+
+/// The binary of a function of the workspace, built as `cargo lambda watch` builds it (debug,
+/// with [`crate::LOCAL_FEATURES`]), so the end-to-end tests share the build.
+pub fn function_binary(name: &str) -> PathBuf {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "-p", name, "-p", "lambda-telemetry"])
+        .args(["--features", crate::LOCAL_FEATURES])
+        .current_dir(crate::workspace_root())
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "cargo build -p {name} failed");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::workspace_root().join("target"));
+    target.join("debug").join(name)
+}
+
+/// A function process served by a [`RuntimeApi`], with only the variables Lambda would set
+/// and those given; killed on drop.
+pub struct Function {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Function {
+    /// Starts `binary` against `api`, keeping every line it prints.
+    pub fn start(binary: &PathBuf, api: &RuntimeApi, env: &[(&str, &str)]) -> Self {
+        Self::spawn(binary, api, env, true)
+    }
+
+    /// Starts `binary` against `api`, reading and dropping what it prints: for long runs.
+    pub fn start_quiet(binary: &PathBuf, api: &RuntimeApi, env: &[(&str, &str)]) -> Self {
+        Self::spawn(binary, api, env, false)
+    }
+
+    fn spawn(binary: &PathBuf, api: &RuntimeApi, env: &[(&str, &str)], keep: bool) -> Self {
+        let mut command = Command::new(binary);
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("TZ", "UTC")
+            .env("AWS_LAMBDA_RUNTIME_API", api.address())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "home-activities")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/21/[$LATEST]test")
+            .env("AWS_REGION", "us-east-1")
+            .env("FRONTEND_URL", crate::FRONTEND_ORIGIN)
+            .env("BACKEND_URL", "http://127.0.0.1:4567")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        for stream in [
+            Box::new(child.stdout.take().expect("piped")) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().expect("piped")),
+        ] {
+            let lines = Arc::clone(&lines);
+            thread::spawn(move || {
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { break };
+                    if keep {
+                        lines.lock().unwrap().push(line);
+                    }
+                }
+            });
+        }
+        Self { child, lines }
+    }
+
+    /// Every line printed so far (none when started quiet).
+    pub fn lines(&self) -> Vec<String> {
+        // Lines reach the pipe a moment after the answer is posted.
+        thread::sleep(Duration::from_millis(200));
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// The lines that are JSON objects.
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.lines()
+            .iter()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    }
+
+    /// The process's resident set size now, in KiB (`VmRSS` of `/proc/<pid>/status`).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("the function is running");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("a VmRSS line")
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

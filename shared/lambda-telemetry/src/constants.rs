@@ -21,8 +21,6 @@ pub const AWS_LAMBDA_FUNCTION_MEMORY_SIZE: &str = "AWS_LAMBDA_FUNCTION_MEMORY_SI
 /// Which incoming trace headers may choose an invocation's parent, in order:
 /// `tracecontext`, `baggage`, `xray`, `xray-lambda`, `none`. Default `tracecontext,xray-lambda`.
 pub const OTEL_PROPAGATORS: &str = "OTEL_PROPAGATORS";
-/// The X-Ray trace header of the current invocation, as Lambda's runtimes publish it.
-pub const AWS_XRAY_TRACE_ENV: &str = "_X_AMZN_TRACE_ID";
 
 /// `always_on`, `always_off`, `traceidratio`, `parentbased_always_on` (default),
 /// `parentbased_always_off`, `parentbased_traceidratio`: OTLP's sampler. A parent-based one
@@ -36,6 +34,11 @@ pub const AWS_REGION: &str = "AWS_REGION";
 pub const AWS_LAMBDA_FUNCTION_VERSION: &str = "AWS_LAMBDA_FUNCTION_VERSION";
 /// The execution environment's log stream, set by Lambda: `faas.instance`.
 pub const AWS_LAMBDA_LOG_STREAM_NAME: &str = "AWS_LAMBDA_LOG_STREAM_NAME";
+/// The function's log group, set by Lambda (the invocation `Context` carries it).
+pub const AWS_LAMBDA_LOG_GROUP_NAME: &str = "AWS_LAMBDA_LOG_GROUP_NAME";
+/// How many invocations one process serves at once, set by Lambda Managed Instances:
+/// that many Runtime API loops run side by side. Unset, or not a whole number above 0: one.
+pub const AWS_LAMBDA_MAX_CONCURRENCY: &str = "AWS_LAMBDA_MAX_CONCURRENCY";
 
 /// Where spans go, a list: `otlp`, `xray` (segment documents to the X-Ray daemon), `console`
 /// (a tree on stderr), `none`. Unset: `otlp` when an OTLP endpoint is configured, else nothing.

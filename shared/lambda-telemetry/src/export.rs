@@ -1,26 +1,21 @@
 //! Getting spans out before Lambda freezes the process, without delaying the response.
 //!
 //! Ended spans wait in a bounded in-memory buffer ([`SpanBuffer`]). After each invocation's
-//! response has been posted, and before the next invocation is asked for, [`FlushLayer`]
-//! hands them to the exporters, bounded by the flush budget. A full buffer or an exporter
+//! response has been posted, and before the next invocation is asked for, the Runtime API
+//! loop ([`crate::runtime`]) has [`Pipeline::flush`] hand them to the exporters, bounded by the flush budget. A full buffer or an exporter
 //! that misses the budget costs spans, never the response: the loss is counted and written
 //! in one WARN line per invocation.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use lambda_http::lambda_runtime::LambdaInvocation;
 use opentelemetry::trace::{SpanId, Status};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
-use tower::{Layer, Service};
 
 use crate::config::setting;
 use crate::constants::{
@@ -348,55 +343,6 @@ impl Pipeline {
     }
 }
 
-/// Flushes the [`Pipeline`] after each invocation: the inner service has posted the response
-/// by the time it completes, and the runtime asks for the next invocation only after this.
-#[derive(Clone, Debug)]
-pub(crate) struct FlushLayer(pub(crate) Arc<Pipeline>);
-
-impl<S> Layer<S> for FlushLayer {
-    type Service = Flush<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Flush {
-            inner,
-            pipeline: Arc::clone(&self.0),
-        }
-    }
-}
-
-/// The service [`FlushLayer`] makes.
-#[derive(Clone, Debug)]
-pub(crate) struct Flush<S> {
-    inner: S,
-    pipeline: Arc<Pipeline>,
-}
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-impl<S> Service<LambdaInvocation> for Flush<S>
-where
-    S: Service<LambdaInvocation, Response = (), Error = BoxError>,
-    S::Future: Send + 'static,
-{
-    type Response = ();
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, invocation: LambdaInvocation) -> Self::Future {
-        let posted = self.inner.call(invocation);
-        let pipeline = Arc::clone(&self.pipeline);
-        Box::pin(async move {
-            let result = posted.await;
-            pipeline.flush().await;
-            result
-        })
-    }
-}
-
 /// One block per trace on stderr, a line per span, indented under its parent:
 /// `GET /api/activities/home  0.412 ms  server  http.response.status_code=200`.
 fn console(spans: &[SpanData]) {
@@ -589,7 +535,7 @@ mod tests {
                     tracing::info_span!("work").in_scope(|| tracing::info!("working"));
                     gate.wait().await;
                     gate.wait().await;
-                    Ok::<_, BoxError>("ok")
+                    Ok::<_, crate::Error>("ok")
                 }
             })
         };

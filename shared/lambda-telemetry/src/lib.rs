@@ -112,6 +112,8 @@ mod redact;
 /// Error reports to Rollbar.
 #[cfg(feature = "rollbar")]
 pub mod rollbar;
+/// Our loop on the Lambda Runtime API.
+mod runtime;
 /// Which spans are recorded, for OTLP and for X-Ray.
 mod sampling;
 /// One more flush at shutdown.
@@ -126,7 +128,6 @@ mod xray;
 use std::sync::{Arc, OnceLock};
 
 use lambda_http::{IntoResponse, Request, Service};
-use tower::Layer as _;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -183,10 +184,13 @@ impl Telemetry {
         &self.config
     }
 
-    /// Serves `handler` on the Lambda runtime, inside the [`InvocationLayer`].
+    /// Serves `handler` on the Lambda Runtime API, inside the [`InvocationLayer`], with a
+    /// loop of the crate's own (see the `runtime` module for why not `lambda_http::run`).
     /// Invocations run one at a time, or as many at once as Lambda Managed Instances allow
-    /// (`AWS_LAMBDA_MAX_CONCURRENCY`). Telemetry is flushed after each response, and once
-    /// more on SIGTERM or SIGINT, after which this returns `Ok`.
+    /// (`AWS_LAMBDA_MAX_CONCURRENCY`). An HTTP event lambda_http cannot make a request of is
+    /// answered 400 without calling `handler`. Telemetry is flushed after each response, and
+    /// once more on SIGTERM or SIGINT, after which this returns `Ok`; an unreachable Runtime
+    /// API is [`Error::Runtime`].
     pub async fn run<S>(&self, handler: S) -> Result<()>
     where
         S: Service<Request> + Clone + Send + 'static,
@@ -198,9 +202,7 @@ impl Telemetry {
             shutdown::register_extension().await;
         }
         self.pipeline.start_background();
-        let serve = lambda_http::runtime_concurrent(InvocationLayer::from_env().layer(handler))
-            .layer(export::FlushLayer(Arc::clone(&self.pipeline)))
-            .run_concurrent();
+        let serve = runtime::serve(handler, Arc::clone(&self.pipeline));
         tokio::select! {
             served = serve => served.map_err(Error::Runtime),
             () = shutdown::signal() => {

@@ -2,13 +2,31 @@
 //! the standard library's text on stderr that Logs Insights cannot parse.
 
 use std::backtrace::{Backtrace, BacktraceStatus};
-use std::cell::RefCell;
-use std::panic::PanicHookInfo;
+use std::cell::{Cell, RefCell};
+use std::panic::{PanicHookInfo, UnwindSafe};
 
 thread_local! {
     /// Where the last panic on this thread happened, and its backtrace when one was captured:
     /// the hook knows them, the code that catches the panic does not.
     static LAST_PANIC: RefCell<Option<(Option<String>, Option<String>)>> = const { RefCell::new(None) };
+    /// Set while [`catch_quietly`] runs: its caller reports the panic itself.
+    static QUIET: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` and catches its panic without the hook's ERROR line, for a caller that reports
+/// the failure itself, once, where it knows which invocation it belongs to. The error is the
+/// panic's message and location.
+pub(crate) fn catch_quietly<R>(f: impl FnOnce() -> R + UnwindSafe) -> Result<R, String> {
+    let was = QUIET.with(|quiet| quiet.replace(true));
+    let result = std::panic::catch_unwind(f);
+    QUIET.with(|quiet| quiet.set(was));
+    result.map_err(|panic| {
+        let message = payload_message(&*panic);
+        match take_last_panic().0 {
+            Some(location) => format!("{message} at {location}"),
+            None => message.to_owned(),
+        }
+    })
 }
 
 /// The location and backtrace of the panic just caught on this thread, if the hook saw it.
@@ -29,6 +47,10 @@ fn log_panic(info: &PanicHookInfo<'_>) {
     let location = info
         .location()
         .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+    if QUIET.with(Cell::get) {
+        LAST_PANIC.with(|last| *last.borrow_mut() = Some((location, None)));
+        return;
+    }
     // Captured only when RUST_BACKTRACE or RUST_LIB_BACKTRACE asks for it, as std does.
     let backtrace = Backtrace::capture();
     let backtrace =

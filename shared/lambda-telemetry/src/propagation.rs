@@ -3,12 +3,14 @@
 //! The rule, in order (each step only with its propagator in `OTEL_PROPAGATORS`):
 //! 1. `tracecontext`: a valid W3C `traceparent` on the request is the parent, so the
 //!    browser's trace continues; the Lambda X-Ray context becomes a link.
-//! 2. `xray-lambda`: the Lambda X-Ray context (`Context::xray_trace_id`, else
-//!    `_X_AMZN_TRACE_ID`) is the parent, so the OpenTelemetry trace id is the X-Ray trace id.
-//!    A header with `Root` but no `Parent` (Lambda in PassThrough mode, a load balancer) names
-//!    a trace but no parent span: the server span is a new root *in that trace*, so its
-//!    `trace_id`, the log lines' `trace_id` and `xray_trace_id` and the response all agree.
-//! 3. `xray`: the request's own `X-Amzn-Trace-Id` header.
+//! 2. `xray-lambda`: the Lambda X-Ray context (`Context::xray_trace_id`) is the parent, so
+//!    the OpenTelemetry trace id is the X-Ray trace id. (`_X_AMZN_TRACE_ID` is not read:
+//!    our Runtime API loop never sets it, see [`crate::runtime`].) A header with `Root` but
+//!    no `Parent` (Lambda in PassThrough mode, a load balancer) names a trace but no parent
+//!    span: the server span is a new root *in that trace*, so its `trace_id`, the log lines'
+//!    `trace_id` and `xray_trace_id` and the response all agree.
+//! 3. `xray`: the request's own `X-Amzn-Trace-Id` header, as the caller sent it (our loop
+//!    leaves the event's headers as they are; lambda_http's adapter put Lambda's there).
 //! 4. Otherwise a new root.
 //!
 //! `OTEL_PROPAGATORS` lists the propagators in the order they are tried (the default is
@@ -24,7 +26,7 @@ use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceId};
 use opentelemetry_aws::trace::XrayPropagator;
 use opentelemetry_sdk::propagation::BaggagePropagator;
 
-use crate::constants::{AWS_XRAY_TRACE_ENV, OTEL_PROPAGATORS};
+use crate::constants::OTEL_PROPAGATORS;
 use crate::sampling::{InvocationTrace, XrayTrace};
 use crate::tracecontext::{CallerTrace, TraceParent, TraceStateList};
 
@@ -124,10 +126,7 @@ pub(crate) fn choose_parent(
     lambda_xray_header: Option<&str>,
 ) -> Parent {
     let request = HeaderExtractor(headers);
-    let xray = lambda_xray_header
-        .map(str::to_owned)
-        .or_else(|| std::env::var(AWS_XRAY_TRACE_ENV).ok())
-        .and_then(|header| xray_trace(&header));
+    let xray = lambda_xray_header.and_then(xray_trace);
     let lambda_xray = xray.as_ref().and_then(XrayTrace::segment);
     let mut root_trace_id = None;
 

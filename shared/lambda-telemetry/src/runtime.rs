@@ -1,0 +1,886 @@
+//! Our own loop on the Lambda Runtime API: ask for an invocation, make an HTTP request of its
+//! event, serve it through the [`InvocationLayer`](crate::InvocationLayer), post the answer,
+//! flush the telemetry, ask for the next.
+//!
+//! # Why not `lambda_http::run`
+//!
+//! We served handlers with `lambda_http::runtime_concurrent(..).run_concurrent()` before; three
+//! faults came from it and none could be fixed from outside, since neither lambda_runtime's
+//! service stack nor its `run_with_incoming` is public:
+//!
+//! 1. **Memory grew on every invocation.** With one invocation at a time, lambda_runtime 1.5
+//!    calls `std::env::set_var("_X_AMZN_TRACE_ID", ..)` for each one, and glibc's `setenv`
+//!    never frees a replaced value: about 175 bytes per invocation with unique trace ids
+//!    (6.8 to 17.3 MB over 60,000 warm invocations). This loop never sets an environment
+//!    variable; the trace id travels in the invocation `Context` only.
+//! 2. **Some events panicked before the handler.** lambda_http's conversion of an event into
+//!    a request `expect`s a valid base64 body and a URL it can build (at most 64 KiB, a host
+//!    and scheme `url` accepts). Such an event was an invocation error (a 502 for the client),
+//!    two error reports and no access line. Here the event is checked first, as the
+//!    conversion would see it ([`check`]); one that fails is answered 400 through the
+//!    invocation layer, with its span and access line. The conversion still runs under
+//!    `catch_unwind` for what the check does not foresee.
+//! 3. **The caller's `X-Amzn-Trace-Id` was lost.** lambda_http's adapter overwrote that header
+//!    with Lambda's own trace header, so `OTEL_PROPAGATORS=xray` could never continue the
+//!    caller's trace. Here the request keeps the headers the event carried.
+//!
+//! What we gave up from lambda_runtime: SnapStart (its `/restore/next` lifecycle and
+//! `SnapStartResource` hooks; SnapStart is not offered for custom runtimes on
+//! `provided.al2023` anyway), streaming responses (`Lambda-Runtime-Function-Response-Mode:
+//! streaming`), event types other than HTTP (API Gateway REST and HTTP API, function URLs,
+//! ALB), and its tracing of the raw event at TRACE level. What it reads from the invocation
+//! headers (request id, deadline, function ARN, X-Ray trace, client context, Cognito identity,
+//! tenant id) it still reads, through its own `Context::new`.
+//!
+//! With `AWS_LAMBDA_MAX_CONCURRENCY` = N > 1 (Lambda Managed Instances), N loops run side
+//! by side, as lambda_runtime's `run_concurrent` does; each flushes after its own responses.
+
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use base64::Engine as _;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use http_body_util::BodyExt as _;
+use lambda_http::aws_lambda_events::query_map::QueryMap;
+use lambda_http::lambda_runtime::{Config as LambdaConfig, Context};
+use lambda_http::request::{LambdaRequest, RequestContext};
+use lambda_http::{Body, IntoResponse, Request, RequestExt as _, Response, TransformResponse};
+use lambda_runtime_api_client::PooledClient;
+use lambda_runtime_api_client::body::Body as ApiBody;
+use tower::{Layer as _, Service};
+
+use crate::config::setting;
+use crate::constants::{
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE, AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_FUNCTION_VERSION,
+    AWS_LAMBDA_LOG_GROUP_NAME, AWS_LAMBDA_LOG_STREAM_NAME, AWS_LAMBDA_MAX_CONCURRENCY,
+    AWS_LAMBDA_RUNTIME_API, span_fields,
+};
+use crate::export::Pipeline;
+use crate::invocation::InvocationLayer;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+const NEXT: &str = "/2018-06-01/runtime/invocation/next";
+const REQUEST_ID: &str = "lambda-runtime-aws-request-id";
+const DEADLINE_MS: &str = "lambda-runtime-deadline-ms";
+const TRACE_ID: &str = "lambda-runtime-trace-id";
+const INVOKED_ARN: &str = "lambda-runtime-invoked-function-arn";
+/// Echoed on `/response` and `/error`, so Lambda can refuse the answer of a timed-out
+/// invocation (newer Runtime APIs send it; lambda_runtime echoes it too).
+const INVOCATION_ID: &str = "lambda-runtime-invocation-id";
+const ERROR_TYPE: &str = "lambda-runtime-function-error-type";
+
+/// The longest URI `http::Uri` accepts: lambda_http's conversion panics past it.
+const MAX_URI_LEN: usize = u16::MAX as usize - 1;
+/// How much of a rejected event's path the access line shows.
+const SHOWN_PATH_LEN: usize = 1024;
+
+/// Serves `handler`, inside the invocation layer, on the Runtime API at
+/// `AWS_LAMBDA_RUNTIME_API`, with `AWS_LAMBDA_MAX_CONCURRENCY` loops; returns only when no
+/// loop is left, with the error that ended the last one.
+pub(crate) async fn serve<S>(handler: S, pipeline: Arc<Pipeline>) -> Result<(), BoxError>
+where
+    S: Service<Request> + Clone + Send + 'static,
+    S::Response: IntoResponse + Send,
+    S::Error: Into<BoxError> + Send,
+    S::Future: Send + 'static,
+{
+    let endpoint = setting(AWS_LAMBDA_RUNTIME_API)
+        .ok_or_else(|| format!("{AWS_LAMBDA_RUNTIME_API} is not set: not in Lambda"))?;
+    let endpoint: Uri = endpoint
+        .trim()
+        .parse()
+        .map_err(|e| format!("{AWS_LAMBDA_RUNTIME_API} is not host:port: {e}"))?;
+    let (loops, problem) = concurrency(setting(AWS_LAMBDA_MAX_CONCURRENCY).as_deref());
+    if let Some(problem) = problem {
+        tracing::warn!(problem, "running one invocation at a time");
+    }
+    let client = Arc::new(
+        PooledClient::builder()
+            .with_endpoint(endpoint)
+            .with_pool_size(loops)
+            .build(),
+    );
+    let service = InvocationLayer::from_env().layer(RejectMalformed(handler));
+    let worker = Worker {
+        client,
+        config: Arc::new(lambda_config()),
+        pipeline,
+    };
+    if loops == 1 {
+        return worker.run(service).await;
+    }
+    let mut running = tokio::task::JoinSet::new();
+    for _ in 0..loops {
+        running.spawn(worker.clone().run(service.clone()));
+    }
+    // A loop that fails ends alone; the others serve on, as under lambda_runtime.
+    let mut last = Ok(());
+    while let Some(ended) = running.join_next().await {
+        let error: BoxError = match ended {
+            Ok(Ok(())) => continue,
+            Ok(Err(error)) => error,
+            Err(join) => Box::new(join),
+        };
+        tracing::error!(
+            error = &*error as &dyn std::error::Error,
+            remaining = running.len(),
+            "a Runtime API loop stopped"
+        );
+        last = Err(error);
+    }
+    last
+}
+
+/// How many loops `AWS_LAMBDA_MAX_CONCURRENCY` asks for, and what is wrong with it, if
+/// anything: not a whole number above 0 means one loop.
+fn concurrency(value: Option<&str>) -> (usize, Option<String>) {
+    let Some(value) = value else { return (1, None) };
+    match value.trim().parse::<usize>() {
+        Ok(loops) if loops > 0 => (loops, None),
+        _ => (
+            1,
+            Some(format!(
+                "{AWS_LAMBDA_MAX_CONCURRENCY} is {value:?}, not a whole number above 0"
+            )),
+        ),
+    }
+}
+
+/// What lambda_runtime's `Config::from_env` reads, without its panic on a missing variable
+/// (off Lambda, a test): the `Context` of every invocation carries it.
+fn lambda_config() -> LambdaConfig {
+    LambdaConfig {
+        function_name: setting(AWS_LAMBDA_FUNCTION_NAME).unwrap_or_default(),
+        memory: setting(AWS_LAMBDA_FUNCTION_MEMORY_SIZE)
+            .and_then(|m| m.trim().parse().ok())
+            .unwrap_or_default(),
+        version: setting(AWS_LAMBDA_FUNCTION_VERSION).unwrap_or_default(),
+        log_stream: setting(AWS_LAMBDA_LOG_STREAM_NAME).unwrap_or_default(),
+        log_group: setting(AWS_LAMBDA_LOG_GROUP_NAME).unwrap_or_default(),
+    }
+}
+
+/// What one loop needs.
+#[derive(Clone)]
+struct Worker {
+    client: Arc<PooledClient>,
+    config: Arc<LambdaConfig>,
+    pipeline: Arc<Pipeline>,
+}
+
+/// What is posted for an invocation.
+enum Answer {
+    /// The serialized HTTP answer, for `/response`.
+    Response(Vec<u8>),
+    /// An invocation error, for `/error`: there is no HTTP answer to give.
+    Error {
+        error_type: &'static str,
+        message: String,
+    },
+}
+
+impl Worker {
+    /// Serves invocations until the Runtime API cannot be reached or answers nonsense.
+    async fn run<S>(self, mut service: S) -> Result<(), BoxError>
+    where
+        S: Service<Request, Response = Response<Body>, Error = BoxError>,
+    {
+        loop {
+            let next = self.client.call(api_request(Method::GET, NEXT)?).await?;
+            // `cargo lambda watch` answers 204 when it has nothing to hand out; lambda_runtime
+            // asks again too.
+            if next.status() == StatusCode::NO_CONTENT {
+                continue;
+            }
+            if !next.status().is_success() {
+                return Err(format!("the Runtime API answered {} to /next", next.status()).into());
+            }
+            let (parts, body) = next.into_parts();
+            let headers = parts.headers;
+            let request_id = headers
+                .get(REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .ok_or("the Runtime API handed out an invocation without a request id")?
+                .to_owned();
+            let body = body.collect().await?.to_bytes();
+            let answer = self
+                .answer(&mut service, &request_id, &headers, &body)
+                .await?;
+            self.post(&request_id, headers.get(INVOCATION_ID), answer)
+                .await?;
+            // After the response is out, before the next invocation is asked for: the
+            // caller does not wait for it, and Lambda does not freeze the process during it.
+            self.pipeline.flush().await;
+        }
+    }
+
+    async fn answer<S>(
+        &self,
+        service: &mut S,
+        request_id: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Answer, BoxError>
+    where
+        S: Service<Request, Response = Response<Body>, Error = BoxError>,
+    {
+        // lambda_runtime's `Context::new` panics without a deadline.
+        let context = match headers.get(DEADLINE_MS) {
+            Some(_) => Context::new(request_id, Arc::clone(&self.config), headers)
+                .map_err(|e| e.to_string()),
+            None => Err("no Lambda-Runtime-Deadline-Ms header".to_owned()),
+        };
+        let context = match context {
+            Ok(context) => context,
+            Err(message) => {
+                return Ok(unanswerable(
+                    headers,
+                    request_id,
+                    "Runtime.InvalidInvocation",
+                    format!("the invocation's headers cannot be read: {message}"),
+                ));
+            }
+        };
+        let event = match parse_event(body) {
+            Ok(event) => event,
+            Err((error_type, message)) => {
+                return Ok(unanswerable(headers, request_id, error_type, message));
+            }
+        };
+        let origin = event.request_origin();
+        let request = http_request(event, context);
+        poll_fn(|cx| service.poll_ready(cx)).await?;
+        let response = service.call(request).await?;
+        // lambda_http's own serialization for the event's origin, reached through its
+        // public (if hidden) future: `LambdaResponse::from_response` is crate-private.
+        let transform = TransformResponse::<'_, Response<Body>, std::convert::Infallible>::Response(
+            origin,
+            Box::pin(std::future::ready(response)),
+        );
+        let Ok(lambda_response) = transform.await;
+        Ok(match serde_json::to_vec(&lambda_response) {
+            Ok(json) => Answer::Response(json),
+            Err(error) => unanswerable(
+                headers,
+                request_id,
+                "Runtime.SerializationError",
+                format!("the response cannot be serialized: {error}"),
+            ),
+        })
+    }
+
+    async fn post(
+        &self,
+        request_id: &str,
+        invocation_id: Option<&HeaderValue>,
+        answer: Answer,
+    ) -> Result<(), BoxError> {
+        let (path, body, error_type) = match answer {
+            Answer::Response(body) => (
+                format!("/2018-06-01/runtime/invocation/{request_id}/response"),
+                body,
+                None,
+            ),
+            Answer::Error {
+                error_type,
+                message,
+            } => (
+                format!("/2018-06-01/runtime/invocation/{request_id}/error"),
+                serde_json::to_vec(&serde_json::json!({
+                    "errorType": error_type,
+                    "errorMessage": message,
+                }))?,
+                Some(error_type),
+            ),
+        };
+        let mut request = lambda_runtime_api_client::build_request()
+            .method(Method::POST)
+            .uri(path)
+            .body(ApiBody::from(body))?;
+        if let Some(error_type) = error_type {
+            request
+                .headers_mut()
+                .insert(ERROR_TYPE, HeaderValue::from_static(error_type));
+        }
+        if let Some(id) = invocation_id {
+            request.headers_mut().insert(INVOCATION_ID, id.clone());
+        }
+        let posted = self.client.call(request).await?;
+        let status = posted.status();
+        // Read to the end, so the connection goes back to the pool.
+        let refusal = posted.into_body().collect().await?.to_bytes();
+        if !status.is_success() {
+            // Lambda refused this answer (too large, too late): the invocation is lost, the
+            // loop is not.
+            tracing::warn!(
+                status = status.as_u16(),
+                refusal = %String::from_utf8_lossy(&refusal),
+                function_request_id = request_id,
+                "the Runtime API refused the answer"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A `GET` or `POST` to the Runtime API; the client sets the host.
+fn api_request(method: Method, path: &str) -> Result<http::Request<ApiBody>, BoxError> {
+    Ok(lambda_runtime_api_client::build_request()
+        .method(method)
+        .uri(path)
+        .body(ApiBody::empty())?)
+}
+
+/// An invocation with no HTTP answer to give: one ERROR line that names it, and the error
+/// Lambda will report to the caller.
+fn unanswerable(
+    headers: &HeaderMap,
+    request_id: &str,
+    error_type: &'static str,
+    message: String,
+) -> Answer {
+    let header = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    // The keys every line inside an invocation has, for Logs Insights to find this one.
+    let span = tracing::error_span!(
+        target: "lambda_telemetry::runtime",
+        "invocation",
+        { span_fields::FAAS_INVOCATION_ID } = request_id,
+        { span_fields::AWS_LAMBDA_INVOKED_ARN } = header(INVOKED_ARN),
+        { span_fields::AWS_XRAY_TRACE_ID } = header(TRACE_ID).and_then(xray_root),
+    );
+    span.in_scope(|| {
+        tracing::error!(
+            error_type,
+            error = message.as_str(),
+            "the event has no HTTP answer; Lambda reports an invocation error"
+        );
+    });
+    Answer::Error {
+        error_type,
+        message,
+    }
+}
+
+/// `Root=1-...;Parent=...` → `1-...`.
+fn xray_root(header: &str) -> Option<&str> {
+    header
+        .split(';')
+        .filter_map(|part| part.trim().split_once('='))
+        .find(|(key, _)| key.eq_ignore_ascii_case("root"))
+        .map(|(_, value)| value.trim())
+}
+
+/// The event as lambda_http reads it, or the invocation error for one it cannot read.
+fn parse_event(body: &[u8]) -> Result<LambdaRequest, (&'static str, String)> {
+    serde_json::from_slice(body).map_err(|error| {
+        if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
+            (
+                "Runtime.UnsupportedEvent",
+                "the event is not an HTTP event (API Gateway REST or HTTP API, function URL, ALB)"
+                    .to_owned(),
+            )
+        } else {
+            (
+                "Runtime.InvalidJson",
+                format!("the event is not JSON: {error}"),
+            )
+        }
+    })
+}
+
+/// Why an event got a 400 instead of reaching the handler; the request carries it as an
+/// extension, for [`RejectMalformed`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Rejection {
+    /// `isBase64Encoded` with a body that is not base64.
+    Base64Body,
+    /// The URL built from the event is longer than a URI can be.
+    UriTooLong(usize),
+    /// No URL can be built from the event's path, host and scheme.
+    InvalidUrl(String),
+    /// lambda_http's conversion panicked for a reason [`check`] did not foresee.
+    ConversionPanicked(String),
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Base64Body => f.write_str("isBase64Encoded is true and the body is not base64"),
+            Self::UriTooLong(len) => write!(
+                f,
+                "the URL is {len} bytes, more than the {MAX_URI_LEN} a URI may have"
+            ),
+            Self::InvalidUrl(why) => write!(f, "no URL can be made of the event: {why}"),
+            Self::ConversionPanicked(why) => {
+                write!(f, "lambda_http could not convert the event: {why}")
+            }
+        }
+    }
+}
+
+/// The request the handler sees: lambda_http's conversion of the event, with the Lambda
+/// context, and the headers as the event carried them (the caller's `X-Amzn-Trace-Id`
+/// stays). An event the conversion cannot take becomes a bare request marked with its
+/// [`Rejection`].
+fn http_request(event: LambdaRequest, context: Context) -> Request {
+    let request = match check(&event) {
+        Ok(()) => {
+            // Kept for the unforeseen panic, which consumes the event.
+            let (method, path) = outline(&event);
+            match crate::panics::catch_quietly(AssertUnwindSafe(|| Request::from(event))) {
+                Ok(request) => request,
+                Err(panic) => bare_request(
+                    method,
+                    path.as_deref(),
+                    HeaderMap::new(),
+                    None,
+                    Rejection::ConversionPanicked(panic),
+                ),
+            }
+        }
+        Err(rejection) => rejected(event, rejection),
+    };
+    request.with_lambda_context(context)
+}
+
+/// What lambda_http's conversion (`lambda_http::request`, 1.3) would `expect` or `unwrap`
+/// and panic on, checked the way it computes it: `Body::from_maybe_encoded` (a base64 body),
+/// `build_request_uri` (`Url::parse` of scheme, host and path) and the request builder (the
+/// URI `http` accepts). The `query.parse().unwrap()` of an HTTP API query is infallible.
+pub(crate) fn check(event: &LambdaRequest) -> Result<(), Rejection> {
+    let (base64, body, path, headers, host, query) = match event {
+        LambdaRequest::ApiGatewayV1(ag) => (
+            ag.is_base64_encoded,
+            ag.body.as_deref(),
+            with_stage(ag.request_context.stage.as_deref(), ag.path.as_deref()),
+            &ag.headers,
+            host(&ag.headers).or(ag.request_context.domain_name.as_deref()),
+            query_string(
+                &ag.multi_value_query_string_parameters,
+                &ag.query_string_parameters,
+            ),
+        ),
+        LambdaRequest::ApiGatewayV2(ag) => (
+            ag.is_base64_encoded,
+            ag.body.as_deref(),
+            with_stage(ag.request_context.stage.as_deref(), ag.raw_path.as_deref()),
+            &ag.headers,
+            host(&ag.headers).or(ag.request_context.domain_name.as_deref()),
+            ag.raw_query_string.clone().filter(|q| !q.is_empty()),
+        ),
+        LambdaRequest::Alb(alb) => (
+            alb.is_base64_encoded,
+            alb.body.as_deref(),
+            alb.path.clone().unwrap_or_default(),
+            &alb.headers,
+            host(&alb.headers),
+            query_string(
+                &decoded(&alb.multi_value_query_string_parameters),
+                &decoded(&alb.query_string_parameters),
+            ),
+        ),
+        // Kinds this build does not serve: the catch_unwind is their only guard.
+        _ => return Ok(()),
+    };
+    if base64
+        && let Some(body) = body
+        && base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .is_err()
+    {
+        return Err(Rejection::Base64Body);
+    }
+    let mut url = match host {
+        None => url::Url::parse(&format!("http://localhost{path}"))
+            .map_err(|e| Rejection::InvalidUrl(e.to_string()))?
+            .path()
+            .to_owned(),
+        Some(host) => {
+            let scheme = headers
+                .get("x-forwarded-proto")
+                .and_then(|s| s.to_str().ok())
+                .unwrap_or("https");
+            url::Url::parse(&format!("{scheme}://{host}{path}"))
+                .map_err(|e| Rejection::InvalidUrl(e.to_string()))?
+                .to_string()
+        }
+    };
+    if let Some(query) = query {
+        url.push('?');
+        url.push_str(&query);
+    }
+    if url.len() > MAX_URI_LEN {
+        return Err(Rejection::UriTooLong(url.len()));
+    }
+    Uri::try_from(url).map_err(|e| Rejection::InvalidUrl(e.to_string()))?;
+    Ok(())
+}
+
+fn host(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::HOST).and_then(|h| h.to_str().ok())
+}
+
+/// lambda_http's `apigw_path_with_stage`: the stage in front of the path, unless
+/// `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH` is set or the path has it already.
+fn with_stage(stage: Option<&str>, path: Option<&str>) -> String {
+    let path = path.unwrap_or_default();
+    if std::env::var_os("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH").is_some() {
+        return path.to_owned();
+    }
+    match stage {
+        None | Some("$default") => path.to_owned(),
+        Some(stage) if path.starts_with(&format!("/{stage}/")) => path.to_owned(),
+        Some(stage) => format!("/{stage}{path}"),
+    }
+}
+
+/// The query lambda_http appends: the multi-valued parameters, else the single ones.
+fn query_string(multi: &QueryMap, single: &QueryMap) -> Option<String> {
+    if !multi.is_empty() {
+        Some(multi.to_query_string())
+    } else if !single.is_empty() {
+        Some(single.to_query_string())
+    } else {
+        None
+    }
+}
+
+/// lambda_http's `decode_query_map` of ALB parameters.
+fn decoded(query: &QueryMap) -> QueryMap {
+    let query = query.to_query_string();
+    let decoded = percent_encoding::percent_decode(query.as_bytes()).decode_utf8_lossy();
+    decoded.parse().unwrap_or_default()
+}
+
+/// The method and path of an event, for the access line of one the conversion chokes on.
+fn outline(event: &LambdaRequest) -> (Method, Option<String>) {
+    match event {
+        LambdaRequest::ApiGatewayV1(ag) => (ag.http_method.clone(), ag.path.clone()),
+        LambdaRequest::ApiGatewayV2(ag) => {
+            (ag.request_context.http.method.clone(), ag.raw_path.clone())
+        }
+        LambdaRequest::Alb(alb) => (alb.http_method.clone(), alb.path.clone()),
+        _ => (Method::GET, None),
+    }
+}
+
+/// The request a rejected event stands for: its method, path, headers and request context
+/// (so the span and access line say what they say of any request), and no body.
+fn rejected(event: LambdaRequest, rejection: Rejection) -> Request {
+    let (method, path, headers, context) = match event {
+        LambdaRequest::ApiGatewayV1(ag) => {
+            let mut headers = ag.multi_value_headers;
+            headers.extend(ag.headers);
+            let context = RequestContext::ApiGatewayV1(ag.request_context);
+            (ag.http_method, ag.path, headers, Some(context))
+        }
+        LambdaRequest::ApiGatewayV2(ag) => {
+            let method = ag.request_context.http.method.clone();
+            let context = RequestContext::ApiGatewayV2(ag.request_context);
+            (method, ag.raw_path, ag.headers, Some(context))
+        }
+        LambdaRequest::Alb(alb) => {
+            let mut headers = alb.multi_value_headers;
+            headers.extend(alb.headers);
+            let context = RequestContext::Alb(alb.request_context);
+            (alb.http_method, alb.path, headers, Some(context))
+        }
+        _ => (Method::GET, None, HeaderMap::new(), None),
+    };
+    bare_request(method, path.as_deref(), headers, context, rejection)
+}
+
+fn bare_request(
+    method: Method,
+    path: Option<&str>,
+    headers: HeaderMap,
+    context: Option<RequestContext>,
+    rejection: Rejection,
+) -> Request {
+    let mut request = Request::new(Body::Empty);
+    *request.method_mut() = method;
+    *request.uri_mut() = shown_path(path.unwrap_or("/"));
+    *request.headers_mut() = headers;
+    if let Some(context) = context {
+        request.extensions_mut().insert(context);
+    }
+    request.extensions_mut().insert(rejection);
+    request
+}
+
+/// The path as the access line can show it: at most [`SHOWN_PATH_LEN`] bytes, characters a
+/// URI cannot carry percent-encoded; `/` when even that is no URI path.
+fn shown_path(path: &str) -> Uri {
+    const ESCAPED: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+        .add(b' ')
+        .add(b'"')
+        .add(b'#')
+        .add(b'<')
+        .add(b'>')
+        .add(b'?')
+        .add(b'`')
+        .add(b'{')
+        .add(b'}')
+        .add(b'|')
+        .add(b'\\')
+        .add(b'^');
+    let mut end = path.len().min(SHOWN_PATH_LEN);
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    let path = percent_encoding::utf8_percent_encode(&path[..end], ESCAPED).to_string();
+    if path.starts_with('/') {
+        path.parse().unwrap_or_else(|_| Uri::from_static("/"))
+    } else {
+        Uri::from_static("/")
+    }
+}
+
+/// Answers a request marked with a [`Rejection`] with a 400 instead of calling the handler.
+/// It sits inside the invocation layer, so the 400 has its span and access line like any
+/// answer, and the one line that says why is inside the invocation.
+#[derive(Clone, Debug)]
+struct RejectMalformed<S>(S);
+
+impl<S> Service<Request> for RejectMalformed<S>
+where
+    S: Service<Request>,
+    S::Response: IntoResponse + Send,
+    S::Error: Into<BoxError> + Send,
+    S::Future: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
+        self.0.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        if let Some(rejection) = request.extensions().get::<Rejection>() {
+            match rejection {
+                // Nothing we did not foresee: the caller's mistake, said once, no report.
+                Rejection::Base64Body | Rejection::UriTooLong(_) | Rejection::InvalidUrl(_) => {
+                    tracing::warn!(reason = %rejection, "event rejected before the handler")
+                }
+                // A gap in `check`: an error, reported once (the panic hook kept quiet).
+                Rejection::ConversionPanicked(_) => {
+                    tracing::error!(error = %rejection, "event rejected before the handler")
+                }
+            }
+            return Box::pin(std::future::ready(Ok(bad_request())));
+        }
+        let answer = self.0.call(request);
+        Box::pin(async move {
+            let response = answer.await.map_err(Into::into)?;
+            Ok(response.into_response().await)
+        })
+    }
+}
+
+/// What a client sees for an event the function could not read.
+fn bad_request() -> Response<Body> {
+    let mut response = Response::new(Body::from(r#"{"message":"Bad Request"}"#));
+    *response.status_mut() = StatusCode::BAD_REQUEST;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::propagation::{ParentSource, Propagators, choose_parent};
+    use opentelemetry::trace::{TraceContextExt as _, TraceId};
+    use serde_json::{Value, json};
+
+    const LAMBDA_XRAY: &str =
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+
+    fn fixture(name: &str) -> Value {
+        let path = format!("{}/../../events/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    fn context() -> Context {
+        let mut context = Context::default();
+        context.request_id = "req-1".into();
+        context.xray_trace_id = Some(LAMBDA_XRAY.into());
+        context
+    }
+
+    fn request_of(event: &Value) -> Request {
+        let event = parse_event(event.to_string().as_bytes()).unwrap();
+        http_request(event, context())
+    }
+
+    /// The README: "with `xray` listed, the request's own `X-Amzn-Trace-Id`" is the parent.
+    /// lambda_http's adapter replaced that header with Lambda's before the handler ran.
+    #[test]
+    fn the_callers_x_amzn_trace_id_is_the_parent_under_otel_propagators_xray() {
+        let event = fixture("home-with-xray-header");
+        let callers = event["headers"]["X-Amzn-Trace-Id"].as_str().unwrap();
+        assert!(
+            !callers.contains("5759e988"),
+            "the two must differ: {callers}"
+        );
+        let request = request_of(&event);
+        assert_eq!(request.headers()["x-amzn-trace-id"], callers);
+
+        let (xray, _) = Propagators::parse("xray");
+        let lambda = request.lambda_context_ref().unwrap().xray_trace_id.clone();
+        let parent = choose_parent(&xray, request.headers(), lambda.as_deref());
+        assert_eq!(parent.source, ParentSource::Xray);
+        let caller = crate::propagation::xray_trace(callers).unwrap();
+        let chosen = parent.context.span().span_context().clone();
+        assert_eq!(chosen.trace_id(), caller.trace_id);
+        assert_ne!(
+            chosen.trace_id(),
+            TraceId::from_hex("5759e988bd862e3fe1be46a994272793").unwrap()
+        );
+        assert_eq!(Some(chosen.span_id()), caller.segment_id);
+    }
+
+    #[test]
+    fn a_well_formed_event_is_lambda_https_own_request() {
+        let request = request_of(&fixture("user-activities"));
+        assert!(request.extensions().get::<Rejection>().is_none());
+        assert_eq!(request.raw_http_path(), "/api/activities/@andrewbrown");
+        assert_eq!(request.lambda_context_ref().unwrap().request_id, "req-1");
+    }
+
+    /// Each kind of `expect`/`unwrap` in lambda_http's conversion, met by an event that
+    /// reaches it: the check names it, and no panic happens.
+    #[test]
+    fn every_event_the_conversion_would_panic_on_is_rejected_before_it() {
+        let home = fixture("home");
+        let mut base64 = home.clone();
+        base64["isBase64Encoded"] = json!(true);
+        base64["body"] = json!("%%%");
+        let mut long = home.clone();
+        long["path"] = json!(format!("/api/{}", "a".repeat(70_000)));
+        let mut bad_scheme = home.clone();
+        bad_scheme["headers"]["X-Forwarded-Proto"] = json!("ht tp");
+        let mut bad_host = home.clone();
+        bad_host["headers"]["Host"] = json!("exa mple.com");
+        let mut bad_port = home.clone();
+        bad_port["headers"].as_object_mut().unwrap().remove("Host");
+        bad_port["requestContext"]
+            .as_object_mut()
+            .unwrap()
+            .remove("domainName");
+        bad_port["requestContext"]["stage"] = json!(null);
+        bad_port["path"] = json!(":99999/x");
+        let v2_query = json!({
+            "version": "2.0", "routeKey": "$default", "rawPath": "/api/activities/home",
+            "rawQueryString": "a=1 2", "headers": {"host": "example.com"},
+            "requestContext": {"http": {"method": "GET", "path": "/api/activities/home"}},
+        });
+        let cases = [
+            (base64, "base64"),
+            (long, "URL is"),
+            (bad_scheme, "no URL"),
+            (bad_host, "no URL"),
+            (bad_port, "no URL"),
+            (v2_query, "no URL"),
+        ];
+        for (event, says) in cases {
+            let parsed = parse_event(event.to_string().as_bytes()).unwrap();
+            let rejection = check(&parsed).expect_err(says);
+            assert!(rejection.to_string().contains(says), "{rejection}");
+            // Had the check let it through, lambda_http would have panicked.
+            let parsed = parse_event(event.to_string().as_bytes()).unwrap();
+            assert!(
+                std::panic::catch_unwind(AssertUnwindSafe(|| Request::from(parsed))).is_err(),
+                "{says}: lambda_http takes it after all"
+            );
+            let request = request_of(&event);
+            assert_eq!(request.extensions().get::<Rejection>(), Some(&rejection));
+            assert!(request.uri().path().len() <= 3 * SHOWN_PATH_LEN);
+        }
+    }
+
+    #[test]
+    fn not_json_and_not_http_are_invocation_errors_of_their_own_type() {
+        assert_eq!(parse_event(b"%%%").unwrap_err().0, "Runtime.InvalidJson");
+        assert_eq!(
+            parse_event(br#"{"detail-type":"Scheduled Event"}"#)
+                .unwrap_err()
+                .0,
+            "Runtime.UnsupportedEvent"
+        );
+    }
+
+    #[test]
+    fn max_concurrency_is_a_whole_number_above_zero_or_one_loop_and_a_warning() {
+        assert_eq!(concurrency(None), (1, None));
+        assert_eq!(concurrency(Some("4")), (4, None));
+        assert_eq!(concurrency(Some(" 2 ")), (2, None));
+        for bad in ["0", "-3", "four", "", "1.5"] {
+            let (loops, problem) = concurrency(Some(bad));
+            assert_eq!(loops, 1, "{bad:?}");
+            assert!(problem.unwrap().contains(AWS_LAMBDA_MAX_CONCURRENCY));
+        }
+    }
+
+    /// A rejected event reaches the invocation layer, which answers it 400 with one access
+    /// line carrying the request id; the handler is never called.
+    #[test]
+    fn a_rejected_event_is_a_400_with_one_access_line_and_no_handler_call() {
+        let mut event = fixture("home");
+        event["isBase64Encoded"] = json!(true);
+        event["body"] = json!("%%%");
+        let called = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = Arc::clone(&called);
+        let handler = tower::service_fn(move |_: Request| {
+            seen.store(true, std::sync::atomic::Ordering::Relaxed);
+            async { Ok::<_, BoxError>("hello") }
+        });
+        let (response, lines) =
+            crate::invocation::tests::serve_request(RejectMalformed(handler), request_of(&event));
+        assert!(!called.load(std::sync::atomic::Ordering::Relaxed));
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(response.body().as_ref(), br#"{"message":"Bad Request"}"#);
+        let access: Vec<&Value> = lines.iter().filter(|l| l["status"] == 400).collect();
+        assert_eq!(access.len(), 1, "{lines:?}");
+        assert_eq!(access[0]["function_request_id"], "req-1");
+        assert_eq!(access[0]["path"], "/api/activities/home");
+        assert!(lines.iter().all(|l| l["level"] != "ERROR"), "{lines:?}");
+    }
+
+    /// The backstop for a panic `check` did not foresee: caught without the panic hook's
+    /// ERROR line (it would be a second report of the one failure, and without the request
+    /// id), with the message and location for the one line the invocation writes.
+    #[test]
+    fn a_panic_caught_quietly_writes_no_line_and_keeps_its_location() {
+        use crate::config::LogFormat;
+        let mut caught = None;
+        let lines = crate::logs::testing::capture(LogFormat::Json, || {
+            let previous = std::panic::take_hook();
+            crate::panics::install_hook();
+            caught = Some(crate::panics::catch_quietly(|| -> () {
+                panic!("failed to build request")
+            }));
+            std::panic::set_hook(previous);
+        });
+        assert!(lines.is_empty(), "{lines:?}");
+        let message = caught.unwrap().unwrap_err();
+        assert!(
+            message.starts_with("failed to build request at "),
+            "{message}"
+        );
+        assert!(message.contains("runtime.rs"), "{message}");
+    }
+}

@@ -1,0 +1,71 @@
+//! An HTTP event lambda_http cannot make a request of gets a 400 from the function, not an
+//! invocation error: one access line that names the invocation, no panic, no error report
+//! (the caller's mistake is not ours), and the next event is served as usual.
+//!
+//! Before, lambda_http's conversion panicked on them (`failed to decode aws base64 encoded
+//! body`, `failed to build request`): Lambda got an invocation error (a 502 for the client),
+//! ERROR lines without a request id, two Rollbar items and no access line.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tests::rollbar_api::{Answer, RollbarApi};
+use tests::runtime_api::{Function, RuntimeApi, function_binary};
+
+fn home() -> Value {
+    let text = std::fs::read_to_string(tests::workspace_root().join("events/home.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn malformed_http_events_get_a_400_and_the_next_is_served() {
+    let mut invalid_base64 = home();
+    invalid_base64["isBase64Encoded"] = json!(true);
+    invalid_base64["body"] = json!("%%%");
+    let mut long_uri = home();
+    long_uri["path"] = json!(format!("/api/activities/{}", "a".repeat(70 * 1024)));
+
+    let binary = function_binary("home-activities");
+    let rollbar = RollbarApi::start(Answer::Status(200, None));
+    let api = RuntimeApi::start();
+    for event in [&invalid_base64, &long_uri, &home()] {
+        api.queue(event.to_string().as_bytes(), 1);
+    }
+    let function = Function::start(
+        &binary,
+        &api,
+        &[
+            ("ROLLBAR_ACCESS_TOKEN", "test-token"),
+            ("ROLLBAR_ENDPOINT", &rollbar.endpoint()),
+        ],
+    );
+    assert!(
+        api.wait_for(3, Duration::from_secs(60)),
+        "{:#?}",
+        function.lines()
+    );
+
+    let invocations = api.invocations();
+    let lines = function.json_lines();
+    for (invocation, kind) in invocations[..2].iter().zip(["invalid base64", "long URI"]) {
+        assert!(!invocation.failed, "{kind}: an invocation error");
+        let answer: Value = serde_json::from_slice(&invocation.response).unwrap();
+        assert_eq!(answer["statusCode"], 400, "{kind}: {answer}");
+        assert_eq!(answer["body"], r#"{"message":"Bad Request"}"#, "{kind}");
+        let access: Vec<&Value> = lines
+            .iter()
+            .filter(|l| l["function_request_id"] == invocation.request_id.as_str())
+            .filter(|l| l.get("status").is_some())
+            .collect();
+        assert_eq!(access.len(), 1, "{kind}: {lines:#?}");
+        assert_eq!(access[0]["status"], 400, "{kind}");
+        assert_eq!(access[0]["level"], "INFO", "{kind}");
+    }
+    let served: Value = serde_json::from_slice(&invocations[2].response).unwrap();
+    assert_eq!(served["statusCode"], 200, "{served}");
+
+    let all = function.lines().join("\n");
+    assert!(!all.contains("panicked"), "{all}");
+    assert!(lines.iter().all(|l| l["level"] != "ERROR"), "{lines:#?}");
+    assert!(rollbar.items().is_empty(), "{:#?}", rollbar.items());
+}
