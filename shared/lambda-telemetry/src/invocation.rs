@@ -465,8 +465,12 @@ fn forwarded_for(headers: &HeaderMap) -> Option<String> {
         .filter(|ip| !ip.is_empty())
 }
 
+/// A header's value as text. A value that is not visible ASCII (`User-Agent: Café/1.0`) is
+/// decoded as UTF-8, lossily: what the client sent stays readable instead of vanishing from
+/// the access line, the span and the error report.
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
-    headers.get(name)?.to_str().ok().map(str::to_owned)
+    let value = headers.get(name)?;
+    Some(String::from_utf8_lossy(value.as_bytes()).into_owned())
 }
 
 /// `Root=1-5759e988-bd862e3fe1be46a994272793;Parent=...;Sampled=1` → the `Root` value.
@@ -816,6 +820,57 @@ pub(crate) mod tests {
         for garbage in ["", "Root=", "Parent=1", ";;;", "Root"] {
             assert_eq!(xray_root(garbage), None, "{garbage:?}");
         }
+    }
+
+    /// RFC 9110 §5.5: field values may hold bytes beyond ASCII (obs-text); clients send
+    /// UTF-8. Such a value is written, decoded, not dropped.
+    #[test]
+    fn header_values_beyond_ascii_reach_the_access_line_and_the_span() {
+        let with_headers = || {
+            let mut request = event();
+            let headers = request.headers_mut();
+            headers.insert(
+                header::USER_AGENT,
+                HeaderValue::from_bytes("Café/1.0 (Linux; é)".as_bytes()).unwrap(),
+            );
+            request
+        };
+        let (_, lines) = serve_request(hello(), with_headers());
+        let access = lines.last().unwrap();
+        assert_eq!(access["user_agent"], "Café/1.0 (Linux; é)");
+        // The fixture's own source IP wins over the header; the header alone is read here.
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"198.51.100.9\xe9, 10.0.0.1").unwrap(),
+        );
+        assert_eq!(
+            forwarded_for(&headers).as_deref(),
+            Some("198.51.100.9\u{fffd}")
+        );
+
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let spans = crate::logs::testing::capture_spans(|| {
+            runtime
+                .block_on(
+                    InvocationLayer::default()
+                        .layer(hello())
+                        .oneshot(with_headers()),
+                )
+                .unwrap();
+        });
+        let server = spans
+            .iter()
+            .find(|s| s.span_kind == opentelemetry::trace::SpanKind::Server)
+            .expect("a server span");
+        let user_agent = server
+            .attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == "user_agent.original")
+            .map(|kv| kv.value.to_string());
+        assert_eq!(user_agent.as_deref(), Some("Café/1.0 (Linux; é)"));
     }
 
     #[test]
