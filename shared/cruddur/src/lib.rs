@@ -133,7 +133,12 @@ mod tests {
         let response = call(ok, event(include_str!("../../../events/home.json"))).await;
         let headers = response.headers();
         assert_eq!(headers["access-control-allow-origin"], FRONTEND);
-        assert_eq!(headers["access-control-expose-headers"], "location,link");
+        // The Fetch standard: a response header that is not CORS-safelisted is readable by a
+        // page only when `Access-Control-Expose-Headers` names it.
+        assert_eq!(
+            headers["access-control-expose-headers"],
+            "location,link,traceresponse,x-amzn-trace-id"
+        );
         assert!(headers.get("access-control-allow-credentials").is_none());
     }
 
