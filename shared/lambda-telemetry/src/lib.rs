@@ -188,7 +188,11 @@ impl Telemetry {
             shutdown::register_extension().await;
         }
         self.pipeline.start_background();
-        let serve = lambda_http::runtime_concurrent(InvocationLayer::from_env().layer(handler))
+        let mut invocation = InvocationLayer::from_env();
+        if let Some(route) = &self.config.route {
+            invocation = invocation.with_route(route.as_str());
+        }
+        let serve = lambda_http::runtime_concurrent(invocation.layer(handler))
             .layer(export::FlushLayer(Arc::clone(&self.pipeline)))
             .run_concurrent();
         tokio::select! {

@@ -610,6 +610,7 @@ pub(crate) mod testing {
             function_memory_size: Some(128),
             log_format: format,
             log_filter: "info".into(),
+            route: None,
         }
     }
 
