@@ -62,9 +62,13 @@ fn cors_allows_the_configured_origins_only() {
         );
         assert_eq!(
             get.header("access-control-expose-headers"),
-            Some("location,link"),
+            Some("location,link,traceresponse,x-amzn-trace-id"),
             "{path}"
         );
+        // What is exposed for the trace is there to read.
+        for header in ["traceresponse", "x-amzn-trace-id"] {
+            assert!(get.header(header).is_some(), "{path}: no {header}");
+        }
         assert_eq!(
             get.header("access-control-allow-credentials"),
             None,

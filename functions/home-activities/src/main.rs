@@ -2,5 +2,5 @@ mod handler;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    cruddur::serve(handler::handle).await
+    cruddur::serve("/api/activities/home", handler::handle).await
 }

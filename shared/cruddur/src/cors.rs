@@ -21,6 +21,16 @@ const ALLOWED_HEADERS: [HeaderName; 5] = [
     header::AUTHORIZATION,
 ];
 
+/// Response headers a page's script may read besides the CORS-safelisted ones: `location` and
+/// `link` for navigation, and the trace the request joined (W3C `traceresponse`, X-Ray's
+/// `x-amzn-trace-id`), so a front end can link what it saw to the trace that served it.
+const EXPOSED_HEADERS: [HeaderName; 4] = [
+    header::LOCATION,
+    header::LINK,
+    HeaderName::from_static("traceresponse"),
+    HeaderName::from_static("x-amzn-trace-id"),
+];
+
 /// How long a browser may cache a preflight answer.
 const MAX_AGE: Duration = Duration::from_secs(600);
 
@@ -61,6 +71,6 @@ pub fn layer(origins: &[String]) -> CorsLayer {
         .allow_origin(allow_origin)
         .allow_methods([Method::OPTIONS, Method::GET, Method::HEAD, Method::POST])
         .allow_headers(ALLOWED_HEADERS)
-        .expose_headers([header::LOCATION, header::LINK])
+        .expose_headers(EXPOSED_HEADERS)
         .max_age(MAX_AGE)
 }

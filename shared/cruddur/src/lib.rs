@@ -14,7 +14,7 @@
 //!
 //! #[tokio::main]
 //! async fn main() -> std::process::ExitCode {
-//!     cruddur::serve(handle).await
+//!     cruddur::serve("/api/activities/home", handle).await
 //! }
 //! ```
 #![warn(missing_docs, rust_2018_idioms)]
@@ -46,12 +46,18 @@ pub use model::Activity;
 /// Serves `handler` as a Cruddur Lambda function, with the telemetry of `lambda-telemetry`
 /// and CORS from the environment, until the runtime stops. A runtime that cannot start is
 /// logged as a JSON line too, and the process exits with a failure code.
-pub async fn serve<H, F>(handler: H) -> ExitCode
+///
+/// `route` is the function's path in template.yaml (`/api/activities/{handle}`): API
+/// Gateway's events name it, the local ones (`make serve`, function URLs) do not, and with it
+/// the span's name, `http.route` and the log lines' `route` are the same in both.
+pub async fn serve<H, F>(route: &str, handler: H) -> ExitCode
 where
     H: Fn(Request) -> F + Clone + Send + 'static,
     F: Future<Output = Result<Response<Body>>> + Send + 'static,
 {
-    let telemetry = lambda_telemetry::init();
+    let telemetry = lambda_telemetry::Config::from_env()
+        .with_route(route)
+        .init();
     match telemetry.run(app(handler, &cors::origins_from_env())).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -133,7 +139,12 @@ mod tests {
         let response = call(ok, event(include_str!("../../../events/home.json"))).await;
         let headers = response.headers();
         assert_eq!(headers["access-control-allow-origin"], FRONTEND);
-        assert_eq!(headers["access-control-expose-headers"], "location,link");
+        // The Fetch standard: a response header that is not CORS-safelisted is readable by a
+        // page only when `Access-Control-Expose-Headers` names it.
+        assert_eq!(
+            headers["access-control-expose-headers"],
+            "location,link,traceresponse,x-amzn-trace-id"
+        );
         assert!(headers.get("access-control-allow-credentials").is_none());
     }
 

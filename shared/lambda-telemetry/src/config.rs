@@ -34,6 +34,7 @@ pub struct Config {
     pub(crate) log_format: LogFormat,
     pub(crate) function_name: Option<String>,
     pub(crate) function_memory_size: Option<u32>,
+    pub(crate) route: Option<String>,
 }
 
 /// A setting of the environment: `None` when unset or blank, so that an empty variable (a
@@ -79,6 +80,7 @@ impl Config {
             function_memory_size: var(AWS_LAMBDA_FUNCTION_MEMORY_SIZE)
                 .and_then(|m| m.trim().parse().ok()),
             function_name,
+            route: None,
         }
     }
 
@@ -91,6 +93,13 @@ impl Config {
     /// A level (`debug`) or `tracing-subscriber` filter directives (`info,hyper=warn`).
     pub fn with_log_filter(mut self, directives: impl Into<String>) -> Self {
         self.log_filter = directives.into();
+        self
+    }
+
+    /// The route template the function serves, for events that name none (function URLs,
+    /// `cargo lambda watch`): see [`InvocationLayer::with_route`](crate::InvocationLayer::with_route).
+    pub fn with_route(mut self, route: impl Into<String>) -> Self {
+        self.route = Some(route.into());
         self
     }
 

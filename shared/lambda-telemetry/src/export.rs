@@ -59,7 +59,11 @@ fn exporters_from_env() -> (Vec<ExporterKind>, Vec<String>) {
 fn parse_exporters(value: &str) -> (Vec<ExporterKind>, Vec<String>) {
     let mut kinds = Vec::new();
     let mut unavailable = Vec::new();
-    for name in value.split(',').map(|n| n.trim().to_ascii_lowercase()) {
+    let names: Vec<String> = value
+        .split(',')
+        .map(|n| n.trim().to_ascii_lowercase())
+        .collect();
+    for (i, name) in names.iter().enumerate() {
         match name.as_str() {
             "" | "none" => {}
             "console" if !kinds.contains(&ExporterKind::Console) => {
@@ -68,8 +72,11 @@ fn parse_exporters(value: &str) -> (Vec<ExporterKind>, Vec<String>) {
             "otlp" if !kinds.contains(&ExporterKind::Otlp) => kinds.push(ExporterKind::Otlp),
             "xray" if !kinds.contains(&ExporterKind::Xray) => kinds.push(ExporterKind::Xray),
             "console" | "otlp" | "xray" => {}
+            // By position: a setting's value is never said (it may be a key in the wrong place).
             _ => unavailable.push(format!(
-                "{OTEL_TRACES_EXPORTER} names {name:?}, which is not otlp, xray, console or none"
+                "{OTEL_TRACES_EXPORTER}: entry {} of {} is not otlp, xray, console or none; it is ignored",
+                i + 1,
+                names.len()
             )),
         }
     }
@@ -628,6 +635,10 @@ mod tests {
             ]
         );
         assert_eq!(unavailable.len(), 1);
-        assert!(unavailable[0].contains("\"jaeger\""), "{unavailable:?}");
+        assert!(
+            unavailable[0].starts_with("OTEL_TRACES_EXPORTER: entry 7 of 7 "),
+            "{unavailable:?}"
+        );
+        assert!(!unavailable[0].contains("jaeger"), "{unavailable:?}");
     }
 }

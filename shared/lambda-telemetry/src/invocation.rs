@@ -39,6 +39,7 @@ static COLD_START: AtomicBool = AtomicBool::new(true);
 #[derive(Clone, Debug, Default)]
 pub struct InvocationLayer {
     propagators: Arc<Propagators>,
+    route: Option<Arc<str>>,
 }
 
 impl InvocationLayer {
@@ -50,7 +51,21 @@ impl InvocationLayer {
         }
         Self {
             propagators: Arc::new(propagators),
+            route: None,
         }
+    }
+
+    /// The route template the function serves (`/api/activities/{handle}`), for events that
+    /// name none: function URLs, ALB and `cargo lambda watch`. The span is then named, and its
+    /// `http.route` and the access line's `route` set, as API Gateway's event would have them.
+    /// A route in the event (API Gateway's resource or route key) wins.
+    ///
+    /// ```
+    /// let layer = lambda_telemetry::InvocationLayer::from_env().with_route("/api/activities/home");
+    /// ```
+    pub fn with_route(mut self, route: impl Into<String>) -> Self {
+        self.route = Some(route.into().into());
+        self
     }
 }
 
@@ -61,6 +76,7 @@ impl<S> Layer<S> for InvocationLayer {
         Invocation {
             inner,
             propagators: Arc::clone(&self.propagators),
+            route: self.route.clone(),
         }
     }
 }
@@ -70,6 +86,7 @@ impl<S> Layer<S> for InvocationLayer {
 pub struct Invocation<S> {
     inner: S,
     propagators: Arc<Propagators>,
+    route: Option<Arc<str>>,
 }
 
 type BoxError = Box<dyn StdError + Send + Sync>;
@@ -90,7 +107,11 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let summary = RequestSummary::of(&request, COLD_START.swap(false, Ordering::Relaxed));
+        let summary = RequestSummary::of(
+            &request,
+            COLD_START.swap(false, Ordering::Relaxed),
+            self.route.as_deref(),
+        );
         let span = summary.span();
         let lambda_xray = request
             .lambda_context_ref()
@@ -348,7 +369,7 @@ struct RequestSummary {
 }
 
 impl RequestSummary {
-    fn of(request: &Request, cold_start: bool) -> Self {
+    fn of(request: &Request, cold_start: bool, configured_route: Option<&str>) -> Self {
         let lambda = request.lambda_context_ref();
         let context = request.request_context_ref();
         // The raw path is the one API Gateway received, without the stage lambda_http may add.
@@ -360,7 +381,9 @@ impl RequestSummary {
         };
         Self {
             method: request.method().clone(),
-            route: context.and_then(route),
+            route: context
+                .and_then(route)
+                .or_else(|| configured_route.map(str::to_owned)),
             path: path.to_owned(),
             query: request
                 .uri()
@@ -497,8 +520,12 @@ fn forwarded_for(headers: &HeaderMap) -> Option<String> {
         .filter(|ip| !ip.is_empty())
 }
 
+/// A header's value as text. A value that is not visible ASCII (`User-Agent: Café/1.0`) is
+/// decoded as UTF-8, lossily: what the client sent stays readable instead of vanishing from
+/// the access line, the span and the error report.
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
-    headers.get(name)?.to_str().ok().map(str::to_owned)
+    let value = headers.get(name)?;
+    Some(String::from_utf8_lossy(value.as_bytes()).into_owned())
 }
 
 /// `Root=1-5759e988-bd862e3fe1be46a994272793;Parent=...;Sampled=1` → the `Root` value.
@@ -568,6 +595,22 @@ pub(crate) mod tests {
                 Error: Into<BoxError> + Send,
             >,
     {
+        serve_through(InvocationLayer::default(), service, request)
+    }
+
+    fn serve_through<S>(
+        layer: InvocationLayer,
+        service: S,
+        request: Request,
+    ) -> (Response<Body>, Vec<Value>)
+    where
+        S: Service<
+                Request,
+                Future: Send + 'static,
+                Response: IntoResponse + Send,
+                Error: Into<BoxError> + Send,
+            >,
+    {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -576,7 +619,7 @@ pub(crate) mod tests {
         let lines = capture(LogFormat::Json, || {
             response = Some(
                 runtime
-                    .block_on(InvocationLayer::default().layer(service).oneshot(request))
+                    .block_on(layer.layer(service).oneshot(request))
                     .unwrap(),
             );
         });
@@ -1057,6 +1100,139 @@ pub(crate) mod tests {
         for garbage in ["", "Root=", "Parent=1", ";;;", "Root"] {
             assert_eq!(xray_root(garbage), None, "{garbage:?}");
         }
+    }
+
+    /// A function URL's event, as AWS documents it and `cargo lambda watch` sends it: no
+    /// resource, and the route key `$default`.
+    fn function_url_event() -> Request {
+        let event = serde_json::json!({
+            "version": "2.0",
+            "routeKey": "$default",
+            "rawPath": "/api/activities/@andrewbrown",
+            "rawQueryString": "",
+            "headers": { "host": "abc.lambda-url.us-east-1.on.aws" },
+            "requestContext": {
+                "accountId": "anonymous",
+                "apiId": "abc",
+                "domainName": "abc.lambda-url.us-east-1.on.aws",
+                "http": {
+                    "method": "GET",
+                    "path": "/api/activities/@andrewbrown",
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": "203.0.113.7",
+                    "userAgent": "curl/8"
+                },
+                "requestId": "req-url-1",
+                "routeKey": "$default",
+                "stage": "$default",
+                "timeEpoch": 1_700_000_000_000u64
+            },
+            "isBase64Encoded": false
+        });
+        lambda_http::request::from_str(&event.to_string()).unwrap()
+    }
+
+    /// The server span's name and `http.route` for `request` served through `layer`.
+    fn span_name_and_route(layer: InvocationLayer, request: Request) -> (String, Option<String>) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let spans = crate::logs::testing::capture_spans(|| {
+            runtime
+                .block_on(layer.layer(hello()).oneshot(request))
+                .unwrap();
+        });
+        let server = spans
+            .into_iter()
+            .find(|s| s.span_kind == opentelemetry::trace::SpanKind::Server)
+            .expect("a server span");
+        let route = server
+            .attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == span_fields::HTTP_ROUTE)
+            .map(|kv| kv.value.to_string());
+        (server.name.into_owned(), route)
+    }
+
+    /// OpenTelemetry's HTTP server spans: named `{method} {http.route}`, the route being the
+    /// template the server matched. The same under a function URL (`make serve`) as under
+    /// API Gateway, when the function names its route.
+    #[test]
+    fn a_configured_route_names_events_without_one_and_the_events_own_route_wins() {
+        let route = "/api/activities/{handle}";
+        let layer = || InvocationLayer::default().with_route(route);
+
+        // Without a configured route, a function URL's event has none: the span is `GET`.
+        assert_eq!(
+            span_name_and_route(InvocationLayer::default(), function_url_event()),
+            ("GET".to_owned(), None)
+        );
+        assert_eq!(
+            span_name_and_route(layer(), function_url_event()),
+            (format!("GET {route}"), Some(route.to_owned()))
+        );
+        let (_, lines) = serve_through(layer(), hello(), function_url_event());
+        assert_eq!(lines.last().unwrap()["route"], route);
+
+        // API Gateway's resource wins over the configured route.
+        let configured = || InvocationLayer::default().with_route("/configured");
+        assert_eq!(
+            span_name_and_route(configured(), event()),
+            (format!("GET {route}"), Some(route.to_owned()))
+        );
+        let (_, lines) = serve_through(configured(), hello(), event());
+        assert_eq!(lines.last().unwrap()["route"], route);
+    }
+
+    /// RFC 9110 §5.5: field values may hold bytes beyond ASCII (obs-text); clients send
+    /// UTF-8. Such a value is written, decoded, not dropped.
+    #[test]
+    fn header_values_beyond_ascii_reach_the_access_line_and_the_span() {
+        let with_headers = || {
+            let mut request = event();
+            let headers = request.headers_mut();
+            headers.insert(
+                header::USER_AGENT,
+                HeaderValue::from_bytes("Café/1.0 (Linux; é)".as_bytes()).unwrap(),
+            );
+            request
+        };
+        let (_, lines) = serve_request(hello(), with_headers());
+        let access = lines.last().unwrap();
+        assert_eq!(access["user_agent"], "Café/1.0 (Linux; é)");
+        // The fixture's own source IP wins over the header; the header alone is read here.
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"198.51.100.9\xe9, 10.0.0.1").unwrap(),
+        );
+        assert_eq!(
+            forwarded_for(&headers).as_deref(),
+            Some("198.51.100.9\u{fffd}")
+        );
+
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let spans = crate::logs::testing::capture_spans(|| {
+            runtime
+                .block_on(
+                    InvocationLayer::default()
+                        .layer(hello())
+                        .oneshot(with_headers()),
+                )
+                .unwrap();
+        });
+        let server = spans
+            .iter()
+            .find(|s| s.span_kind == opentelemetry::trace::SpanKind::Server)
+            .expect("a server span");
+        let user_agent = server
+            .attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == "user_agent.original")
+            .map(|kv| kv.value.to_string());
+        assert_eq!(user_agent.as_deref(), Some("Café/1.0 (Linux; é)"));
     }
 
     #[test]

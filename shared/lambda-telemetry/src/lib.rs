@@ -202,7 +202,11 @@ impl Telemetry {
             shutdown::register_extension().await;
         }
         self.pipeline.start_background();
-        let serve = runtime::serve(handler, Arc::clone(&self.pipeline));
+        let mut invocation = InvocationLayer::from_env();
+        if let Some(route) = &self.config.route {
+            invocation = invocation.with_route(route.as_str());
+        }
+        let serve = runtime::serve(invocation, handler, Arc::clone(&self.pipeline));
         tokio::select! {
             served = serve => served.map_err(Error::Runtime),
             () = shutdown::signal() => {

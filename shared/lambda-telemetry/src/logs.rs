@@ -61,6 +61,26 @@ where
     log_filter.or(invocation_span)
 }
 
+/// The crates of the Lambda runtime whose TRACE events hold whole invocations: lambda_runtime
+/// logs every event as it arrives (`raw JSON event received from Lambda`, with the request's
+/// headers and body), and its client and `lambda_http` log requests and responses.
+const RAW_EVENT_CRATES: [&str; 3] = ["lambda_runtime", "lambda_runtime_api_client", "lambda_http"];
+
+/// `true` for a TRACE event of one of [`RAW_EVENT_CRATES`]. Such an event is never written,
+/// whatever the filter says: Lambda's `AWS_LAMBDA_LOG_LEVEL=TRACE` (which the template allows)
+/// would otherwise put every caller's credentials and request body in the logs, and a body has
+/// no names to mask its secrets by. Their DEBUG events and above, which name no payload, stay.
+fn is_raw_event(metadata: &tracing::Metadata<'_>) -> bool {
+    let target = metadata.target();
+    metadata.is_event()
+        && *metadata.level() == Level::TRACE
+        && RAW_EVENT_CRATES.iter().any(|name| {
+            target
+                .strip_prefix(name)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        })
+}
+
 /// Writes every event as one line in the configured [`LogFormat`].
 pub(crate) struct LogLayer<W> {
     /// The subscriber this layer is part of, to read spans' OpenTelemetry ids through
@@ -181,6 +201,12 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     W: for<'w> MakeWriter<'w> + 'static,
 {
+    /// Off for the whole subscriber, not only this layer: a raw event reaches no span, line or
+    /// error report. Decided per call site, once.
+    fn enabled(&self, metadata: &tracing::Metadata<'_>, _: Context<'_, S>) -> bool {
+        !is_raw_event(metadata)
+    }
+
     fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
         let _ = self.dispatch.set(subscriber.downgrade());
     }
@@ -612,6 +638,7 @@ pub(crate) mod testing {
             function_memory_size: Some(128),
             log_format: format,
             log_filter: "info".into(),
+            route: None,
         }
     }
 
@@ -621,13 +648,22 @@ pub(crate) mod testing {
         spans.into_iter().map(|span| span.data).collect()
     }
 
-    /// The lines `f` logs, in `format`.
+    /// The lines `f` logs, in `format`, at INFO and above.
     pub(crate) fn capture(format: LogFormat, f: impl FnOnce()) -> Vec<String> {
+        capture_at(tracing_subscriber::filter::LevelFilter::INFO, format, f)
+    }
+
+    /// The lines `f` logs, in `format`, at `level` and above.
+    pub(crate) fn capture_at(
+        level: tracing_subscriber::filter::LevelFilter,
+        format: LogFormat,
+        f: impl FnOnce(),
+    ) -> Vec<String> {
         let captured = Captured::default();
         let config = config(format);
         let provider =
             crate::traces::provider(crate::traces::resource(&config), None, default_sampler());
-        let filter = tracing_subscriber::EnvFilter::new("info");
+        let filter = tracing_subscriber::EnvFilter::new(level.to_string());
         let subscriber = crate::subscriber(&config, &provider, filter, captured.clone());
         tracing::subscriber::with_default(subscriber, f);
         captured.lines()
@@ -824,6 +860,42 @@ mod tests {
         assert_eq!(line["authorization"], REDACTED);
         assert_eq!(line["level"], "INFO");
         assert_eq!(line["field_level"], 3);
+    }
+
+    #[test]
+    fn the_runtimes_trace_events_never_reach_a_line_whatever_the_level() {
+        let raw = r#"{"headers":{"x-api-key":"canary"},"body":"{\"card\":\"4111-canary\"}"}"#;
+        let lines = crate::logs::testing::capture_at(
+            tracing_subscriber::filter::LevelFilter::TRACE,
+            LogFormat::Json,
+            || {
+                // As lambda_runtime 1.5 writes it in `layers::api_response`.
+                tracing::trace!(
+                    target: "lambda_runtime::layers::api_response",
+                    body = raw,
+                    "raw JSON event received from Lambda"
+                );
+                tracing::trace!(target: "lambda_runtime", "{raw}");
+                tracing::trace!(target: "lambda_runtime_api_client::body", "{raw}");
+                tracing::trace!(target: "lambda_http::request", "{raw}");
+                tracing::debug!(target: "lambda_runtime::runtime", "debug is kept");
+                tracing::trace!(target: "lambda_runtime_like", "another crate is kept");
+                tracing::trace!("the application's trace is kept");
+            },
+        );
+        assert!(!lines.concat().contains("canary"), "{lines:#?}");
+        let messages: Vec<Value> = lines
+            .iter()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["message"].clone())
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                "debug is kept",
+                "another crate is kept",
+                "the application's trace is kept"
+            ]
+        );
     }
 
     #[test]

@@ -63,17 +63,16 @@ impl OtlpExporter {
                 .unwrap_or_else(|| DEFAULT_OTLP_ENDPOINT.to_owned());
             format!("{}/v1/traces", base.trim_end_matches('/'))
         });
-        let headers = parse_headers(
-            &[
-                var(OTEL_EXPORTER_OTLP_HEADERS),
-                var(OTEL_EXPORTER_OTLP_TRACES_HEADERS),
-            ]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(","),
-            problems,
-        );
+        // The signal's headers are added to the generic ones, and win on a shared name.
+        let mut headers = HeaderMap::new();
+        for setting in [
+            OTEL_EXPORTER_OTLP_HEADERS,
+            OTEL_EXPORTER_OTLP_TRACES_HEADERS,
+        ] {
+            if let Some(value) = var(setting) {
+                headers.extend(parse_headers(setting, &value, problems));
+            }
+        }
         let timeout = var(OTEL_EXPORTER_OTLP_TRACES_TIMEOUT)
             .or_else(|| var(OTEL_EXPORTER_OTLP_TIMEOUT))
             .and_then(|ms| ms.trim().parse().ok())
@@ -84,9 +83,12 @@ impl OtlpExporter {
         let gzip = match compression.as_deref() {
             Some("gzip") => true,
             None | Some("none") => false,
-            Some(other) => {
+            Some(_) => {
+                // Named, not quoted: a setting's value is never said (it may be a key pasted
+                // into the wrong variable).
                 problems.push(format!(
-                    "OTLP compression {other:?} is not gzip or none; sending uncompressed"
+                    "{OTEL_EXPORTER_OTLP_COMPRESSION} (or its TRACES_ form) is not gzip or none; \
+                     sending uncompressed"
                 ));
                 false
             }
@@ -211,31 +213,36 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(Duration::from_secs(seconds))
 }
 
-/// `key1=value1,key2=value2`, values percent-decoded, as the specification writes them.
-/// A malformed entry is skipped and reported by name only: never its value, the key.
-fn parse_headers(value: &str, problems: &mut Vec<String>) -> HeaderMap {
+/// `key1=value1,key2=value2`, values percent-decoded, as the specification writes them, from
+/// the variable `setting`. A malformed entry is skipped and reported by the setting, its
+/// position and the reason only: no part of it is quoted, since a bare key
+/// (`x-honeycomb-team KEY`, a lone `KEY`) is as likely as a name.
+fn parse_headers(setting: &str, value: &str, problems: &mut Vec<String>) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    for entry in value.split(',').filter(|e| !e.trim().is_empty()) {
-        let parsed = entry.split_once('=').and_then(|(name, value)| {
-            let value = percent_encoding::percent_decode_str(value.trim())
-                .decode_utf8()
-                .ok()?;
-            Some((
-                HeaderName::from_bytes(name.trim().as_bytes()).ok()?,
-                HeaderValue::from_str(&value).ok()?,
-            ))
-        });
-        match parsed {
-            Some((name, mut value)) => {
+    let entries: Vec<&str> = value.split(',').filter(|e| !e.trim().is_empty()).collect();
+    for (i, entry) in entries.iter().enumerate() {
+        let reason = match entry.split_once('=') {
+            None => Err("has no `=` between a name and a value"),
+            Some((name, value)) => match HeaderName::from_bytes(name.trim().as_bytes()) {
+                Err(_) => Err("has a name that is not a valid header name"),
+                Ok(name) => percent_encoding::percent_decode_str(value.trim())
+                    .decode_utf8()
+                    .ok()
+                    .and_then(|value| HeaderValue::from_str(&value).ok())
+                    .map(|value| (name, value))
+                    .ok_or("has a value that is not a valid header value once percent-decoded"),
+            },
+        };
+        match reason {
+            Ok((name, mut value)) => {
                 value.set_sensitive(true);
                 headers.insert(name, value);
             }
-            None => {
-                let name = entry.split('=').next().unwrap_or_default().trim();
-                problems.push(format!(
-                    "ignoring the malformed OTLP header entry named {name:?}"
-                ));
-            }
+            Err(reason) => problems.push(format!(
+                "{setting}: entry {} of {} {reason}; it is ignored",
+                i + 1,
+                entries.len()
+            )),
         }
     }
     headers
@@ -249,15 +256,47 @@ mod tests {
     fn headers_are_parsed_as_the_specification_writes_them() {
         let mut problems = Vec::new();
         let headers = parse_headers(
-            "x-honeycomb-team=abc%3D%3D , x-honeycomb-dataset=cruddur,bad entry,x-key=secret\n1",
+            OTEL_EXPORTER_OTLP_HEADERS,
+            "x-honeycomb-team=abc%3D%3D , x-honeycomb-dataset=cruddur,x-key=ok",
             &mut problems,
         );
         assert_eq!(headers["x-honeycomb-team"], "abc==");
         assert_eq!(headers["x-honeycomb-dataset"], "cruddur");
-        assert_eq!(headers.len(), 2);
+        assert_eq!(headers.len(), 3);
         assert!(headers["x-honeycomb-team"].is_sensitive());
-        assert_eq!(problems.len(), 2, "{problems:?}");
-        assert!(!problems.concat().contains("secret"), "{problems:?}");
+        assert_eq!(problems, Vec::<String>::new());
+    }
+
+    /// The settings model's rule: a problem names the setting and the reason, never the value,
+    /// which may be a key. Each kind of malformed entry, with a canary where a key would be.
+    #[test]
+    fn a_malformed_header_entry_is_reported_without_any_of_its_text() {
+        for (value, reason) in [
+            ("x-honeycomb-team canary1key", "has no `=`"),
+            ("canary1key", "has no `=`"),
+            ("canary1key team=abc", "not a valid header name"),
+            ("x-honeycomb-team=canary1key\n1", "not a valid header value"),
+            ("x-honeycomb-team=canary1key%FF", "not a valid header value"),
+        ] {
+            let mut problems = Vec::new();
+            let headers = parse_headers(
+                OTEL_EXPORTER_OTLP_TRACES_HEADERS,
+                &format!("x-ok=1,{value}"),
+                &mut problems,
+            );
+            assert_eq!(headers.len(), 1, "{value}: the good entry is kept");
+            let [problem] = problems.as_slice() else {
+                panic!("{value}: {problems:?}")
+            };
+            assert!(
+                problem.starts_with("OTEL_EXPORTER_OTLP_TRACES_HEADERS: entry 2 of 2 ")
+                    && problem.contains(reason),
+                "{problem}"
+            );
+            for part in ["canary1key", "x-honeycomb-team", "team"] {
+                assert!(!problem.contains(part), "{value}: {problem}");
+            }
+        }
     }
 
     #[test]

@@ -79,10 +79,14 @@ const MAX_URI_LEN: usize = u16::MAX as usize - 1;
 /// How much of a rejected event's path the access line shows.
 const SHOWN_PATH_LEN: usize = 1024;
 
-/// Serves `handler`, inside the invocation layer, on the Runtime API at
-/// `AWS_LAMBDA_RUNTIME_API`, with `AWS_LAMBDA_MAX_CONCURRENCY` loops; returns only when no
-/// loop is left, with the error that ended the last one.
-pub(crate) async fn serve<S>(handler: S, pipeline: Arc<Pipeline>) -> Result<(), BoxError>
+/// Serves `handler`, inside `invocation`, on the Runtime API at `AWS_LAMBDA_RUNTIME_API`,
+/// with `AWS_LAMBDA_MAX_CONCURRENCY` loops; returns only when no loop is left, with the error
+/// that ended the last one.
+pub(crate) async fn serve<S>(
+    invocation: InvocationLayer,
+    handler: S,
+    pipeline: Arc<Pipeline>,
+) -> Result<(), BoxError>
 where
     S: Service<Request> + Clone + Send + 'static,
     S::Response: IntoResponse + Send,
@@ -105,7 +109,7 @@ where
             .with_pool_size(loops)
             .build(),
     );
-    let service = InvocationLayer::from_env().layer(RejectMalformed(handler));
+    let service = invocation.layer(RejectMalformed(handler));
     let worker = Worker {
         client,
         config: Arc::new(lambda_config()),

@@ -77,7 +77,13 @@ impl XrayExporter {
             .filter(|v| !v.trim().is_empty())
             .unwrap_or_else(|| DEFAULT_XRAY_DAEMON_ADDRESS.to_owned());
         let daemon = daemon_address(&value)
-            .ok_or_else(|| format!("{AWS_XRAY_DAEMON_ADDRESS}={value:?} is not host:port"))?;
+            // Named, not quoted: a setting's value is never said.
+            .ok_or_else(|| {
+                format!(
+                    "{AWS_XRAY_DAEMON_ADDRESS} is not host:port nor udp:host:port tcp:host:port; \
+                     X-Ray export is off"
+                )
+            })?;
         Ok(Self::new(daemon, service_name))
     }
 
