@@ -22,7 +22,7 @@ use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::constants::{ACCESS_LOG_TARGET, INVOCATION_SPAN_TARGET, span_fields};
-use crate::propagation::{Propagators, choose_parent, traceresponse, xray_header};
+use crate::propagation::{Propagators, choose_parent, traceresponse, xray_header, xray_root};
 use crate::redact::redact_query;
 use crate::tracecontext::CallerTrace;
 
@@ -47,7 +47,12 @@ impl InvocationLayer {
     pub fn from_env() -> Self {
         let (propagators, unknown) = Propagators::from_env();
         if !unknown.is_empty() {
-            tracing::warn!(unknown = ?unknown, "ignoring unknown OTEL_PROPAGATORS entries");
+            // Named by position and count, never quoted: a settings problem never repeats the
+            // value, which may be a key typed into the wrong variable.
+            tracing::warn!(
+                unknown_entries = unknown.len(),
+                "OTEL_PROPAGATORS names entries other than tracecontext, baggage, xray, xray-lambda and none; they are ignored"
+            );
         }
         Self {
             propagators: Arc::new(propagators),
@@ -403,7 +408,8 @@ impl RequestSummary {
                 .filter(|arn| !arn.is_empty()),
             xray_trace_id: lambda
                 .and_then(|c| c.xray_trace_id.as_deref())
-                .and_then(xray_root),
+                .and_then(xray_root)
+                .map(str::to_owned),
             correlation_id: context.and_then(correlation_id),
         }
     }
@@ -528,21 +534,11 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
     Some(String::from_utf8_lossy(value.as_bytes()).into_owned())
 }
 
-/// `Root=1-5759e988-bd862e3fe1be46a994272793;Parent=...;Sampled=1` → the `Root` value.
 /// The account of `arn:aws:lambda:us-east-1:123456789012:function:name[:alias]`.
 fn account_id(arn: &str) -> Option<&str> {
     arn.split(':')
         .nth(4)
         .filter(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()))
-}
-
-fn xray_root(header: &str) -> Option<String> {
-    header
-        .split(';')
-        .filter_map(|part| part.trim().split_once('='))
-        .find(|(key, _)| key.eq_ignore_ascii_case("root"))
-        .map(|(_, value)| value.trim().to_owned())
-        .filter(|root| !root.is_empty())
 }
 
 /// What a client sees when the handler failed: a status and nothing that helps an attacker.
@@ -1092,11 +1088,10 @@ pub(crate) mod tests {
     #[test]
     fn the_root_is_read_from_any_position_and_garbage_gives_none() {
         assert_eq!(
-            xray_root("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
-                .as_deref(),
+            xray_root("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"),
             Some("1-5759e988-bd862e3fe1be46a994272793")
         );
-        assert_eq!(xray_root("Sampled=0; root=1-2-3").as_deref(), Some("1-2-3"));
+        assert_eq!(xray_root("Sampled=0; root=1-2-3"), Some("1-2-3"));
         for garbage in ["", "Root=", "Parent=1", ";;;", "Root"] {
             assert_eq!(xray_root(garbage), None, "{garbage:?}");
         }

@@ -235,8 +235,8 @@ where
 
 fn install(config: Config) -> Telemetry {
     let (filter, bad_filter) = match EnvFilter::try_new(&config.log_filter) {
-        Ok(filter) => (filter, None),
-        Err(error) => (EnvFilter::new(constants::DEFAULT_LOG_LEVEL), Some(error)),
+        Ok(filter) => (filter, false),
+        Err(_) => (EnvFilter::new(constants::DEFAULT_LOG_LEVEL), true),
     };
     let resource = traces::resource(&config);
     let (pipeline, processor, mut problems) = export::Pipeline::from_env(&resource);
@@ -273,11 +273,11 @@ fn install(config: Config) -> Telemetry {
     if let Some(cloudwatch) = cloudwatch {
         tracing::info!(target: "lambda_telemetry::cloudwatch", "{cloudwatch}");
     }
-    if let Some(error) = bad_filter {
+    if bad_filter {
+        // Neither the filter nor the parser's message (which quotes it) is repeated: a
+        // settings problem names the setting and the reason, never the value.
         tracing::warn!(
-            filter = config.log_filter.as_str(),
-            error = %error,
-            "invalid log filter, using {}",
+            "the log filter (RUST_LOG, or the one set in code) is not a valid tracing filter; using {}",
             constants::DEFAULT_LOG_LEVEL
         );
     }

@@ -252,6 +252,17 @@ pub(crate) fn xray_trace(header: &str) -> Option<XrayTrace> {
     })
 }
 
+/// The `Root` of an X-Ray trace header as written (`Root=1-…;Parent=…` → `1-…`), for the log
+/// lines' `xray_trace_id`; `None` when absent or empty.
+pub(crate) fn xray_root(header: &str) -> Option<&str> {
+    header
+        .split(';')
+        .filter_map(|part| part.trim().split_once('='))
+        .find(|(key, _)| key.eq_ignore_ascii_case("root"))
+        .map(|(_, value)| value.trim())
+        .filter(|root| !root.is_empty())
+}
+
 /// `1-5759e988-bd862e3fe1be46a994272793` → its 128-bit trace id.
 fn xray_root_trace_id(root: &str) -> Option<TraceId> {
     let mut parts = root.split('-');

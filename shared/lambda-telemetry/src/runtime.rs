@@ -61,6 +61,7 @@ use crate::constants::{
 };
 use crate::export::Pipeline;
 use crate::invocation::InvocationLayer;
+use crate::propagation::xray_root;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -372,15 +373,6 @@ fn unanswerable(
         error_type,
         message,
     }
-}
-
-/// `Root=1-...;Parent=...` → `1-...`.
-fn xray_root(header: &str) -> Option<&str> {
-    header
-        .split(';')
-        .filter_map(|part| part.trim().split_once('='))
-        .find(|(key, _)| key.eq_ignore_ascii_case("root"))
-        .map(|(_, value)| value.trim())
 }
 
 /// The event as lambda_http reads it, or the invocation error for one it cannot read.
