@@ -84,7 +84,12 @@ fn main() {
     if let Some(only) = &only {
         all.retain(|v| &v.name == only);
     }
-    let sizes = sizes(&root, &bin_dir, &all, quick, &out_dir);
+    // One variant is a timing comparison or a profile: no arm64 cross-build for its sizes.
+    let sizes = if only.is_some() {
+        Vec::new()
+    } else {
+        sizes(&root, &bin_dir, &all, quick, &out_dir)
+    };
     let mut figures = Vec::new();
     for variant in &all {
         eprintln!("bench: {}", variant.name);
