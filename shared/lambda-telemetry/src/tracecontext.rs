@@ -240,15 +240,17 @@ impl TraceStateList {
         if list.len() <= TRACESTATE_MAX_LEN {
             return Some(Cow::Borrowed(list));
         }
-        let mut kept: Vec<&str> = list
-            .split(',')
-            .filter(|member| member.len() <= TRACESTATE_LONG_MEMBER)
-            .collect();
+        // Only as many members go as the limit needs: long ones from the right first, then
+        // any from the right.
+        let mut kept: Vec<&str> = list.split(',').collect();
         let len = |members: &[&str]| {
             members.iter().map(|m| m.len()).sum::<usize>() + members.len().saturating_sub(1)
         };
         while len(&kept) > TRACESTATE_MAX_LEN {
-            kept.pop();
+            match kept.iter().rposition(|m| m.len() > TRACESTATE_LONG_MEMBER) {
+                Some(long) => kept.remove(long),
+                None => kept.pop().unwrap_or_default(),
+            };
         }
         (!kept.is_empty()).then(|| Cow::Owned(kept.join(",")))
     }
@@ -782,6 +784,17 @@ mod tests {
     }
 
     #[test]
+    fn only_as_many_long_members_go_as_the_limit_needs() {
+        // Three members over 128 characters: dropping the right-most one fits 512.
+        let long = |k: &str| format!("{k}={}", "x".repeat(200));
+        let header = format!("{},s=1,{},{}", long("a"), long("b"), long("c"));
+        assert!(header.len() > TRACESTATE_MAX_LEN);
+        let list = TraceStateList::parse([header.as_str()]).unwrap();
+        let cut = list.limited().unwrap();
+        assert_eq!(cut, format!("{},s=1,{}", long("a"), long("b")));
+    }
+
+    #[test]
     fn the_sdk_trace_state_holds_the_list_when_its_key_rule_allows() {
         let list = TraceStateList::parse(["rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"]).unwrap();
         assert_eq!(
@@ -912,6 +925,27 @@ mod properties {
             let (first, second) = (members[..split].join(" , "), members[split..].join(",\t"));
             let parsed = TraceStateList::parse([first.as_str(), second.as_str()]);
             prop_assert_eq!(parsed.map(|l| l.as_str().to_owned()), Some(list));
+        }
+
+        #[test]
+        fn what_is_sent_is_within_512_characters_and_the_callers_members_in_order(
+            members in proptest::collection::vec(member(), 1..=32),
+        ) {
+            let list = TraceStateList::parse([members.join(",").as_str()]).unwrap();
+            let Some(cut) = list.limited() else {
+                return Ok(());
+            };
+            prop_assert!(cut.len() <= TRACESTATE_MAX_LEN);
+            // A subsequence of the caller's members, in the caller's order.
+            let mut rest = members.iter();
+            for kept in cut.split(',') {
+                prop_assert!(rest.any(|m| m == kept), "{} not in order", kept);
+            }
+            // Nothing is dropped from a list that fits.
+            let whole = members.join(",");
+            if whole.len() <= TRACESTATE_MAX_LEN {
+                prop_assert_eq!(cut.as_ref(), whole.as_str());
+            }
         }
 
         #[test]
