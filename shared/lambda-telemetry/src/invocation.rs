@@ -140,9 +140,21 @@ where
             .is_some()
             .then(|| Arc::new(report_request(&request, &summary)));
         span.in_scope(|| tracing::debug!(parent = ?source, "trace parent chosen"));
-        // A handler can panic before it returns its future, as well as while it runs.
-        let call = span
-            .in_scope(|| std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(request))));
+        let scope = Arc::new(InvocationScope {
+            lambda_xray,
+            caller,
+            #[cfg(feature = "rollbar")]
+            reports: std::sync::atomic::AtomicU64::new(0),
+            #[cfg(feature = "rollbar")]
+            request: reported_request,
+        });
+        // A handler can panic before it returns its future, as well as while it runs; what it
+        // does before is inside the invocation too (its reports count against its cap).
+        let call = span.in_scope(|| {
+            INVOCATION.sync_scope(Arc::clone(&scope), || {
+                std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(request)))
+            })
+        });
 
         let invocation = async move {
             let started = Instant::now();
@@ -184,14 +196,6 @@ where
             summary.log_access(status, started.elapsed().as_secs_f64() * 1e3);
             Ok(response)
         };
-        let scope = InvocationScope {
-            lambda_xray,
-            caller,
-            #[cfg(feature = "rollbar")]
-            reports: std::sync::atomic::AtomicU64::new(0),
-            #[cfg(feature = "rollbar")]
-            request: reported_request,
-        };
         Box::pin(INVOCATION.scope(scope, invocation.instrument(span)))
     }
 }
@@ -228,7 +232,8 @@ struct InvocationScope {
 }
 
 tokio::task_local! {
-    static INVOCATION: InvocationScope;
+    // Shared: the handler's synchronous call and its future see the same scope.
+    static INVOCATION: Arc<InvocationScope>;
 }
 
 /// The Lambda X-Ray context of the invocation the caller runs in, if any (not in tasks the

@@ -175,8 +175,24 @@ pub(crate) fn choose_parent(
         ParentSource::XrayLambda => None,
         _ => lambda_xray,
     };
+    // Where the invocation hangs in X-Ray: under Lambda's segment, else (off Lambda) under the
+    // caller's own X-Ray segment when that was the parent.
+    let xray_home = xray.or_else(|| {
+        (source == ParentSource::Xray)
+            .then(|| {
+                headers
+                    .get("x-amzn-trace-id")?
+                    .to_str()
+                    .ok()
+                    .and_then(xray_trace)
+            })
+            .flatten()
+    });
     Parent {
-        context: context.with_value(InvocationTrace { source, xray }),
+        context: context.with_value(InvocationTrace {
+            source,
+            xray: xray_home,
+        }),
         source,
         root_trace_id,
         link,
@@ -538,6 +554,31 @@ mod tests {
             );
             assert!(parent.link.is_none(), "no segment to link to: {header}");
         }
+    }
+
+    #[test]
+    fn the_invocation_hangs_under_lambdas_segment_else_under_the_x_ray_caller() {
+        let caller = "Root=1-6759e988-bd862e3fe1be46a994272794;Parent=63995c3f42cd8ad9;Sampled=1";
+        let request = headers(&[("x-amzn-trace-id", caller)]);
+        let (xray, _) = Propagators::parse("xray");
+        let home = |lambda| {
+            let parent = choose_parent(&xray, &request, lambda);
+            assert_eq!(parent.source, ParentSource::Xray);
+            InvocationTrace::of(&parent.context).and_then(|i| i.xray)
+        };
+        assert_eq!(home(Some(LAMBDA_XRAY)), xray_trace(LAMBDA_XRAY));
+        assert_eq!(
+            home(None),
+            xray_trace(caller),
+            "off Lambda, the caller's segment"
+        );
+        // A W3C caller off Lambda is no X-Ray segment: nothing to hang under.
+        let w3c = headers(&[("traceparent", TRACEPARENT)]);
+        let parent = choose_parent(&Propagators::default(), &w3c, None);
+        assert_eq!(
+            InvocationTrace::of(&parent.context).and_then(|i| i.xray),
+            None
+        );
     }
 
     #[test]

@@ -739,6 +739,58 @@ mod tests {
         assert_eq!(lost.over_cap, 1);
     }
 
+    /// What a handler reports before it returns its future (in `Service::call`) belongs to its
+    /// invocation and counts against that invocation's cap.
+    #[test]
+    fn reports_made_before_the_handlers_future_count_for_its_invocation() {
+        use crate::invocation::InvocationLayer;
+        use tower::{Layer as _, ServiceExt as _};
+
+        #[derive(Clone)]
+        struct ReportsFirst(Arc<Reporter>);
+        impl tower::Service<lambda_http::Request> for ReportsFirst {
+            type Response = &'static str;
+            type Error = crate::Error;
+            type Future = std::future::Ready<Result<&'static str, crate::Error>>;
+            fn poll_ready(
+                &mut self,
+                _: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<Result<(), crate::Error>> {
+                std::task::Poll::Ready(Ok(()))
+            }
+            fn call(&mut self, _: lambda_http::Request) -> Self::Future {
+                let error = event(tracing::Level::ERROR, "app", &[]);
+                for _ in 0..3 {
+                    self.0.capture(&error);
+                }
+                std::future::ready(Ok("ok"))
+            }
+        }
+
+        let reporter = Arc::new(reporter(&[
+            (ROLLBAR_MAX_ITEMS, "2"),
+            (ROLLBAR_ENDPOINT, "http://127.0.0.1:1/api/1/item/"),
+        ]));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        crate::logs::testing::capture(crate::config::LogFormat::Json, || {
+            let answer = runtime.block_on(
+                InvocationLayer::default()
+                    .layer(ReportsFirst(Arc::clone(&reporter)))
+                    .oneshot(crate::invocation::tests::event()),
+            );
+            assert_eq!(answer.unwrap().status(), 200);
+        });
+        assert_eq!(queued(&reporter).len(), 2);
+        // Counted inside the invocation: the count outside invocations is untouched.
+        assert_eq!(
+            reporter.queued_outside_invocations.load(Ordering::Relaxed),
+            0
+        );
+    }
+
     #[test]
     fn configured_fields_are_scrubbed_as_well_as_the_default_ones() {
         let reporter = reporter(&[(ROLLBAR_SCRUB_FIELDS, " SSN, card_number ")]);

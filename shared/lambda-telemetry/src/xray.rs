@@ -15,8 +15,11 @@
 //! 2. When Lambda made no segment (a header with `Root` but no `Parent`: PassThrough mode, a
 //!    load balancer), the invocation span is a *segment* of its own in the `Root` trace, named
 //!    after the service: no subsegment points at a segment that does not exist.
-//! 3. Without an X-Ray context (off Lambda), a span with a parent is a subsegment of that parent
-//!    and a span without one is a segment named after the service, in the OpenTelemetry trace.
+//! 3. Without an X-Ray context (off Lambda, and no caller's `X-Amzn-Trace-Id` chosen as the
+//!    parent), the invocation span is a segment named after the service, in the OpenTelemetry
+//!    trace (a browser's span is no X-Ray segment to hang under), and its spans are its
+//!    subsegments. With the caller's X-Ray header as the parent, that header's segment is the
+//!    X-Ray parent, as Lambda's is on Lambda.
 //!
 //! Whether a span goes at all is X-Ray's own decision (`Sampled`), whatever the OpenTelemetry
 //! sampler decided for OTLP: see [`sampling`](crate::sampling).
@@ -161,6 +164,9 @@ fn placement(span: &EndedSpan) -> (TraceId, Option<SpanId>) {
             };
             (xray.trace_id, parent)
         }
+        // Off Lambda and without an X-Ray caller: a remote parent (a browser's span) is no
+        // X-Ray segment, so the invocation span is a segment itself, not an orphan.
+        None if data.parent_span_is_remote => (data.span_context.trace_id(), None),
         None => (data.span_context.trace_id(), otel_parent),
     }
 }
@@ -542,8 +548,9 @@ mod tests {
                 false,
                 TraceState::default(),
             ),
+            // A span inside the function, under a local parent.
             parent_span_id: SpanId::from_hex("53995c3f42cd8ad8").unwrap(),
-            parent_span_is_remote: true,
+            parent_span_is_remote: false,
             span_kind: SpanKind::Internal,
             name: Cow::Owned(name.to_owned()),
             start_time: start,
@@ -667,6 +674,7 @@ mod tests {
         );
         server.span_kind = SpanKind::Server;
         server.parent_span_id = SpanId::from_hex("b7ad6b7169203331").unwrap(); // the browser's
+        server.parent_span_is_remote = true;
         server.status = Status::error("handler failed");
         let mut child = span("work", vec![]);
         child.span_context = SpanContext::new(
@@ -742,6 +750,17 @@ mod tests {
         assert_eq!(doc["trace_id"], "1-5759e988-bd862e3fe1be46a994272793");
         assert!(doc.get("parent_id").is_none(), "{doc}");
         assert!(doc.get("type").is_none(), "a segment: {doc}");
+        assert_eq!(doc["name"], "backend-flask");
+    }
+
+    #[test]
+    fn off_lambda_a_browser_parented_invocation_span_is_a_segment_not_an_orphan() {
+        let mut server = span("GET /", vec![]);
+        server.parent_span_id = SpanId::from_hex("b7ad6b7169203331").unwrap();
+        server.parent_span_is_remote = true;
+        let doc = &one(&exporter(), &[server])[0];
+        assert!(doc.get("parent_id").is_none(), "{doc}");
+        assert!(doc.get("type").is_none(), "{doc}");
         assert_eq!(doc["name"], "backend-flask");
     }
 
