@@ -184,13 +184,19 @@ fn inject(span: &tracing::Span, headers: &mut HeaderMap) {
     };
     // X-Ray's trace is the Lambda's when there is one (it differs from the OpenTelemetry trace
     // when a browser's traceparent continues); the parent is this client span either way.
-    let (trace_id, flags) = crate::invocation::lambda_xray_context()
-        .map(|lambda| (lambda.trace_id(), lambda.trace_flags()))
-        .unwrap_or((client.trace_id(), client.trace_flags()));
+    // `Sampled` is X-Ray's decision for this invocation, by the rule its own spans follow:
+    // Lambda's flag, or the OpenTelemetry decision when Lambda gave none.
+    let lambda = crate::invocation::lambda_xray_context();
+    let trace_id = lambda.map_or(client.trace_id(), |lambda| lambda.trace_id);
+    let sampled = crate::sampling::XrayTrace::exports(lambda.as_ref(), client.is_sampled());
     let xray = SpanContext::new(
         trace_id,
         client.span_id(),
-        flags & TraceFlags::SAMPLED,
+        if sampled {
+            TraceFlags::SAMPLED
+        } else {
+            TraceFlags::default()
+        },
         false,
         Default::default(),
     );
@@ -295,6 +301,38 @@ mod tests {
         // The server span is not the client span: the client span is its child.
         let server_span = lines[0]["span_id"].as_str().unwrap();
         assert_ne!(server_span, client_span);
+    }
+
+    /// The outgoing `X-Amzn-Trace-Id` says `Sampled=1` exactly when the invocation's own spans
+    /// go to X-Ray: Lambda's flag when it gave one (even against the OpenTelemetry decision),
+    /// else the OpenTelemetry decision (the README's "Sampling" rows 3, 16).
+    #[test]
+    fn the_outgoing_xray_sampled_flag_is_the_invocations_xray_decision() {
+        for (lambda, expected) in [
+            (
+                "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0",
+                "sampled=0",
+            ),
+            (
+                "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=?",
+                "sampled=1",
+            ),
+            (
+                "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8",
+                "sampled=1",
+            ),
+        ] {
+            let (url, headers) = one_request_server();
+            let mut context = lambda_http::Context::default();
+            context.xray_trace_id = Some(lambda.into());
+            let request = event().with_lambda_context(context);
+            let _ = serve_request(calls(url), request);
+            let sent = headers.recv().unwrap();
+            let xray = header(&sent, "x-amzn-trace-id");
+            assert!(xray.ends_with(expected), "{lambda}: {xray}");
+            // The OpenTelemetry trace is sampled in every case (parentbased_always_on).
+            assert!(header(&sent, "traceparent").ends_with("-01"), "{lambda}");
+        }
     }
 
     /// A handler that calls `url` once with [`http_client`].

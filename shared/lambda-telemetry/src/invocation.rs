@@ -15,7 +15,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, IntoResponse, Request, RequestExt, Response};
 use opentelemetry::KeyValue;
-use opentelemetry::trace::{SpanContext, TraceContextExt as _};
+use opentelemetry::trace::TraceContextExt as _;
 use tower::{Layer, Service};
 use tracing::Instrument as _;
 use tracing::field::Empty;
@@ -216,7 +216,7 @@ fn record_exception(kind: &'static str, message: String, stacktrace: Option<Stri
 /// What code running inside an invocation may ask about it.
 struct InvocationScope {
     /// The Lambda X-Ray context, for outgoing requests.
-    lambda_xray: Option<SpanContext>,
+    lambda_xray: Option<crate::sampling::XrayTrace>,
     /// The caller's W3C trace context when it is the parent, for outgoing requests and
     /// `traceresponse`: the SDK's span contexts lose its random flag and cannot hold every
     /// valid `tracestate`.
@@ -238,9 +238,9 @@ tokio::task_local! {
 
 /// The Lambda X-Ray context of the invocation the caller runs in, if any (not in tasks the
 /// handler spawns: they run outside the invocation).
-pub(crate) fn lambda_xray_context() -> Option<SpanContext> {
+pub(crate) fn lambda_xray_context() -> Option<crate::sampling::XrayTrace> {
     INVOCATION
-        .try_with(|scope| scope.lambda_xray.clone())
+        .try_with(|scope| scope.lambda_xray)
         .ok()
         .flatten()
 }
@@ -887,6 +887,15 @@ pub(crate) mod tests {
         log_filter: &str,
         sampler: opentelemetry_sdk::trace::Sampler,
     ) -> (Response<Body>, Vec<Value>, Vec<crate::export::EndedSpan>) {
+        serve_traced_with(InvocationLayer::default(), request, log_filter, sampler)
+    }
+
+    fn serve_traced_with(
+        layer: InvocationLayer,
+        request: Request,
+        log_filter: &str,
+        sampler: opentelemetry_sdk::trace::Sampler,
+    ) -> (Response<Body>, Vec<Value>, Vec<crate::export::EndedSpan>) {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -896,7 +905,7 @@ pub(crate) mod tests {
         let (lines, spans) = crate::logs::testing::capture_all(log_filter, sampler, || {
             response = Some(
                 runtime
-                    .block_on(InvocationLayer::default().layer(hello()).oneshot(request))
+                    .block_on(layer.layer(hello()).oneshot(request))
                     .unwrap(),
             );
         });
@@ -1013,8 +1022,9 @@ pub(crate) mod tests {
         );
     }
 
-    /// The README's decision table ("Sampling"), row by row: where the parent comes from, what
-    /// Lambda's X-Ray header says, the sampler → whether OTLP gets the spans, whether X-Ray does,
+    /// The README's decision table ("Sampling"), row by row: which propagators, where the
+    /// parent comes from, what Lambda's X-Ray header says, the sampler → whether OTLP gets the
+    /// spans, what X-Ray gets (the documents the exporter makes, a segment or a subsegment),
     /// and the flags `traceresponse` writes.
     #[test]
     fn the_sampling_decision_table_holds_row_by_row() {
@@ -1025,63 +1035,112 @@ pub(crate) mod tests {
             "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
         const XRAY_0: &str =
             "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0";
+        const XRAY_UNSAID: &str =
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=?";
+        const XRAY_NO_FLAG: &str =
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8";
         const ROOT_ONLY_1: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1";
         const ROOT_ONLY_0: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=0";
+        // A caller's own X-Ray header (`OTEL_PROPAGATORS=xray`), unsampled by the caller.
+        const CALLER_XRAY_0: &str =
+            "Root=1-6759e988-bd862e3fe1be46a994272794;Parent=63995c3f42cd8ad9;Sampled=0";
         let on = parent_based_on;
         let off = || Sampler::AlwaysOff;
+        let always = || Sampler::AlwaysOn;
+        let ratio_1 = || Sampler::TraceIdRatioBased(1.0);
         let parent_based_off = || Sampler::ParentBased(Box::new(Sampler::AlwaysOff));
+        const SUB: Option<&str> = Some("subsegment");
+        const SEG: Option<&str> = Some("segment");
         type Row = (
+            &'static str,
             Option<&'static str>,
             Option<&'static str>,
             fn() -> Sampler,
             bool,
-            bool,
+            Option<&'static str>,
             &'static str,
         );
         #[rustfmt::skip]
-        let rows: [Row; 17] = [
-            // traceparent,        Lambda X-Ray,      sampler,          OTLP,  X-Ray, flags
-            (Some(W3C_SAMPLED),   Some(XRAY_1),      on,               true,  true,  "01"),
-            (Some(W3C_UNSAMPLED), Some(XRAY_1),      on,               false, true,  "00"),
-            (Some(W3C_SAMPLED),   Some(XRAY_0),      on,               true,  false, "01"),
-            (Some(W3C_UNSAMPLED), Some(XRAY_0),      on,               false, false, "00"),
-            (Some(W3C_SAMPLED),   Some(XRAY_1),      off,              false, true,  "00"),
-            (Some(W3C_SAMPLED),   Some(XRAY_0),      parent_based_off, true,  false, "01"),
-            (Some(W3C_SAMPLED),   None,              on,               true,  true,  "01"),
-            (Some(W3C_UNSAMPLED), None,              on,               false, false, "00"),
-            (None,                Some(XRAY_1),      on,               true,  true,  "01"),
-            (None,                Some(XRAY_0),      on,               true,  false, "01"),
-            (None,                Some(XRAY_1),      off,              false, true,  "00"),
-            (None,                Some(XRAY_0),      off,              false, false, "00"),
-            (None,                Some(XRAY_1),      parent_based_off, false, true,  "00"),
-            (None,                Some(ROOT_ONLY_1), on,               true,  true,  "01"),
-            (None,                Some(ROOT_ONLY_0), on,               true,  false, "01"),
-            (None,                None,              on,               true,  true,  "01"),
-            (None,                None,              off,              false, false, "00"),
+        let rows: [Row; 23] = [
+            // propagators, traceparent / X-Amzn-Trace-Id, Lambda X-Ray, sampler, OTLP, X-Ray, flags
+            ("default", Some(W3C_SAMPLED),   Some(XRAY_1),       on,               true,  SUB,  "01"),
+            ("default", Some(W3C_UNSAMPLED), Some(XRAY_1),       on,               false, SUB,  "00"),
+            ("default", Some(W3C_SAMPLED),   Some(XRAY_0),       on,               true,  None, "01"),
+            ("default", Some(W3C_UNSAMPLED), Some(XRAY_0),       on,               false, None, "00"),
+            ("default", Some(W3C_SAMPLED),   Some(XRAY_1),       off,              false, SUB,  "00"),
+            ("default", Some(W3C_SAMPLED),   Some(XRAY_0),       parent_based_off, true,  None, "01"),
+            ("default", Some(W3C_SAMPLED),   None,               on,               true,  SEG,  "01"),
+            ("default", Some(W3C_UNSAMPLED), None,               on,               false, None, "00"),
+            ("default", Some(W3C_UNSAMPLED), None,               always,           true,  SEG,  "01"),
+            ("default", Some(W3C_UNSAMPLED), Some(XRAY_0),       ratio_1,          true,  None, "01"),
+            ("default", None,                Some(XRAY_1),       on,               true,  SUB,  "01"),
+            ("default", None,                Some(XRAY_0),       on,               true,  None, "01"),
+            ("default", None,                Some(XRAY_1),       off,              false, SUB,  "00"),
+            ("default", None,                Some(XRAY_0),       off,              false, None, "00"),
+            ("default", None,                Some(XRAY_1),       parent_based_off, false, SUB,  "00"),
+            ("default", None,                Some(XRAY_UNSAID),  on,               true,  SUB,  "01"),
+            ("default", None,                Some(XRAY_NO_FLAG), off,              false, None, "00"),
+            ("default", None,                Some(ROOT_ONLY_1),  on,               true,  SEG,  "01"),
+            ("default", None,                Some(ROOT_ONLY_0),  on,               true,  None, "01"),
+            ("default", None,                None,               on,               true,  SEG,  "01"),
+            ("default", None,                None,               off,              false, None, "00"),
+            ("xray",    Some(CALLER_XRAY_0), Some(XRAY_1),       on,               true,  SUB,  "01"),
+            ("xray",    Some(CALLER_XRAY_0), None,               on,               true,  None, "01"),
         ];
-        for (index, (traceparent, xray, sampler, otlp, to_xray, flags)) in
+        let exporter = crate::xray::XrayExporter::new(([127, 0, 0, 1], 2000).into(), "cruddur");
+        for (index, (propagators, caller, xray, sampler, otlp, to_xray, flags)) in
             rows.into_iter().enumerate()
         {
             let mut request = event();
-            if let Some(traceparent) = traceparent {
-                request
-                    .headers_mut()
-                    .insert("traceparent", traceparent.parse().unwrap());
-            }
+            let layer = match propagators {
+                "xray" => {
+                    if let Some(caller) = caller {
+                        request
+                            .headers_mut()
+                            .insert("x-amzn-trace-id", caller.parse().unwrap());
+                    }
+                    InvocationLayer {
+                        propagators: Arc::new(Propagators::parse("xray").0),
+                        ..InvocationLayer::default()
+                    }
+                }
+                _ => {
+                    if let Some(traceparent) = caller {
+                        request
+                            .headers_mut()
+                            .insert("traceparent", traceparent.parse().unwrap());
+                    }
+                    InvocationLayer::default()
+                }
+            };
             if let Some(xray) = xray {
                 request = with_lambda_xray(request, xray);
             }
-            let (response, _, spans) = serve_traced(request, "info", sampler());
-            let row = format!("row {}: {traceparent:?} {xray:?}", index + 1);
+            let (response, _, spans) = serve_traced_with(layer, request, "info", sampler());
+            let row = format!("row {}: {propagators} {caller:?} {xray:?}", index + 1);
             let sent_to_otlp = spans.iter().any(|s| s.data.span_context.is_sampled());
-            let sent_to_xray = spans.iter().any(|s| {
-                crate::sampling::XrayTrace::exports(
-                    s.xray.as_ref(),
-                    s.data.span_context.is_sampled(),
-                )
-            });
             assert_eq!(sent_to_otlp, otlp, "OTLP, {row}");
-            assert_eq!(sent_to_xray, to_xray, "X-Ray, {row}");
+            let documents: Vec<Value> = exporter
+                .documents(&spans)
+                .iter()
+                .map(|d| {
+                    let body = d.splitn(2, |b| *b == b'\n').nth(1).unwrap();
+                    serde_json::from_slice(body).unwrap()
+                })
+                .collect();
+            let sent_as = documents.first().map(|d| match d.get("type") {
+                Some(_) => "subsegment",
+                None => "segment",
+            });
+            assert_eq!(sent_as, to_xray, "X-Ray, {row}: {documents:?}");
+            if let Some(doc) = documents.first() {
+                let trace = match (propagators, xray) {
+                    ("xray", None) => "1-6759e988-bd862e3fe1be46a994272794",
+                    (_, None) => doc["trace_id"].as_str().unwrap(),
+                    _ => "1-5759e988-bd862e3fe1be46a994272793",
+                };
+                assert_eq!(doc["trace_id"], trace, "X-Ray trace, {row}");
+            }
             let traceresponse = response.headers()["traceresponse"].to_str().unwrap();
             assert!(
                 traceresponse.ends_with(&format!("-{flags}")),

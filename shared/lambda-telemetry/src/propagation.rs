@@ -113,7 +113,7 @@ pub(crate) struct Parent {
     /// The Lambda X-Ray context when it is not the parent: the span links to it.
     pub(crate) link: Option<SpanContext>,
     /// The Lambda X-Ray context, parent or not: outgoing requests carry its trace to X-Ray.
-    pub(crate) lambda: Option<SpanContext>,
+    pub(crate) lambda: Option<XrayTrace>,
     /// The caller's W3C trace context when it is the parent: outgoing requests and
     /// `traceresponse` carry its random flag and its whole `tracestate`.
     pub(crate) caller: Option<CallerTrace>,
@@ -196,7 +196,7 @@ pub(crate) fn choose_parent(
         source,
         root_trace_id,
         link,
-        lambda: xray.map(|xray| xray.as_span_context()),
+        lambda: xray,
         caller,
     }
 }

@@ -54,18 +54,6 @@ impl XrayTrace {
         }
     }
 
-    /// The trace as a span context for outgoing X-Ray headers: the segment (an invalid span
-    /// id when Lambda made none) and `Sampled` as the sampled flag.
-    pub(crate) fn as_span_context(&self) -> SpanContext {
-        SpanContext::new(
-            self.trace_id,
-            self.segment_id.unwrap_or(SpanId::INVALID),
-            self.flags(),
-            true,
-            Default::default(),
-        )
-    }
-
     fn flags(&self) -> opentelemetry::trace::TraceFlags {
         if self.sampled == Some(true) {
             opentelemetry::trace::TraceFlags::SAMPLED

@@ -115,7 +115,7 @@ impl XrayExporter {
     }
 
     /// The datagrams for `spans`, leaving out those X-Ray does not sample.
-    fn documents(&self, spans: &[EndedSpan]) -> Vec<Vec<u8>> {
+    pub(crate) fn documents(&self, spans: &[EndedSpan]) -> Vec<Vec<u8>> {
         spans
             .iter()
             .filter(|span| {
