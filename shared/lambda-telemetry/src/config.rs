@@ -43,6 +43,23 @@ pub(crate) fn setting(name: &str) -> Option<String> {
     env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
+/// A whole-number setting read with `lookup`: `None` when unset or blank, and also when it is
+/// not a whole number, in which case the problem goes to `problems` in words that name the
+/// setting and what it should be, never its value (it may be a key pasted into the wrong
+/// variable).
+pub(crate) fn number(
+    name: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+    problems: &mut Vec<String>,
+) -> Option<u64> {
+    let value = lookup(name).filter(|v| !v.trim().is_empty())?;
+    let parsed = value.trim().parse().ok();
+    if parsed.is_none() {
+        problems.push(format!("{name} is not a whole number; using the default"));
+    }
+    parsed
+}
+
 /// A yes/no setting: `on`, `true`, `yes`, `1` or `off`, `false`, `no`, `0` (any case);
 /// anything else, or nothing, is `default`.
 pub(crate) fn flag(name: &str, default: bool) -> bool {
@@ -126,6 +143,26 @@ fn lambda_level_directive(level: &str) -> Option<String> {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn a_number_that_is_not_one_is_said_by_name_and_never_by_value() {
+        let mut problems = Vec::new();
+        let lookup = |name: &str| match name {
+            "GOOD_MS" => Some(" 250 ".to_owned()),
+            "BAD_MS" => Some("fast-x9".to_owned()),
+            "BLANK_MS" => Some("  ".to_owned()),
+            _ => None,
+        };
+        assert_eq!(number("GOOD_MS", lookup, &mut problems), Some(250));
+        assert_eq!(number("UNSET_MS", lookup, &mut problems), None);
+        assert_eq!(number("BLANK_MS", lookup, &mut problems), None);
+        assert!(problems.is_empty());
+        assert_eq!(number("BAD_MS", lookup, &mut problems), None);
+        assert_eq!(
+            problems,
+            ["BAD_MS is not a whole number; using the default"]
+        );
+    }
 
     fn config(vars: &[(&str, &str)]) -> Config {
         let vars: HashMap<String, String> = vars

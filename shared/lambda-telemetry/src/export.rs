@@ -84,10 +84,8 @@ fn parse_exporters(value: &str) -> (Vec<ExporterKind>, Vec<String>) {
 }
 
 /// The flush budget: `LAMBDA_TELEMETRY_FLUSH_BUDGET_MS`, 500 ms by default.
-fn budget_from_env() -> Duration {
-    let ms = std::env::var(LAMBDA_TELEMETRY_FLUSH_BUDGET_MS)
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
+fn budget_from_env(problems: &mut Vec<String>) -> Duration {
+    let ms = crate::config::number(LAMBDA_TELEMETRY_FLUSH_BUDGET_MS, setting, problems)
         .unwrap_or(DEFAULT_FLUSH_BUDGET_MS);
     Duration::from_millis(ms)
 }
@@ -228,7 +226,7 @@ impl Pipeline {
             exporters,
             otlp,
             xray,
-            budget: budget_from_env(),
+            budget: budget_from_env(&mut problems),
         };
         (pipeline, processor, problems)
     }

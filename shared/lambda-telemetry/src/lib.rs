@@ -244,7 +244,7 @@ fn install(config: Config) -> Telemetry {
     problems.extend(sampler_problem);
     // Before the subscriber: the log layer asks it about every event.
     #[cfg(feature = "rollbar")]
-    let rollbar = rollbar::install_from_env();
+    let rollbar = rollbar::install_from_env(&mut problems);
     #[cfg(feature = "cloudwatch")]
     let cloudwatch = cloudwatch::install_from_env(&config.service_name);
     #[cfg(not(feature = "cloudwatch"))]

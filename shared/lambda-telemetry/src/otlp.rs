@@ -73,10 +73,14 @@ impl OtlpExporter {
                 headers.extend(parse_headers(setting, &value, problems));
             }
         }
-        let timeout = var(OTEL_EXPORTER_OTLP_TRACES_TIMEOUT)
-            .or_else(|| var(OTEL_EXPORTER_OTLP_TIMEOUT))
-            .and_then(|ms| ms.trim().parse().ok())
-            .map_or(DEFAULT_TIMEOUT, Duration::from_millis);
+        let timeout = [
+            OTEL_EXPORTER_OTLP_TRACES_TIMEOUT,
+            OTEL_EXPORTER_OTLP_TIMEOUT,
+        ]
+        .into_iter()
+        .find(|name| var(name).is_some())
+        .and_then(|name| crate::config::number(name, var, problems))
+        .map_or(DEFAULT_TIMEOUT, Duration::from_millis);
         let compression = var(OTEL_EXPORTER_OTLP_TRACES_COMPRESSION)
             .or_else(|| var(OTEL_EXPORTER_OTLP_COMPRESSION))
             .map(|v| v.trim().to_ascii_lowercase());

@@ -127,10 +127,10 @@ pub(crate) struct Undelivered {
     pub(crate) over_cap: u64,
 }
 
-/// Installs the reporter from the environment. Returns the line to say at start: reporting is
-/// on, or off because there is no token.
-pub(crate) fn install_from_env() -> &'static str {
-    match Reporter::from_settings(crate::config::setting) {
+/// Installs the reporter from the environment. Returns the line to say at start (reporting is
+/// on, or off because there is no token); settings it could not use go to `problems`.
+pub(crate) fn install_from_env(problems: &mut Vec<String>) -> &'static str {
+    match Reporter::from_settings(crate::config::setting, problems) {
         Ok(reporter) => {
             let _ = REPORTER.set(Arc::new(reporter));
             "Rollbar reporting is on"
@@ -154,7 +154,10 @@ pub(crate) struct EventReport<'a> {
 
 impl Reporter {
     /// From the `ROLLBAR_*` settings `setting` looks up; the reason when reporting is off.
-    fn from_settings(setting: impl Fn(&str) -> Option<String>) -> Result<Self, &'static str> {
+    fn from_settings(
+        setting: impl Fn(&str) -> Option<String>,
+        problems: &mut Vec<String>,
+    ) -> Result<Self, &'static str> {
         let var = |name: &str| setting(name).filter(|v| !v.trim().is_empty());
         let Some(token) = var(ROLLBAR_ACCESS_TOKEN) else {
             return Err("Rollbar reporting is off: ROLLBAR_ACCESS_TOKEN is not set");
@@ -171,7 +174,14 @@ impl Reporter {
             Some(l) if l == "warning" || l == "warn" => Some(Level::Warning),
             Some(l) if l == "info" => Some(Level::Info),
             Some(l) if l == "debug" => Some(Level::Debug),
-            _ => Some(Level::Error),
+            Some(l) if l == "error" => Some(Level::Error),
+            None => Some(Level::Error),
+            Some(_) => {
+                problems.push(format!(
+                    "{ROLLBAR_LEVEL} is not critical, error, warning, info, debug or off; using error"
+                ));
+                Some(Level::Error)
+            }
         };
         let reporter = Self {
             token,
@@ -185,8 +195,7 @@ impl Reporter {
                     .to_owned()
             }),
             event_level,
-            max_items: var(ROLLBAR_MAX_ITEMS)
-                .and_then(|n| n.trim().parse().ok())
+            max_items: crate::config::number(ROLLBAR_MAX_ITEMS, var, problems)
                 .unwrap_or(DEFAULT_ROLLBAR_MAX_ITEMS),
             scrub: var(ROLLBAR_SCRUB_FIELDS)
                 .map(|list| {
@@ -581,14 +590,37 @@ mod tests {
     use super::*;
 
     fn reporter(settings: &[(&str, &str)]) -> Reporter {
+        let (reporter, problems) = reporter_and_problems(settings);
+        assert!(problems.is_empty(), "{problems:?}");
+        reporter
+    }
+
+    fn reporter_and_problems(settings: &[(&str, &str)]) -> (Reporter, Vec<String>) {
         let mut all = vec![(ROLLBAR_ACCESS_TOKEN, "canary-token-9d")];
         all.extend_from_slice(settings);
-        Reporter::from_settings(|name| {
-            all.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
-        })
-        .unwrap()
+        let mut problems = Vec::new();
+        let reporter = Reporter::from_settings(
+            |name| {
+                all.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            },
+            &mut problems,
+        )
+        .unwrap();
+        (reporter, problems)
+    }
+
+    #[test]
+    fn unusable_settings_are_said_by_name_and_never_by_value() {
+        let (reporter, problems) =
+            reporter_and_problems(&[(ROLLBAR_MAX_ITEMS, "ten-x9"), (ROLLBAR_LEVEL, "loud-x9")]);
+        assert_eq!(reporter.max_items, DEFAULT_ROLLBAR_MAX_ITEMS);
+        assert_eq!(reporter.event_level, Some(Level::Error));
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].starts_with(ROLLBAR_LEVEL), "{problems:?}");
+        assert!(problems[1].starts_with(ROLLBAR_MAX_ITEMS), "{problems:?}");
+        assert!(!problems.concat().contains("x9"), "{problems:?}");
     }
 
     fn event<'a>(
@@ -615,11 +647,12 @@ mod tests {
 
     #[test]
     fn without_a_token_reporting_is_off_and_says_why() {
-        let off = Reporter::from_settings(|_| None).unwrap_err();
+        let off = Reporter::from_settings(|_| None, &mut Vec::new()).unwrap_err();
         assert!(off.contains("ROLLBAR_ACCESS_TOKEN is not set"), "{off}");
-        let bad = Reporter::from_settings(|name| {
-            (name == ROLLBAR_ACCESS_TOKEN).then(|| "line\nbreak".to_owned())
-        });
+        let bad = Reporter::from_settings(
+            |name| (name == ROLLBAR_ACCESS_TOKEN).then(|| "line\nbreak".to_owned()),
+            &mut Vec::new(),
+        );
         assert!(bad.unwrap_err().contains("not a valid header value"));
     }
 
