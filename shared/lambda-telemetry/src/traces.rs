@@ -90,8 +90,9 @@ where
 {
     tracing_opentelemetry::layer()
         .with_tracer(tracer(provider))
-        // A Lambda function runs on one thread; busy/idle timing costs a clock read on every
-        // enter and exit of every span; the target repeats `code.module.name`.
+        // Thread ids say nothing useful about an invocation (its task moves between the
+        // runtime's threads); busy/idle timing costs a clock read on every enter and exit of
+        // every span; the target repeats `code.module.name`.
         .with_threads(false)
         .with_tracked_inactivity(false)
         .with_target(false)
