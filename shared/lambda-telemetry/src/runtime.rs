@@ -24,6 +24,12 @@
 //!    with Lambda's own trace header, so `OTEL_PROPAGATORS=xray` could never continue the
 //!    caller's trace. Here the request keeps the headers the event carried.
 //!
+//! Two more are lambda_http's conversion, which we still use, and are mended around it: a
+//! REST or ALB event's repeated header kept only its last field ([`event_headers`]), and an
+//! event of an HTTP event's shape that does not deserialize (a header value with a line
+//! break) was "not an HTTP event", an invocation error; it is answered 400 like the events
+//! above ([`Unreadable`]).
+//!
 //! What we gave up from lambda_runtime: SnapStart (its `/restore/next` lifecycle and
 //! `SnapStartResource` hooks; SnapStart is not offered for custom runtimes on
 //! `provided.al2023` anyway), streaming responses (`Lambda-Runtime-Function-Response-Mode:
@@ -253,9 +259,9 @@ impl Worker {
             }
         };
         let (origin, request) = match parse_event(body) {
-            Ok(Event::Http(event)) => (event.request_origin(), http_request(event, context)),
-            Ok(Event::Unreadable(event)) => (event.origin.clone(), event.request(context)),
-            Err((error_type, message)) => {
+            Ok(event) => (event.request_origin(), http_request(event, context)),
+            Err(Unread::Http(event)) => (event.origin.clone(), event.request(context)),
+            Err(Unread::Other(error_type, message)) => {
                 return Ok(unanswerable(headers, request_id, error_type, message));
             }
         };
@@ -375,35 +381,35 @@ fn unanswerable(
     }
 }
 
-/// An invocation's event, as far as it can be read.
+/// Why an event is not the `LambdaRequest` lambda_http reads.
 #[derive(Debug)]
-enum Event {
-    /// An HTTP event lambda_http reads.
-    Http(LambdaRequest),
+enum Unread {
     /// An HTTP event's shape that aws_lambda_events cannot read: answered 400.
-    Unreadable(Unreadable),
+    Http(Box<Unreadable>),
+    /// Not an HTTP event, or not JSON: an invocation error of this type, with this message.
+    Other(&'static str, String),
 }
 
-/// The event as lambda_http reads it, an HTTP event it cannot read, or the invocation error
-/// for one that is no HTTP event.
-fn parse_event(body: &[u8]) -> Result<Event, (&'static str, String)> {
+/// The event as lambda_http reads it, or why it cannot.
+fn parse_event(body: &[u8]) -> Result<LambdaRequest, Unread> {
     let error = match serde_json::from_slice(body) {
-        Ok(event) => return Ok(Event::Http(event)),
+        Ok(event) => return Ok(event),
         Err(error) => error,
     };
-    match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(json) => Unreadable::of(&json).map(Event::Unreadable).ok_or_else(|| {
-            (
+    Err(match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(json) => match Unreadable::of(&json) {
+            Some(unreadable) => Unread::Http(Box::new(unreadable)),
+            None => Unread::Other(
                 "Runtime.UnsupportedEvent",
                 "the event is not an HTTP event (API Gateway REST or HTTP API, function URL, ALB)"
                     .to_owned(),
-            )
-        }),
-        Err(_) => Err((
+            ),
+        },
+        Err(_) => Unread::Other(
             "Runtime.InvalidJson",
             format!("the event is not JSON: {error}"),
-        )),
-    }
+        ),
+    })
 }
 
 /// An event with an HTTP event's shape that does not deserialize as one: a header name with
@@ -898,17 +904,15 @@ mod tests {
 
     /// The event as lambda_http reads it.
     fn lambda_request(event: &Value) -> LambdaRequest {
-        match parse_event(event.to_string().as_bytes()) {
-            Ok(Event::Http(event)) => event,
-            other => panic!("not a readable HTTP event: {other:?}"),
-        }
+        parse_event(event.to_string().as_bytes()).unwrap()
     }
 
     /// The request the service is handed for `event`, as the loop makes it.
     fn request_of(event: &Value) -> Request {
-        match parse_event(event.to_string().as_bytes()).unwrap() {
-            Event::Http(event) => http_request(event, context()),
-            Event::Unreadable(event) => event.request(context()),
+        match parse_event(event.to_string().as_bytes()) {
+            Ok(event) => http_request(event, context()),
+            Err(Unread::Http(event)) => event.request(context()),
+            Err(other) => panic!("no HTTP event: {other:?}"),
         }
     }
 
@@ -941,6 +945,14 @@ mod tests {
 
     const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     const OTHER_TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+    /// The invocation error's type for an event that is no HTTP event.
+    fn error_type(body: &[u8]) -> &'static str {
+        match parse_event(body) {
+            Err(Unread::Other(error_type, _)) => error_type,
+            other => panic!("not an invocation error: {other:?}"),
+        }
+    }
 
     /// A repeated header as API Gateway REST (and ALB with multi-value headers) passes it:
     /// every field in `multiValueHeaders`, the last one alone in `headers`.
@@ -991,6 +1003,7 @@ mod tests {
             &["rojo=00f067aa0ba902b7", "congo=t61rcWkgMzE"],
         );
         let mut alb = alb_multi_value();
+        assert!(matches!(lambda_request(&alb), LambdaRequest::Alb(_)));
         alb["multiValueHeaders"]["traceparent"] = json!([TRACEPARENT]);
         alb["multiValueHeaders"]["tracestate"] =
             json!(["rojo=00f067aa0ba902b7", "congo=t61rcWkgMzE"]);
@@ -1151,13 +1164,149 @@ mod tests {
         }
     }
 
+    fn unreadable(event: &Value) -> Unreadable {
+        match parse_event(event.to_string().as_bytes()) {
+            Err(Unread::Http(unreadable)) => *unreadable,
+            other => panic!("not an unreadable HTTP event: {other:?}"),
+        }
+    }
+
+    /// The issue's "Events that fail before the handler": an HTTP event aws_lambda_events
+    /// cannot read is answered 400, not reported as "not an HTTP event". Each shape
+    /// `LambdaRequest` tells apart, with each kind of part that fails; the reason names the
+    /// part, never the value.
+    #[test]
+    fn an_http_shaped_event_that_does_not_deserialize_is_unreadable_by_shape_and_part() {
+        const SECRET: &str = "Bearer sk-live-0123456789";
+        let rest = fixture("home");
+        let mut value_with_newline = rest.clone();
+        value_with_newline["headers"]["Authorization"] = json!(format!("{SECRET}\nX-Injected: 1"));
+        let mut name_with_space = rest.clone();
+        name_with_space["multiValueHeaders"][format!("X {SECRET}")] = json!(["1"]);
+        let mut value_not_a_string = rest.clone();
+        value_not_a_string["headers"]["X-Count"] = json!(3);
+        let mut bad_method = rest.clone();
+        bad_method["httpMethod"] = json!("GE T");
+        let mut body_not_a_string = rest.clone();
+        body_not_a_string["body"] = json!({"a": 1});
+        let mut alb = alb_multi_value();
+        alb["multiValueHeaders"]["authorization"] = json!([format!("{SECRET}\r")]);
+        let v2 = json!({
+            "version": "2.0", "routeKey": "$default", "rawPath": "/api/activities/home",
+            "headers": {"host": "example.com", "authorization": format!("{SECRET}\n")},
+            "requestContext": {"http": {"method": "POST", "path": "/api/activities/home"}},
+        });
+        let version_only = json!({
+            "version": "2.0", "rawPath": "/api/activities/home",
+            "headers": {format!("{SECRET}:"): "1"},
+        });
+        let header_value = "a header value is not a valid HTTP field value";
+        let header_name = "a header name is not a valid HTTP field name";
+        let cases = [
+            (
+                value_with_newline,
+                RequestOrigin::ApiGatewayV1,
+                header_value,
+            ),
+            (name_with_space, RequestOrigin::ApiGatewayV1, header_name),
+            (
+                value_not_a_string,
+                RequestOrigin::ApiGatewayV1,
+                header_value,
+            ),
+            (
+                bad_method,
+                RequestOrigin::ApiGatewayV1,
+                "the method is not an HTTP method",
+            ),
+            (
+                body_not_a_string,
+                RequestOrigin::ApiGatewayV1,
+                "a field is missing or not of its type",
+            ),
+            (alb, RequestOrigin::Alb, header_value),
+            (v2, RequestOrigin::ApiGatewayV2, header_value),
+            (version_only, RequestOrigin::ApiGatewayV2, header_name),
+        ];
+        for (event, origin, part) in cases {
+            let found = unreadable(&event);
+            assert_eq!(
+                format!("{:?}", found.origin),
+                format!("{origin:?}"),
+                "{event}"
+            );
+            assert_eq!(found.reason, part, "{event}");
+            assert_eq!(found.path.as_deref(), Some("/api/activities/home"));
+            let request = found.request(context());
+            let rejection = request.extensions().get::<Rejection>().unwrap();
+            assert_eq!(rejection, &Rejection::Unreadable(part));
+            let said = rejection.to_string();
+            assert!(!said.contains("sk-live"), "{said}");
+            assert!(said.contains(part), "{said}");
+            assert!(request.headers().is_empty());
+            assert_eq!(request.uri().path(), "/api/activities/home");
+        }
+        // The method and request context are read where they can be.
+        let mut event = fixture("home");
+        event["headers"]["X-Bad"] = json!("a\nb");
+        let request = request_of(&event);
+        assert_eq!(request.method(), Method::GET);
+        assert!(matches!(
+            request.request_context_ref(),
+            Some(RequestContext::ApiGatewayV1(_))
+        ));
+        assert_eq!(request.lambda_context_ref().unwrap().request_id, "req-1");
+    }
+
+    #[test]
+    fn json_without_an_http_events_shape_stays_an_unsupported_event() {
+        for event in [
+            json!({"detail-type": "Scheduled Event", "source": "aws.events", "version": "0"}),
+            json!({"Records": [{"eventSource": "aws:sqs", "body": "x"}]}),
+            json!({"version": "1", "triggerSource": "PreSignUp_SignUp"}),
+            json!({"requestContext": {"routeKey": "$connect"}}),
+            json!([1, 2]),
+            json!("GET"),
+        ] {
+            assert_eq!(
+                error_type(event.to_string().as_bytes()),
+                "Runtime.UnsupportedEvent",
+                "{event}"
+            );
+        }
+    }
+
+    /// An unreadable HTTP event goes the way of every rejected one: a 400 inside the
+    /// invocation, one access line with the request id, a WARN and no ERROR, no handler call.
+    #[test]
+    fn an_unreadable_http_event_is_a_400_with_one_access_line_and_no_handler_call() {
+        let mut event = fixture("home");
+        event["headers"]["X-Bad"] = json!("a\nb");
+        let handler = tower::service_fn(|_: Request| async {
+            Err::<&str, BoxError>("the handler was called".into())
+        });
+        let (response, lines) =
+            crate::invocation::tests::serve_request(RejectMalformed(handler), request_of(&event));
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let access: Vec<&Value> = lines.iter().filter(|l| l["status"] == 400).collect();
+        assert_eq!(access.len(), 1, "{lines:?}");
+        assert_eq!(access[0]["function_request_id"], "req-1");
+        assert_eq!(access[0]["path"], "/api/activities/home");
+        assert!(lines.iter().all(|l| l["level"] != "ERROR"), "{lines:?}");
+        assert!(
+            lines.iter().any(|l| l["level"] == "WARN"
+                && l["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("header value"))),
+            "{lines:?}"
+        );
+    }
+
     #[test]
     fn not_json_and_not_http_are_invocation_errors_of_their_own_type() {
-        assert_eq!(parse_event(b"%%%").unwrap_err().0, "Runtime.InvalidJson");
+        assert_eq!(error_type(b"%%%"), "Runtime.InvalidJson");
         assert_eq!(
-            parse_event(br#"{"detail-type":"Scheduled Event"}"#)
-                .unwrap_err()
-                .0,
+            error_type(br#"{"detail-type":"Scheduled Event"}"#),
             "Runtime.UnsupportedEvent"
         );
     }
