@@ -1265,6 +1265,8 @@ mod tests {
             json!({"Records": [{"eventSource": "aws:sqs", "body": "x"}]}),
             json!({"version": "1", "triggerSource": "PreSignUp_SignUp"}),
             json!({"requestContext": {"routeKey": "$connect"}}),
+            // Headers HTTP would refuse do not make an event an HTTP event.
+            json!({"headers": {"x y": "a\nb"}, "body": "x"}),
             json!([1, 2]),
             json!("GET"),
         ] {
