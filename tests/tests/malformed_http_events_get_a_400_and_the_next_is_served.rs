@@ -4,7 +4,10 @@
 //!
 //! Before, lambda_http's conversion panicked on them (`failed to decode aws base64 encoded
 //! body`, `failed to build request`): Lambda got an invocation error (a 502 for the client),
-//! ERROR lines without a request id, two Rollbar items and no access line.
+//! ERROR lines without a request id, two Rollbar items and no access line. An event with an
+//! HTTP event's shape that aws_lambda_events cannot deserialize at all (a header value with a
+//! line break, a header name with a space) was an invocation error too,
+//! `Runtime.UnsupportedEvent` "not an HTTP event", with no access line.
 
 use std::time::Duration;
 
@@ -24,11 +27,36 @@ fn malformed_http_events_get_a_400_and_the_next_is_served() {
     invalid_base64["body"] = json!("%%%");
     let mut long_uri = home();
     long_uri["path"] = json!(format!("/api/activities/{}", "a".repeat(70 * 1024)));
+    let mut header_value_with_newline = home();
+    header_value_with_newline["headers"]["Authorization"] =
+        json!("Bearer sk-live-0123456789\nX-Injected: 1");
+    let alb_header_name_with_space = json!({
+        "requestContext": {"elb": {"targetGroupArn":
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/cruddur/1"}},
+        "httpMethod": "GET",
+        "path": "/api/activities/home",
+        "multiValueQueryStringParameters": {},
+        "multiValueHeaders": {"host": ["cruddur.example"], "x sk-live-0123456789": ["1"]},
+        "isBase64Encoded": false,
+        "body": "",
+    });
+    let kinds = [
+        "invalid base64",
+        "long URI",
+        "header value with a line break",
+        "ALB header name with a space",
+    ];
 
     let binary = function_binary("home-activities");
     let rollbar = RollbarApi::start(Answer::Status(200, None));
     let api = RuntimeApi::start();
-    for event in [&invalid_base64, &long_uri, &home()] {
+    for event in [
+        &invalid_base64,
+        &long_uri,
+        &header_value_with_newline,
+        &alb_header_name_with_space,
+        &home(),
+    ] {
         api.queue(event.to_string().as_bytes(), 1);
     }
     let function = Function::start(
@@ -40,14 +68,14 @@ fn malformed_http_events_get_a_400_and_the_next_is_served() {
         ],
     );
     assert!(
-        api.wait_for(3, Duration::from_secs(60)),
+        api.wait_for(5, Duration::from_secs(60)),
         "{:#?}",
         function.lines()
     );
 
     let invocations = api.invocations();
     let lines = function.json_lines();
-    for (invocation, kind) in invocations[..2].iter().zip(["invalid base64", "long URI"]) {
+    for (invocation, kind) in invocations[..4].iter().zip(kinds) {
         assert!(!invocation.failed, "{kind}: an invocation error");
         let answer: Value = serde_json::from_slice(&invocation.response).unwrap();
         assert_eq!(answer["statusCode"], 400, "{kind}: {answer}");
@@ -61,11 +89,21 @@ fn malformed_http_events_get_a_400_and_the_next_is_served() {
         assert_eq!(access[0]["status"], 400, "{kind}");
         assert_eq!(access[0]["level"], "INFO", "{kind}");
     }
-    let served: Value = serde_json::from_slice(&invocations[2].response).unwrap();
+    let served: Value = serde_json::from_slice(&invocations[4].response).unwrap();
     assert_eq!(served["statusCode"], 200, "{served}");
 
     let all = function.lines().join("\n");
     assert!(!all.contains("panicked"), "{all}");
+    // The reason names the part that failed, never its value.
+    assert!(
+        all.contains("a header value is not a valid HTTP field value"),
+        "{all}"
+    );
+    assert!(
+        all.contains("a header name is not a valid HTTP field name"),
+        "{all}"
+    );
+    assert!(!all.contains("sk-live"), "{all}");
     assert!(lines.iter().all(|l| l["level"] != "ERROR"), "{lines:#?}");
     assert!(rollbar.items().is_empty(), "{:#?}", rollbar.items());
 }

@@ -24,6 +24,12 @@
 //!    with Lambda's own trace header, so `OTEL_PROPAGATORS=xray` could never continue the
 //!    caller's trace. Here the request keeps the headers the event carried.
 //!
+//! Two more are lambda_http's conversion, which we still use, and are mended around it: a
+//! REST or ALB event's repeated header kept only its last field ([`event_headers`]), and an
+//! event of an HTTP event's shape that does not deserialize (a header value with a line
+//! break) was "not an HTTP event", an invocation error; it is answered 400 like the events
+//! above ([`Unreadable`]).
+//!
 //! What we gave up from lambda_runtime: SnapStart (its `/restore/next` lifecycle and
 //! `SnapStartResource` hooks; SnapStart is not offered for custom runtimes on
 //! `provided.al2023` anyway), streaming responses (`Lambda-Runtime-Function-Response-Mode:
@@ -47,7 +53,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use http_body_util::BodyExt as _;
 use lambda_http::aws_lambda_events::query_map::QueryMap;
 use lambda_http::lambda_runtime::{Config as LambdaConfig, Context};
-use lambda_http::request::{LambdaRequest, RequestContext};
+use lambda_http::request::{LambdaRequest, RequestContext, RequestOrigin};
 use lambda_http::{Body, IntoResponse, Request, RequestExt as _, Response, TransformResponse};
 use lambda_runtime_api_client::PooledClient;
 use lambda_runtime_api_client::body::Body as ApiBody;
@@ -147,10 +153,11 @@ fn concurrency(value: Option<&str>) -> (usize, Option<String>) {
     let Some(value) = value else { return (1, None) };
     match value.trim().parse::<usize>() {
         Ok(loops) if loops > 0 => (loops, None),
+        // Named, not quoted: a setting's value is never repeated in a problem.
         _ => (
             1,
             Some(format!(
-                "{AWS_LAMBDA_MAX_CONCURRENCY} is {value:?}, not a whole number above 0"
+                "{AWS_LAMBDA_MAX_CONCURRENCY} is not a whole number above zero"
             )),
         ),
     }
@@ -251,14 +258,13 @@ impl Worker {
                 ));
             }
         };
-        let event = match parse_event(body) {
-            Ok(event) => event,
-            Err((error_type, message)) => {
+        let (origin, request) = match parse_event(body) {
+            Ok(event) => (event.request_origin(), http_request(event, context)),
+            Err(Unread::Http(event)) => (event.origin.clone(), event.request(context)),
+            Err(Unread::Other(error_type, message)) => {
                 return Ok(unanswerable(headers, request_id, error_type, message));
             }
         };
-        let origin = event.request_origin();
-        let request = http_request(event, context);
         poll_fn(|cx| service.poll_ready(cx)).await?;
         let response = service.call(request).await?;
         // lambda_http's own serialization for the event's origin, reached through its
@@ -375,22 +381,150 @@ fn unanswerable(
     }
 }
 
-/// The event as lambda_http reads it, or the invocation error for one it cannot read.
-fn parse_event(body: &[u8]) -> Result<LambdaRequest, (&'static str, String)> {
-    serde_json::from_slice(body).map_err(|error| {
-        if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
-            (
+/// Why an event is not the `LambdaRequest` lambda_http reads.
+#[derive(Debug)]
+enum Unread {
+    /// An HTTP event's shape that aws_lambda_events cannot read: answered 400.
+    Http(Box<Unreadable>),
+    /// Not an HTTP event, or not JSON: an invocation error of this type, with this message.
+    Other(&'static str, String),
+}
+
+/// The event as lambda_http reads it, or why it cannot.
+fn parse_event(body: &[u8]) -> Result<LambdaRequest, Unread> {
+    let error = match serde_json::from_slice(body) {
+        Ok(event) => return Ok(event),
+        Err(error) => error,
+    };
+    Err(match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(json) => match Unreadable::of(&json) {
+            Some(unreadable) => Unread::Http(Box::new(unreadable)),
+            None => Unread::Other(
                 "Runtime.UnsupportedEvent",
                 "the event is not an HTTP event (API Gateway REST or HTTP API, function URL, ALB)"
                     .to_owned(),
+            ),
+        },
+        Err(_) => Unread::Other(
+            "Runtime.InvalidJson",
+            format!("the event is not JSON: {error}"),
+        ),
+    })
+}
+
+/// An event with an HTTP event's shape that does not deserialize as one: a header name with
+/// a space, a header value with a line break, a method that is no HTTP token, a field of
+/// the wrong type. It is the caller's mistake, so it gets a 400 like any other event the
+/// function cannot read, not an invocation error (a 502 for the client) without an access
+/// line.
+#[derive(Debug)]
+struct Unreadable {
+    origin: RequestOrigin,
+    method: Method,
+    path: Option<String>,
+    context: Option<RequestContext>,
+    reason: &'static str,
+}
+
+impl Unreadable {
+    /// `None` unless `json` has the shape `LambdaRequest`'s variants are told apart by:
+    /// `httpMethod` (REST, ALB when `requestContext.elb` is there), or `requestContext.http`
+    /// or `version` `2.0` (HTTP API, function URL).
+    fn of(json: &serde_json::Value) -> Option<Self> {
+        let context = json.get("requestContext");
+        let (origin, method, path) = if json.get("httpMethod").is_some() {
+            let origin = match context.and_then(|c| c.get("elb")) {
+                Some(_) => RequestOrigin::Alb,
+                None => RequestOrigin::ApiGatewayV1,
+            };
+            (origin, json.get("httpMethod"), json.get("path"))
+        } else if context.and_then(|c| c.get("http")).is_some()
+            || json.get("version").and_then(|v| v.as_str()) == Some("2.0")
+        {
+            let http = context.and_then(|c| c.get("http"));
+            let path = json.get("rawPath").or_else(|| http?.get("path"));
+            (
+                RequestOrigin::ApiGatewayV2,
+                http.and_then(|h| h.get("method")),
+                path,
             )
         } else {
-            (
-                "Runtime.InvalidJson",
-                format!("the event is not JSON: {error}"),
-            )
+            return None;
+        };
+        // Read on its own, the request context still names the route and the source IP
+        // for the access line, when it is not what failed.
+        let context = context.cloned().and_then(|c| match origin {
+            RequestOrigin::ApiGatewayV1 => serde_json::from_value(c)
+                .ok()
+                .map(RequestContext::ApiGatewayV1),
+            RequestOrigin::ApiGatewayV2 => serde_json::from_value(c)
+                .ok()
+                .map(RequestContext::ApiGatewayV2),
+            RequestOrigin::Alb => serde_json::from_value(c).ok().map(RequestContext::Alb),
+            _ => None,
+        });
+        let reason = unreadable_part(json, method);
+        Some(Self {
+            origin,
+            // aws_lambda_events reads an empty method as GET.
+            method: method
+                .and_then(|m| m.as_str())
+                .filter(|m| !m.is_empty())
+                .and_then(|m| Method::from_bytes(m.as_bytes()).ok())
+                .unwrap_or(Method::GET),
+            path: path.and_then(|p| p.as_str()).map(str::to_owned),
+            context,
+            reason,
+        })
+    }
+
+    /// The bare request that stands for it, marked with its [`Rejection`]. Without headers:
+    /// a part of them may be what failed, and a caller's trace context read from the rest
+    /// could be half of what was sent (one of two `traceparent` fields).
+    fn request(self, context: Context) -> Request {
+        bare_request(
+            self.method,
+            self.path.as_deref(),
+            HeaderMap::new(),
+            self.context,
+            Rejection::Unreadable(self.reason),
+        )
+        .with_lambda_context(context)
+    }
+}
+
+/// Which part of an HTTP-shaped event aws_lambda_events refuses, checked as its
+/// `deserialize_headers` and `http_method` read them; a kind, never the value.
+fn unreadable_part(json: &serde_json::Value, method: Option<&serde_json::Value>) -> &'static str {
+    use serde_json::Value;
+    for headers in ["headers", "multiValueHeaders"].map(|key| json.get(key)) {
+        let Some(Value::Object(headers)) = headers else {
+            continue;
+        };
+        for (name, values) in headers {
+            if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return "a header name is not a valid HTTP field name";
+            }
+            let valid = |value: &Value| {
+                value
+                    .as_str()
+                    .is_some_and(|v| HeaderValue::from_str(v).is_ok())
+            };
+            let values_valid = match values {
+                Value::Array(values) => values.iter().all(valid),
+                value => valid(value),
+            };
+            if !values_valid {
+                return "a header value is not a valid HTTP field value";
+            }
         }
-    })
+    }
+    match method {
+        Some(Value::String(m)) if m.is_empty() || Method::from_bytes(m.as_bytes()).is_ok() => {}
+        None => {}
+        Some(_) => return "the method is not an HTTP method",
+    }
+    "a field is missing or not of its type"
 }
 
 /// Why an event got a 400 instead of reaching the handler; the request carries it as an
@@ -405,6 +539,9 @@ pub(crate) enum Rejection {
     InvalidUrl(String),
     /// lambda_http's conversion panicked for a reason [`check`] did not foresee.
     ConversionPanicked(String),
+    /// The event has an HTTP event's shape and does not deserialize as one; which part
+    /// failed, never its value ([`unreadable_part`]).
+    Unreadable(&'static str),
 }
 
 impl fmt::Display for Rejection {
@@ -419,21 +556,34 @@ impl fmt::Display for Rejection {
             Self::ConversionPanicked(why) => {
                 write!(f, "lambda_http could not convert the event: {why}")
             }
+            Self::Unreadable(part) => {
+                write!(
+                    f,
+                    "the event has an HTTP event's shape but cannot be read: {part}"
+                )
+            }
         }
     }
 }
 
 /// The request the handler sees: lambda_http's conversion of the event, with the Lambda
 /// context, and the headers as the event carried them (the caller's `X-Amzn-Trace-Id`
-/// stays). An event the conversion cannot take becomes a bare request marked with its
-/// [`Rejection`].
-fn http_request(event: LambdaRequest, context: Context) -> Request {
+/// stays, and every value of a repeated header: [`event_headers`]). An event the conversion
+/// cannot take becomes a bare request marked with its [`Rejection`].
+fn http_request(mut event: LambdaRequest, context: Context) -> Request {
     let request = match check(&event) {
         Ok(()) => {
             // Kept for the unforeseen panic, which consumes the event.
             let (method, path) = outline(&event);
+            // Taken out so the conversion leaves the request only `headers`, which
+            // `event_headers` then adds to these.
+            let multi_value = take_multi_value_headers(&mut event);
             match crate::panics::catch_quietly(AssertUnwindSafe(|| Request::from(event))) {
-                Ok(request) => request,
+                Ok(mut request) => {
+                    let single = std::mem::take(request.headers_mut());
+                    *request.headers_mut() = event_headers(multi_value, single);
+                    request
+                }
                 Err(panic) => bare_request(
                     method,
                     path.as_deref(),
@@ -446,6 +596,40 @@ fn http_request(event: LambdaRequest, context: Context) -> Request {
         Err(rejection) => rejected(event, rejection),
     };
     request.with_lambda_context(context)
+}
+
+/// The event's `multiValueHeaders` (REST APIs, and ALB with multi-value headers on); empty
+/// for the other kinds.
+fn take_multi_value_headers(event: &mut LambdaRequest) -> HeaderMap {
+    match event {
+        LambdaRequest::ApiGatewayV1(ag) => std::mem::take(&mut ag.multi_value_headers),
+        LambdaRequest::Alb(alb) => std::mem::take(&mut alb.multi_value_headers),
+        _ => HeaderMap::new(),
+    }
+}
+
+/// The headers the client sent: every value of `multi_value`, in order, then each name
+/// found only in `single`.
+///
+/// API Gateway REST (and ALB) put every field of a repeated header in `multiValueHeaders` and
+/// only the last in `headers`. lambda_http 1.3 (`into_proxy_request`, `into_alb_request`)
+/// merges them with `HeaderMap::extend`, which replaces all the values of a name with the
+/// one in `headers`: two `tracestate` fields became the last one, not one list, and two
+/// `traceparent` fields became one that continued the trace instead of starting a new one.
+/// HTTP APIs and function URLs join a repeated header's fields with commas in one value,
+/// which is already one list (and no valid `traceparent`): they have no `multiValueHeaders`.
+fn event_headers(mut multi_value: HeaderMap, single: HeaderMap) -> HeaderMap {
+    // `HeaderMap`'s iterator names a header at its first value only.
+    let mut adding = None;
+    for (name, value) in single {
+        if let Some(name) = name {
+            adding = (!multi_value.contains_key(&name)).then_some(name);
+        }
+        if let Some(name) = &adding {
+            multi_value.append(name.clone(), value);
+        }
+    }
+    multi_value
 }
 
 /// What lambda_http's conversion (`lambda_http::request`, 1.3) would `expect` or `unwrap`
@@ -574,8 +758,7 @@ fn outline(event: &LambdaRequest) -> (Method, Option<String>) {
 fn rejected(event: LambdaRequest, rejection: Rejection) -> Request {
     let (method, path, headers, context) = match event {
         LambdaRequest::ApiGatewayV1(ag) => {
-            let mut headers = ag.multi_value_headers;
-            headers.extend(ag.headers);
+            let headers = event_headers(ag.multi_value_headers, ag.headers);
             let context = RequestContext::ApiGatewayV1(ag.request_context);
             (ag.http_method, ag.path, headers, Some(context))
         }
@@ -585,8 +768,7 @@ fn rejected(event: LambdaRequest, rejection: Rejection) -> Request {
             (method, ag.raw_path, ag.headers, Some(context))
         }
         LambdaRequest::Alb(alb) => {
-            let mut headers = alb.multi_value_headers;
-            headers.extend(alb.headers);
+            let headers = event_headers(alb.multi_value_headers, alb.headers);
             let context = RequestContext::Alb(alb.request_context);
             (alb.http_method, alb.path, headers, Some(context))
         }
@@ -666,7 +848,10 @@ where
         if let Some(rejection) = request.extensions().get::<Rejection>() {
             match rejection {
                 // Nothing we did not foresee: the caller's mistake, said once, no report.
-                Rejection::Base64Body | Rejection::UriTooLong(_) | Rejection::InvalidUrl(_) => {
+                Rejection::Base64Body
+                | Rejection::UriTooLong(_)
+                | Rejection::InvalidUrl(_)
+                | Rejection::Unreadable(_) => {
                     tracing::warn!(reason = %rejection, "event rejected before the handler")
                 }
                 // A gap in `check`: an error, reported once (the panic hook kept quiet).
@@ -717,9 +902,18 @@ mod tests {
         context
     }
 
+    /// The event as lambda_http reads it.
+    fn lambda_request(event: &Value) -> LambdaRequest {
+        parse_event(event.to_string().as_bytes()).unwrap()
+    }
+
+    /// The request the service is handed for `event`, as the loop makes it.
     fn request_of(event: &Value) -> Request {
-        let event = parse_event(event.to_string().as_bytes()).unwrap();
-        http_request(event, context())
+        match parse_event(event.to_string().as_bytes()) {
+            Ok(event) => http_request(event, context()),
+            Err(Unread::Http(event)) => event.request(context()),
+            Err(other) => panic!("no HTTP event: {other:?}"),
+        }
     }
 
     /// The README: "with `xray` listed, the request's own `X-Amzn-Trace-Id`" is the parent.
@@ -747,6 +941,168 @@ mod tests {
             TraceId::from_hex("5759e988bd862e3fe1be46a994272793").unwrap()
         );
         assert_eq!(Some(chosen.span_id()), caller.segment_id);
+    }
+
+    const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const OTHER_TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+    /// The invocation error's type for an event that is no HTTP event.
+    fn error_type(body: &[u8]) -> &'static str {
+        match parse_event(body) {
+            Err(Unread::Other(error_type, _)) => error_type,
+            other => panic!("not an invocation error: {other:?}"),
+        }
+    }
+
+    /// A repeated header as API Gateway REST (and ALB with multi-value headers) passes it:
+    /// every field in `multiValueHeaders`, the last one alone in `headers`.
+    fn repeated(event: &mut Value, name: &str, fields: &[&str]) {
+        event["multiValueHeaders"][name] = json!(fields);
+        event["headers"][name] = json!(fields.last());
+    }
+
+    fn parent_of(request: &Request) -> crate::propagation::Parent {
+        let lambda = request.lambda_context_ref().unwrap().xray_trace_id.clone();
+        choose_parent(
+            &Propagators::default(),
+            request.headers(),
+            lambda.as_deref(),
+        )
+    }
+
+    fn forwarded_tracestate(parent: crate::propagation::Parent) -> Option<String> {
+        parent
+            .caller
+            .and_then(|c| c.tracestate)
+            .map(|s| s.as_str().to_owned())
+    }
+
+    /// An ALB event with multi-value headers on: `multiValueHeaders` only.
+    fn alb_multi_value() -> Value {
+        json!({
+            "requestContext": {"elb": {"targetGroupArn":
+                "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/cruddur/1"}},
+            "httpMethod": "GET",
+            "path": "/api/activities/home",
+            "multiValueQueryStringParameters": {},
+            "multiValueHeaders": {"host": ["cruddur.example"]},
+            "isBase64Encoded": false,
+            "body": "",
+        })
+    }
+
+    /// The issue: "Several `tracestate` fields are combined in order into one list." lambda_http
+    /// kept only the last field of a REST event's repeated header.
+    #[test]
+    fn every_tracestate_field_of_a_rest_or_alb_event_is_one_list_in_order() {
+        let mut rest = fixture("home");
+        repeated(&mut rest, "traceparent", &[TRACEPARENT]);
+        repeated(
+            &mut rest,
+            "tracestate",
+            &["rojo=00f067aa0ba902b7", "congo=t61rcWkgMzE"],
+        );
+        let mut alb = alb_multi_value();
+        assert!(matches!(lambda_request(&alb), LambdaRequest::Alb(_)));
+        alb["multiValueHeaders"]["traceparent"] = json!([TRACEPARENT]);
+        alb["multiValueHeaders"]["tracestate"] =
+            json!(["rojo=00f067aa0ba902b7", "congo=t61rcWkgMzE"]);
+        // The same event the conversion cannot take: its 400's span reads the same list.
+        let mut rejected = rest.clone();
+        rejected["isBase64Encoded"] = json!(true);
+        rejected["body"] = json!("%%%");
+        for (kind, event) in [("REST", rest), ("ALB", alb), ("rejected", rejected)] {
+            let request = request_of(&event);
+            assert_eq!(
+                request.headers().get_all("tracestate").iter().count(),
+                2,
+                "{kind}"
+            );
+            let parent = parent_of(&request);
+            assert_eq!(parent.source, ParentSource::TraceContext, "{kind}");
+            assert_eq!(
+                forwarded_tracestate(parent).as_deref(),
+                Some("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"),
+                "{kind}"
+            );
+        }
+    }
+
+    /// README: two `traceparent` headers start a new trace (and `tracestate` is dropped);
+    /// lambda_http made one of a REST event's two, which continued the trace.
+    #[test]
+    fn two_traceparent_fields_of_a_rest_or_alb_event_start_a_new_trace() {
+        let mut rest = fixture("home");
+        repeated(&mut rest, "traceparent", &[OTHER_TRACEPARENT, TRACEPARENT]);
+        repeated(&mut rest, "tracestate", &["rojo=00f067aa0ba902b7"]);
+        let mut alb = alb_multi_value();
+        alb["multiValueHeaders"]["traceparent"] = json!([OTHER_TRACEPARENT, TRACEPARENT]);
+        alb["multiValueHeaders"]["tracestate"] = json!(["rojo=00f067aa0ba902b7"]);
+        for (kind, event) in [("REST", rest), ("ALB", alb)] {
+            let request = request_of(&event);
+            let parent = parent_of(&request);
+            assert_ne!(parent.source, ParentSource::TraceContext, "{kind}");
+            let trace_id = parent.context.span().span_context().trace_id();
+            for continued in [TRACEPARENT, OTHER_TRACEPARENT] {
+                let theirs = TraceId::from_hex(&continued[3..35]).unwrap();
+                assert_ne!(trace_id, theirs, "{kind} continued {continued}");
+            }
+            assert_eq!(forwarded_tracestate(parent), None, "{kind}");
+        }
+    }
+
+    /// HTTP APIs and function URLs join a repeated header's fields with commas in one value:
+    /// one list for `tracestate`, no valid `traceparent`. lambda_http keeps that value.
+    #[test]
+    fn a_repeated_header_of_an_http_api_event_is_one_comma_joined_value() {
+        let event = |traceparent: String| {
+            json!({
+                "version": "2.0", "routeKey": "$default", "rawPath": "/api/activities/home",
+                "headers": {
+                    "host": "example.com",
+                    "traceparent": traceparent,
+                    "tracestate": "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE",
+                },
+                "requestContext": {"http": {"method": "GET", "path": "/api/activities/home"}},
+            })
+        };
+        let one = parent_of(&request_of(&event(TRACEPARENT.to_owned())));
+        assert_eq!(one.source, ParentSource::TraceContext);
+        assert_eq!(
+            forwarded_tracestate(one).as_deref(),
+            Some("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE")
+        );
+        let two = parent_of(&request_of(&event(format!(
+            "{OTHER_TRACEPARENT},{TRACEPARENT}"
+        ))));
+        assert_ne!(two.source, ParentSource::TraceContext);
+        assert_eq!(forwarded_tracestate(two), None);
+    }
+
+    /// `multiValueHeaders` is the request's headers, in order; a name only in `headers` (a
+    /// direct invocation, a test) is kept too.
+    #[test]
+    fn the_request_has_every_multi_value_header_and_each_name_only_in_headers() {
+        let mut event = fixture("home");
+        repeated(&mut event, "Accept", &["text/html", "application/json"]);
+        event["headers"]["X-Only-Single"] = json!("kept");
+        event["multiValueHeaders"]["X-Only-Multi"] = json!(["one", "two"]);
+        let request = request_of(&event);
+        let all = |name| {
+            request
+                .headers()
+                .get_all(name)
+                .iter()
+                .map(|v| v.to_str().unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(all("accept"), ["text/html", "application/json"]);
+        assert_eq!(all("x-only-single"), ["kept"]);
+        assert_eq!(all("x-only-multi"), ["one", "two"]);
+        assert_eq!(
+            all("host"),
+            ["1234567890.execute-api.us-east-1.amazonaws.com"]
+        );
     }
 
     #[test]
@@ -793,11 +1149,11 @@ mod tests {
             (v2_query, "no URL"),
         ];
         for (event, says) in cases {
-            let parsed = parse_event(event.to_string().as_bytes()).unwrap();
+            let parsed = lambda_request(&event);
             let rejection = check(&parsed).expect_err(says);
             assert!(rejection.to_string().contains(says), "{rejection}");
             // Had the check let it through, lambda_http would have panicked.
-            let parsed = parse_event(event.to_string().as_bytes()).unwrap();
+            let parsed = lambda_request(&event);
             assert!(
                 std::panic::catch_unwind(AssertUnwindSafe(|| Request::from(parsed))).is_err(),
                 "{says}: lambda_http takes it after all"
@@ -808,26 +1164,171 @@ mod tests {
         }
     }
 
+    fn unreadable(event: &Value) -> Unreadable {
+        match parse_event(event.to_string().as_bytes()) {
+            Err(Unread::Http(unreadable)) => *unreadable,
+            other => panic!("not an unreadable HTTP event: {other:?}"),
+        }
+    }
+
+    /// The issue's "Events that fail before the handler": an HTTP event aws_lambda_events
+    /// cannot read is answered 400, not reported as "not an HTTP event". Each shape
+    /// `LambdaRequest` tells apart, with each kind of part that fails; the reason names the
+    /// part, never the value.
+    #[test]
+    fn an_http_shaped_event_that_does_not_deserialize_is_unreadable_by_shape_and_part() {
+        const SECRET: &str = "Bearer sk-live-0123456789";
+        let rest = fixture("home");
+        let mut value_with_newline = rest.clone();
+        value_with_newline["headers"]["Authorization"] = json!(format!("{SECRET}\nX-Injected: 1"));
+        let mut name_with_space = rest.clone();
+        name_with_space["multiValueHeaders"][format!("X {SECRET}")] = json!(["1"]);
+        let mut value_not_a_string = rest.clone();
+        value_not_a_string["headers"]["X-Count"] = json!(3);
+        let mut bad_method = rest.clone();
+        bad_method["httpMethod"] = json!("GE T");
+        let mut body_not_a_string = rest.clone();
+        body_not_a_string["body"] = json!({"a": 1});
+        let mut alb = alb_multi_value();
+        alb["multiValueHeaders"]["authorization"] = json!([format!("{SECRET}\r")]);
+        let v2 = json!({
+            "version": "2.0", "routeKey": "$default", "rawPath": "/api/activities/home",
+            "headers": {"host": "example.com", "authorization": format!("{SECRET}\n")},
+            "requestContext": {"http": {"method": "POST", "path": "/api/activities/home"}},
+        });
+        let version_only = json!({
+            "version": "2.0", "rawPath": "/api/activities/home",
+            "headers": {format!("{SECRET}:"): "1"},
+        });
+        let header_value = "a header value is not a valid HTTP field value";
+        let header_name = "a header name is not a valid HTTP field name";
+        let cases = [
+            (
+                value_with_newline,
+                RequestOrigin::ApiGatewayV1,
+                header_value,
+            ),
+            (name_with_space, RequestOrigin::ApiGatewayV1, header_name),
+            (
+                value_not_a_string,
+                RequestOrigin::ApiGatewayV1,
+                header_value,
+            ),
+            (
+                bad_method,
+                RequestOrigin::ApiGatewayV1,
+                "the method is not an HTTP method",
+            ),
+            (
+                body_not_a_string,
+                RequestOrigin::ApiGatewayV1,
+                "a field is missing or not of its type",
+            ),
+            (alb, RequestOrigin::Alb, header_value),
+            (v2, RequestOrigin::ApiGatewayV2, header_value),
+            (version_only, RequestOrigin::ApiGatewayV2, header_name),
+        ];
+        for (event, origin, part) in cases {
+            let found = unreadable(&event);
+            assert_eq!(
+                format!("{:?}", found.origin),
+                format!("{origin:?}"),
+                "{event}"
+            );
+            assert_eq!(found.reason, part, "{event}");
+            assert_eq!(found.path.as_deref(), Some("/api/activities/home"));
+            let request = found.request(context());
+            let rejection = request.extensions().get::<Rejection>().unwrap();
+            assert_eq!(rejection, &Rejection::Unreadable(part));
+            let said = rejection.to_string();
+            assert!(!said.contains("sk-live"), "{said}");
+            assert!(said.contains(part), "{said}");
+            assert!(request.headers().is_empty());
+            assert_eq!(request.uri().path(), "/api/activities/home");
+        }
+        // The method and request context are read where they can be.
+        let mut event = fixture("home");
+        event["headers"]["X-Bad"] = json!("a\nb");
+        let request = request_of(&event);
+        assert_eq!(request.method(), Method::GET);
+        assert!(matches!(
+            request.request_context_ref(),
+            Some(RequestContext::ApiGatewayV1(_))
+        ));
+        assert_eq!(request.lambda_context_ref().unwrap().request_id, "req-1");
+    }
+
+    #[test]
+    fn json_without_an_http_events_shape_stays_an_unsupported_event() {
+        for event in [
+            json!({"detail-type": "Scheduled Event", "source": "aws.events", "version": "0"}),
+            json!({"Records": [{"eventSource": "aws:sqs", "body": "x"}]}),
+            json!({"version": "1", "triggerSource": "PreSignUp_SignUp"}),
+            json!({"requestContext": {"routeKey": "$connect"}}),
+            // Headers HTTP would refuse do not make an event an HTTP event.
+            json!({"headers": {"x y": "a\nb"}, "body": "x"}),
+            json!([1, 2]),
+            json!("GET"),
+        ] {
+            assert_eq!(
+                error_type(event.to_string().as_bytes()),
+                "Runtime.UnsupportedEvent",
+                "{event}"
+            );
+        }
+    }
+
+    /// An unreadable HTTP event goes the way of every rejected one: a 400 inside the
+    /// invocation, one access line with the request id, a WARN and no ERROR, no handler call.
+    #[test]
+    fn an_unreadable_http_event_is_a_400_with_one_access_line_and_no_handler_call() {
+        let mut event = fixture("home");
+        event["headers"]["X-Bad"] = json!("a\nb");
+        let handler = tower::service_fn(|_: Request| async {
+            Err::<&str, BoxError>("the handler was called".into())
+        });
+        let (response, lines) =
+            crate::invocation::tests::serve_request(RejectMalformed(handler), request_of(&event));
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let access: Vec<&Value> = lines.iter().filter(|l| l["status"] == 400).collect();
+        assert_eq!(access.len(), 1, "{lines:?}");
+        assert_eq!(access[0]["function_request_id"], "req-1");
+        assert_eq!(access[0]["path"], "/api/activities/home");
+        assert!(lines.iter().all(|l| l["level"] != "ERROR"), "{lines:?}");
+        assert!(
+            lines.iter().any(|l| l["level"] == "WARN"
+                && l["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("header value"))),
+            "{lines:?}"
+        );
+    }
+
     #[test]
     fn not_json_and_not_http_are_invocation_errors_of_their_own_type() {
-        assert_eq!(parse_event(b"%%%").unwrap_err().0, "Runtime.InvalidJson");
+        assert_eq!(error_type(b"%%%"), "Runtime.InvalidJson");
         assert_eq!(
-            parse_event(br#"{"detail-type":"Scheduled Event"}"#)
-                .unwrap_err()
-                .0,
+            error_type(br#"{"detail-type":"Scheduled Event"}"#),
             "Runtime.UnsupportedEvent"
         );
     }
 
+    /// "Settings problems name the setting and the reason, never the value."
     #[test]
     fn max_concurrency_is_a_whole_number_above_zero_or_one_loop_and_a_warning() {
         assert_eq!(concurrency(None), (1, None));
         assert_eq!(concurrency(Some("4")), (4, None));
         assert_eq!(concurrency(Some(" 2 ")), (2, None));
-        for bad in ["0", "-3", "four", "", "1.5"] {
+        for bad in ["0", "-3", "four", "", "1.5", "8 # sk-live-0123456789"] {
             let (loops, problem) = concurrency(Some(bad));
             assert_eq!(loops, 1, "{bad:?}");
-            assert!(problem.unwrap().contains(AWS_LAMBDA_MAX_CONCURRENCY));
+            let problem = problem.unwrap();
+            assert!(problem.contains(AWS_LAMBDA_MAX_CONCURRENCY), "{problem}");
+            assert!(problem.contains("not a whole number"), "{problem}");
+            if !bad.is_empty() {
+                assert!(!problem.contains(bad), "{bad:?} repeated: {problem}");
+            }
+            assert!(!problem.contains('"'), "a value quoted: {problem}");
         }
     }
 
