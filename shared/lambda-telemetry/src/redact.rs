@@ -206,7 +206,8 @@ const OPENERS: [char; 5] = ['"', '\'', '(', '[', '{'];
 /// How a JWT begins: `{"` in base64url.
 const JWT_START: &str = "eyJ";
 
-/// The shortest JOSE header: `{"alg":"none"}` is 19 characters of base64url.
+/// Fewer characters than the shortest JOSE header (`{"alg":"none"}`, 19 in base64url): a
+/// shorter `eyJ` run is not a JWT.
 const MIN_JWT_HEADER_LEN: usize = 16;
 
 /// A character of base64url (RFC 4648 §5), the alphabet of a JWT's parts.
@@ -649,8 +650,9 @@ impl<'a> Scanner<'a> {
                 let mut last = (start, end);
                 while self.bytes[last.1 - 1] == b',' {
                     match self.next_word(last.1) {
-                        Some(next) => last = next,
-                        None => break,
+                        // `password = x` after the parameters is a pair of its own.
+                        Some(next) if !self.names_a_pair(next.0, next.1) => last = next,
+                        _ => break,
                     }
                 }
                 // Parameter values are often quoted: the closing quote goes with them.
