@@ -1,27 +1,58 @@
 //! Credentials a browser sends, or a deployer types into a setting, never appear in anything
-//! the functions print or report to Rollbar, at any log level: the functions run at TRACE, the
-//! level at which the Lambda runtime logs whole events (the template allows it).
+//! the functions print, report to Rollbar or export as spans (OTLP and X-Ray), at any log
+//! level: the functions run at TRACE, the level at which the Lambda runtime logs whole events
+//! (the template allows it). The brief: a secret "never reaches a log line, span, metric,
+//! error report or error message".
 
 use std::time::{Duration, Instant};
 
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use tests::LocalApi;
+use tests::otlp_receiver::OtlpReceiver;
 use tests::rollbar_api::{Answer, RollbarApi};
-use tests::{CLOSED_ADDRESS, LocalApi};
+use tests::xray_daemon::XrayDaemon;
+
+fn attribute(span: &Span, key: &str) -> Option<String> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| match kv.value.clone()?.value? {
+            Value::StringValue(text) => Some(text),
+            _ => None,
+        })
+}
+
+/// Waits for what the functions flush after their responses.
+fn eventually<T>(what: &str, mut found: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(value) = found() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "never arrived: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
 
 #[test]
 fn secrets_never_reach_the_output() {
     let canary = "canary-7f3a9c";
     let rollbar = RollbarApi::start(Answer::Status(200, None));
     let rollbar_endpoint = rollbar.endpoint();
-    let otlp_endpoint = format!("http://{CLOSED_ADDRESS}");
+    let receiver = OtlpReceiver::start(tests::otlp_receiver::Answer::Status(200, None));
+    let otlp_endpoint = receiver.endpoint();
+    let daemon = XrayDaemon::start();
     // A key typed with a blank where `=` belongs: the entry is malformed, the key is not news.
     let otlp_headers = format!("x-honeycomb-team {canary}-otlp-key");
     let api = LocalApi::start(&[
         ("AWS_LAMBDA_LOG_LEVEL", "TRACE"),
         ("ROLLBAR_ACCESS_TOKEN", "rollbar-token-canary-7f3a9c"),
         ("ROLLBAR_ENDPOINT", &rollbar_endpoint),
-        ("OTEL_TRACES_EXPORTER", "otlp"),
+        ("OTEL_TRACES_EXPORTER", "otlp,xray"),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", &otlp_endpoint),
         ("OTEL_EXPORTER_OTLP_HEADERS", &otlp_headers),
+        ("AWS_XRAY_DAEMON_ADDRESS", &daemon.address()),
         ("LAMBDA_TELEMETRY_FLUSH_BUDGET_MS", "100"),
     ]);
     let bearer = format!("Bearer {canary}-authorization");
@@ -30,22 +61,35 @@ fn secrets_never_reach_the_output() {
     // The first parameter of an absolute URL, and a password in its userinfo.
     let referer = format!("https://app.example/reset?token={canary}-referer&page=3");
     let origin_url = format!("https://user:{canary}-userinfo@app.example/");
+    // A header every span carries (`user_agent.original`, X-Ray's `http.request.user_agent`),
+    // and ALB's signed OIDC claims, a JWT, which reach Rollbar's request headers.
+    let user_agent = format!("curl/8.5 (token={canary}-user-agent)");
+    let oidc_data = format!("eyJhbGciOiJFUzI1NiIsImtpZCI6IjEifQ.eyJzdWIiOiIxIn0.{canary}-jwt");
     let headers = [
         ("Authorization", bearer.as_str()),
         ("Cookie", cookie.as_str()),
         ("X-Api-Key", api_key.as_str()),
         ("Referer", referer.as_str()),
         ("X-Forwarded-Host", origin_url.as_str()),
+        ("User-Agent", user_agent.as_str()),
+        ("X-Amzn-Oidc-Data", oidc_data.as_str()),
     ];
-    let query = format!("?access_token={canary}-query&password={canary}-password&page=2");
-    for path in [
-        "/api/activities/home",
-        "/api/activities/@worf",
-        "/api/activities/@",
-        "/rollbar/test",
+    let query = format!("access_token={canary}-query&password={canary}-password&page=2");
+    // The handle is a span attribute (`app.handle`, an X-Ray annotation) and in `url.path`;
+    // `?error=1` fails the handler: an ERROR event in the span, an error status, an X-Ray
+    // fault.
+    let handle = format!("/api/activities/@password={canary}-handle?");
+    for (path, failing) in [
+        ("/api/activities/home?", false),
+        ("/api/activities/@worf?", false),
+        ("/api/activities/@?", false),
+        (handle.as_str(), false),
+        ("/rollbar/test?", false),
+        ("/rollbar/test?error=1&", true),
     ] {
-        let reply = api.get(&format!("{path}{query}"), &headers);
-        assert!(reply.status < 500, "{path}: {reply:?}");
+        let path = format!("{path}{query}");
+        let reply = api.get(&path, &headers);
+        assert_eq!(reply.status >= 500, failing, "{path}: {reply:?}");
         assert!(
             !reply.body.contains(canary),
             "{path} answered with a secret: {}",
@@ -58,7 +102,7 @@ fn secrets_never_reach_the_output() {
         .iter()
         .filter(|l| l.contains("\"duration_ms\""))
         .count();
-    assert_eq!(access, 4, "the requests were logged: {lines:#?}");
+    assert_eq!(access, 6, "the requests were logged: {lines:#?}");
     for line in &lines {
         assert!(
             !line.contains(canary),
@@ -82,6 +126,8 @@ fn secrets_never_reach_the_output() {
         "the malformed setting is reported, by name: {lines:#?}"
     );
 
+    assert_no_secret_in_spans(&receiver, &daemon, canary);
+
     // `/rollbar/test` reports a message, with the request and its headers.
     let deadline = Instant::now() + Duration::from_secs(15);
     while rollbar.items().is_empty() {
@@ -104,4 +150,61 @@ fn secrets_never_reach_the_output() {
             "{headers}"
         );
     }
+}
+
+/// The spans of the requests above, over OTLP and to the X-Ray daemon: the canaries did
+/// travel into them (masked), and none arrived whole anywhere in a span or a document.
+fn assert_no_secret_in_spans(receiver: &OtlpReceiver, daemon: &XrayDaemon, canary: &str) {
+    let masked_handle = "password=[REDACTED]";
+    let spans = eventually(
+        "the handle's span and the failed request's over OTLP",
+        || {
+            let spans = receiver.spans();
+            let handle = spans.iter().any(|s| attribute(s, "app.handle").is_some());
+            // An error status (OTLP's STATUS_CODE_ERROR, 2) on a span with events.
+            let failed = spans.iter().any(|s| {
+                s.status.as_ref().is_some_and(|status| status.code == 2) && !s.events.is_empty()
+            });
+            (handle && failed).then_some(spans)
+        },
+    );
+    for span in &spans {
+        let text = format!("{span:?}");
+        assert!(!text.contains(canary), "a secret reached OTLP: {text}");
+    }
+    assert!(
+        spans
+            .iter()
+            .any(|s| attribute(s, "app.handle").as_deref() == Some(masked_handle)),
+        "the handle travelled into a span, masked: {spans:#?}"
+    );
+    assert!(
+        spans
+            .iter()
+            .any(|s| attribute(s, "user_agent.original").as_deref()
+                == Some("curl/8.5 (token=[REDACTED])")),
+        "the user agent travelled into a span, masked: {spans:#?}"
+    );
+
+    let documents = eventually(
+        "the handle's and the failed request's X-Ray documents",
+        || {
+            let documents = daemon.documents();
+            let handle = documents
+                .iter()
+                .any(|d| d["annotations"]["app_handle"].is_string());
+            let fault = documents.iter().any(|d| d["fault"] == true);
+            (handle && fault).then_some(documents)
+        },
+    );
+    for document in &documents {
+        let text = document.to_string();
+        assert!(!text.contains(canary), "a secret reached X-Ray: {text}");
+    }
+    assert!(
+        documents
+            .iter()
+            .any(|d| d["annotations"]["app_handle"] == masked_handle),
+        "the handle is an annotation, masked: {documents:#?}"
+    );
 }

@@ -218,22 +218,37 @@ pub(crate) const CONTEXT_LOG_KEYS: [(&str, &str); 5] = [
 ];
 
 /// Field names whose values are never written anywhere: compared case-insensitively, on
-/// names with `-` read as `_`, and matching when the name contains one of these.
-/// The list starts from pyrollbar's scrub fields and adds the HTTP and vendor names.
-pub const SECRET_NAME_PARTS: [&str; 12] = [
+/// names with `-` and `.` read as `_`, and matching when the name contains one of these.
+/// The list starts from pyrollbar's scrub fields and adds the HTTP and vendor names: session
+/// cookies (`PHPSESSID`, `JSESSIONID`, Express's `connect.sid`), ALB's OIDC claims header
+/// (`x-amzn-oidc-data`, a signed JWT), private keys and their passphrases.
+pub const SECRET_NAME_PARTS: [&str; 18] = [
     "password",
     "passwd",
+    "passphrase",
     "secret",
     "token",
     "auth",
     "cookie",
     "api_key",
     "apikey",
+    "private_key",
+    "privatekey",
     "x_honeycomb_team",
+    "x_amzn_oidc_data",
     "credential",
     "signature",
     "session",
+    "sessid",
+    "connect_sid",
 ];
+
+/// Query and fragment parameters that carry secrets only inside a URL, where their meaning is
+/// fixed (elsewhere the names are too common: `code=500`): Google's `key=AIza...`, OAuth's
+/// authorization `code`, Azure SAS's `sig`. Compared whole and case-insensitively; the names
+/// of [`SECRET_NAME_PARTS`] count in URLs too (`X-Amz-Signature`, `X-Amz-Credential`,
+/// `X-Amz-Security-Token`).
+pub const SECRET_URL_PARAMETERS: [&str; 3] = ["key", "code", "sig"];
 
 /// What a secret value is replaced with.
 pub const REDACTED: &str = "[REDACTED]";

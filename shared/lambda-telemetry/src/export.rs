@@ -306,7 +306,12 @@ impl Pipeline {
     async fn flush_reports(&self, _deadline: Instant) {}
 
     async fn flush_spans(&self, deadline: Instant) {
-        let spans = self.buffer.take();
+        let mut spans = self.buffer.take();
+        // Here, off the response path, once for every exporter: attributes, events and
+        // statuses carry free text (error chains, panic messages, `tracing` fields).
+        for span in &mut spans {
+            crate::redact::redact_span(&mut span.data);
+        }
         let mut dropped = self.buffer.dropped.swap(0, Ordering::Relaxed);
         let mut refused = None;
         let mut xray_unsent = 0;

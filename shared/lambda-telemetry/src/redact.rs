@@ -1,10 +1,16 @@
 //! Keeps secrets out of telemetry: a value whose name looks secret is never written, nor is a
-//! credential in free text (after an authorization scheme, in a URL's userinfo or query).
+//! credential in free text (after an authorization scheme, in a URL's userinfo or query, a
+//! JWT). Log lines and Rollbar items are masked as they are made; spans once, in the flush,
+//! before any exporter sees them ([`redact_span`]).
 
 use std::borrow::Cow;
 use std::ops::Range;
 
-use crate::constants::{REDACTED, SECRET_NAME_PARTS};
+use opentelemetry::trace::Status;
+use opentelemetry::{Array, KeyValue, StringValue, Value};
+use opentelemetry_sdk::trace::SpanData;
+
+use crate::constants::{REDACTED, SECRET_NAME_PARTS, SECRET_URL_PARAMETERS};
 
 /// `true` when a field, header or query parameter of this name may hold a secret
 /// (`Authorization`, `Cookie`, `access_token`, `x-api-key`, `db_password`, ...).
@@ -29,6 +35,16 @@ pub(crate) fn is_secret_name(name: &str) -> bool {
         .any(|part| normalized.windows(part.len()).any(|w| w == part.as_bytes()))
 }
 
+/// `true` when a parameter of a URL's query or fragment of this name may hold a secret: a
+/// secret name, or one that is secret in URLs only (`key`, `code`, `sig`: see
+/// [`SECRET_URL_PARAMETERS`]).
+fn is_secret_parameter(name: &str) -> bool {
+    is_secret_name(name)
+        || SECRET_URL_PARAMETERS
+            .iter()
+            .any(|p| name.eq_ignore_ascii_case(p))
+}
+
 /// The query string with the value of every secret-looking parameter replaced by a mask.
 /// Parameters keep their order; names are left as they came.
 pub(crate) fn redact_query(query: &str) -> String {
@@ -38,7 +54,7 @@ pub(crate) fn redact_query(query: &str) -> String {
             out.push('&');
         }
         match pair.split_once('=') {
-            Some((name, _)) if is_secret_name(&decode(name)) => {
+            Some((name, _)) if is_secret_parameter(&decode(name)) => {
                 out.push_str(name);
                 out.push('=');
                 out.push_str(REDACTED);
@@ -61,13 +77,17 @@ pub(crate) fn redact_owned(text: String) -> String {
 /// Free text (a message, a panic's payload, an error chain, a raw event) with every credential
 /// masked:
 ///
-/// - the value of a secret-looking `name=value`, `name: value`, `"name": "value"` pair
-///   (`token=[REDACTED]`, `"cookie": "[REDACTED]"`);
+/// - the value of a secret-looking `name=value`, `name: value`, `"name": "value"` pair, with
+///   blanks around the separator or not, and in JSON quoted inside a string
+///   (`{\"password\":\"...\"}`, as a Debug-printed `String` shows it): `token=[REDACTED]`,
+///   `"cookie": "[REDACTED]"`;
 /// - what follows an authorization scheme (`Bearer`, `Basic`, `Digest`, `Negotiate`, `NTLM`,
 ///   `token`, `AWS4-HMAC-SHA256`), or any scheme after `Authorization:`: the scheme is kept,
 ///   the credentials go (`Authorization: Bearer [REDACTED]`);
 /// - in a URL (`https://...`), the password of its userinfo and the values of secret-looking
-///   parameters of its query and fragment, whichever their position.
+///   parameters of its query and fragment, whichever their position, including those secret
+///   in URLs only (`key`, `code`, `sig`);
+/// - a JWT (`eyJ...` `.` `...` `.` `...`), whole, wherever it stands.
 ///
 /// What only looks like a pair is kept: source locations (`src/auth.rs:12:5`), times
 /// (`12:30:00`), IPv6 addresses and ports (`auth.example.com:443`). Text without anything to
@@ -80,8 +100,10 @@ pub(crate) fn redact_text(text: &str) -> Cow<'_, str> {
     let mut out = String::with_capacity(text.len());
     let mut at = 0;
     for mask in masks {
-        // Ranges are in order and do not overlap; a later one inside an earlier one is skipped.
+        // Ranges are in order of their start; one that starts inside an earlier one only
+        // stretches that one's mask.
         if mask.start < at {
+            at = at.max(mask.end);
             continue;
         }
         out.push_str(&text[at..mask.start]);
@@ -90,6 +112,57 @@ pub(crate) fn redact_text(text: &str) -> Cow<'_, str> {
     }
     out.push_str(&text[at..]);
     Cow::Owned(out)
+}
+
+/// The span with every secret masked, in place, before any exporter (OTLP, X-Ray, console)
+/// sees it: the value of an attribute (of the span, its events, its links) whose name is
+/// secret, and by [`redact_text`] every other string value, the span's and its events' names
+/// (an event's name is its `tracing` message) and the status description. An `exception`
+/// event's message and stack trace, a reqwest error quoting a URL, a secret-named field of a
+/// `tracing` span or event: all are masked here once, for every exporter. Nothing is copied
+/// when nothing is masked.
+pub(crate) fn redact_span(span: &mut SpanData) {
+    redact_cow(&mut span.name);
+    redact_attributes(&mut span.attributes);
+    for event in &mut span.events.events {
+        redact_cow(&mut event.name);
+        redact_attributes(&mut event.attributes);
+    }
+    for link in &mut span.links.links {
+        redact_attributes(&mut link.attributes);
+    }
+    if let Status::Error { description } = &mut span.status {
+        redact_cow(description);
+    }
+}
+
+fn redact_attributes(attributes: &mut [KeyValue]) {
+    for attribute in attributes {
+        if is_secret_name(attribute.key.as_str()) {
+            // Whatever its type: a PIN is a number.
+            if !matches!(&attribute.value, Value::String(s) if s.as_str() == REDACTED) {
+                attribute.value = Value::String(StringValue::from(REDACTED));
+            }
+            continue;
+        }
+        match &mut attribute.value {
+            Value::String(text) => redact_string_value(text),
+            Value::Array(Array::String(texts)) => texts.iter_mut().for_each(redact_string_value),
+            _ => {}
+        }
+    }
+}
+
+fn redact_string_value(text: &mut StringValue) {
+    if let Cow::Owned(masked) = redact_text(text.as_str()) {
+        *text = StringValue::from(masked);
+    }
+}
+
+fn redact_cow(text: &mut Cow<'static, str>) {
+    if let Cow::Owned(masked) = redact_text(text) {
+        *text = Cow::Owned(masked);
+    }
 }
 
 /// How an authorization scheme carries its credentials.
@@ -127,6 +200,21 @@ fn scheme(word: &str) -> Option<Credentials> {
 /// A name longer than this is a hash or a token, not a field name.
 const MAX_NAME_LEN: usize = 64;
 
+/// What opens a value or a structure before a word: `"Bearer`, `(token`.
+const OPENERS: [char; 5] = ['"', '\'', '(', '[', '{'];
+
+/// How a JWT begins: `{"` in base64url.
+const JWT_START: &str = "eyJ";
+
+/// Fewer characters than the shortest JOSE header (`{"alg":"none"}`, 19 in base64url): a
+/// shorter `eyJ` run is not a JWT.
+const MIN_JWT_HEADER_LEN: usize = 16;
+
+/// A character of base64url (RFC 4648 §5), the alphabet of a JWT's parts.
+fn is_base64url(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_')
+}
+
 /// Walks free text once, left to right, collecting the byte ranges to mask.
 struct Scanner<'a> {
     text: &'a str,
@@ -152,21 +240,70 @@ impl<'a> Scanner<'a> {
             bytes: text.as_bytes(),
             masks: Vec::new(),
         };
-        // The common case, a short message without a pair, a URL or a scheme, costs one scan
-        // and no allocation.
-        if !text.contains(['=', ':']) && !text.split_ascii_whitespace().any(|w| scheme(w).is_some())
-        {
-            return scanner.masks;
+        // The common case, a short message without a pair, a URL, a scheme or a JWT, costs a
+        // few scans and no allocation.
+        let pairs = text.contains(['=', ':'])
+            || text
+                .split_ascii_whitespace()
+                .any(|w| scheme(w.trim_start_matches(OPENERS)).is_some());
+        if pairs {
+            let mut at = 0;
+            while at < scanner.bytes.len() {
+                if scanner.bytes[at].is_ascii_whitespace() {
+                    at += 1;
+                } else {
+                    at = scanner.word(at);
+                }
+            }
         }
-        let mut at = 0;
-        while at < scanner.bytes.len() {
-            if scanner.bytes[at].is_ascii_whitespace() {
-                at += 1;
-            } else {
-                at = scanner.word(at);
+        if text.contains(JWT_START) {
+            let found = scanner.masks.len();
+            scanner.jwts();
+            if scanner.masks.len() > found {
+                scanner.masks.sort_unstable_by_key(|mask| mask.start);
             }
         }
         scanner.masks
+    }
+
+    /// Masks every JWT: a JOSE header (`{"` in base64url is `eyJ`), a payload and a signature
+    /// (two more parts for an encrypted one), joined by dots. It needs no name: ALB's
+    /// `x-amzn-oidc-data`, an `id_token` pasted in a message.
+    fn jwts(&mut self) {
+        let part_end = |from: usize| {
+            from + self.bytes[from..]
+                .iter()
+                .take_while(|&&b| is_base64url(b))
+                .count()
+        };
+        let mut from = 0;
+        while let Some(n) = self.text[from..].find(JWT_START) {
+            let start = from + n;
+            from = start + JWT_START.len();
+            if start > 0 && is_base64url(self.bytes[start - 1]) {
+                continue;
+            }
+            let header_end = part_end(start);
+            if header_end - start < MIN_JWT_HEADER_LEN || self.bytes.get(header_end) != Some(&b'.')
+            {
+                continue;
+            }
+            let payload_end = part_end(header_end + 1);
+            if payload_end == header_end + 1 || self.bytes.get(payload_end) != Some(&b'.') {
+                continue;
+            }
+            // An unsecured JWT has an empty signature; an encrypted one has five parts.
+            let mut end = part_end(payload_end + 1);
+            while self.bytes.get(end) == Some(&b'.') {
+                let next = part_end(end + 1);
+                if next == end + 1 {
+                    break;
+                }
+                end = next;
+            }
+            self.masks.push(start..end);
+            from = end;
+        }
     }
 
     fn mask(&mut self, range: Range<usize>) {
@@ -214,9 +351,15 @@ impl<'a> Scanner<'a> {
     /// past the credentials that follow it).
     fn word(&mut self, start: usize) -> usize {
         let end = self.word_end(start);
-        let bare = self.text[start..end].trim_start_matches(['"', '\'', '(', '[', '{']);
+        let bare = self.text[start..end].trim_start_matches(OPENERS);
         if let Some(credentials) = scheme(bare) {
-            return self.credentials(end, credentials, false);
+            // `token = x` is a pair (below), not the scheme `token`.
+            let separator_follows = self
+                .next_word(end)
+                .is_some_and(|(next, _)| matches!(self.bytes[next], b'=' | b':'));
+            if !separator_follows {
+                return self.credentials(end, credentials, false);
+            }
         }
         self.pairs(start, end)
     }
@@ -238,11 +381,24 @@ impl<'a> Scanner<'a> {
             let name = &self.text[at..name_end];
             let before = at.checked_sub(1).map(|i| self.bytes[i]);
             let quoted = matches!(before, Some(b'"' | b'\''));
-            // `"name": value`: the closing quote sits between the name and the separator.
+            // `"name": value`: the closing quote sits between the name and the separator;
+            // escaped (`\"name\":`) in JSON quoted inside a string.
             let mut separator = name_end;
-            if quoted && before == self.bytes.get(separator).copied() {
-                separator += 1;
+            if quoted {
+                if before == self.bytes.get(separator).copied() {
+                    separator += 1;
+                } else if self.bytes.get(separator) == Some(&b'\\')
+                    && before == self.bytes.get(separator + 1).copied()
+                {
+                    separator += 2;
+                }
             }
+            // `password = x`, `"password" : "x"`: blanks around the separator.
+            let blanks = self.bytes[separator..]
+                .iter()
+                .take_while(|&&b| matches!(b, b' ' | b'\t'))
+                .count();
+            separator += blanks;
             let Some(&sep) = self
                 .bytes
                 .get(separator)
@@ -252,7 +408,12 @@ impl<'a> Scanner<'a> {
                 continue;
             };
             let value = separator + 1;
-            if sep == b':' && self.text[value..].starts_with("//") {
+            // `token == expected`, `Token => x`: a comparison or a match arm, not a pair.
+            if blanks > 0 && matches!(self.bytes.get(value), Some(b'=' | b'>')) {
+                at = name_end;
+                continue;
+            }
+            if blanks == 0 && sep == b':' && self.text[value..].starts_with("//") {
                 at = self.url(value + 2);
                 if at >= end {
                     return at;
@@ -310,8 +471,14 @@ impl<'a> Scanner<'a> {
         let Some((start, end)) = self.next_word(at) else {
             return self.bytes.len();
         };
+        // After blanks, a secret name followed by a separator names the next pair: this one
+        // is empty (`password= "token" : "x"`).
+        if start > at && self.names_a_pair(start, end) {
+            return start;
+        }
         match self.bytes[start] {
             quote @ (b'"' | b'\'') => return self.quoted(start, quote),
+            b'\\' if self.bytes.get(start + 1) == Some(&b'"') => return self.escaped_quoted(start),
             b'[' if self.text[start..].starts_with(REDACTED) => return start + REDACTED.len(),
             b'[' | b'{' => return self.bracketed(start),
             _ => {}
@@ -336,6 +503,7 @@ impl<'a> Scanner<'a> {
         if value_end == start {
             return end;
         }
+
         if let Some(credentials) = scheme(&self.text[start..value_end]) {
             return self.credentials(end, credentials, true);
         }
@@ -365,6 +533,18 @@ impl<'a> Scanner<'a> {
             }
         }
         last_end
+    }
+
+    /// `true` when the word `start..end` is a secret name (quoted or not) and the next word
+    /// starts with a separator: `password = x`, `"token" : "x"`.
+    fn names_a_pair(&self, start: usize, end: usize) -> bool {
+        let name = self.text[start..end].trim_matches(['"', '\'', '\\']);
+        !name.is_empty()
+            && name.bytes().all(is_name_byte)
+            && is_secret_name(name)
+            && self
+                .next_word(end)
+                .is_some_and(|(next, _)| matches!(self.bytes[next], b'=' | b':'))
     }
 
     /// Masks the inside of the `[...]` or `{...}` opening at `open`; returns the end of it.
@@ -424,6 +604,31 @@ impl<'a> Scanner<'a> {
         end
     }
 
+    /// Masks the inside of the escaped string (`\"...\"`) opening at `open`, in JSON quoted
+    /// inside a string; returns the end of it. Its closing quote is the one that unescapes to a
+    /// quote of the inner JSON: one backslash before it, or five, and so on; three escape a
+    /// quote inside the value. Never closed, it is masked to the end of the text.
+    fn escaped_quoted(&mut self, open: usize) -> usize {
+        let inside = open + 2;
+        let mut at = inside;
+        while at < self.bytes.len() {
+            if self.bytes[at] == b'"' {
+                let backslashes = self.bytes[inside..at]
+                    .iter()
+                    .rev()
+                    .take_while(|&&b| b == b'\\')
+                    .count();
+                if backslashes % 4 == 1 {
+                    self.mask(inside..at - 1);
+                    return at + 1;
+                }
+            }
+            at += 1;
+        }
+        self.mask(inside..self.bytes.len());
+        self.bytes.len()
+    }
+
     /// Masks the credentials that follow a scheme word ending at `at`; `sure` when the context
     /// (`Authorization:`) says they are credentials whatever they look like. Returns where
     /// scanning goes on.
@@ -431,6 +636,10 @@ impl<'a> Scanner<'a> {
         let Some((start, end)) = self.next_word(at) else {
             return self.bytes.len();
         };
+        if self.names_a_pair(start, end) {
+            // `Bearer password = x`: no credentials, then a pair.
+            return start;
+        }
         let value_end = self.trimmed_end(start, end);
         let word = &self.text[start..value_end];
         match credentials {
@@ -441,8 +650,9 @@ impl<'a> Scanner<'a> {
                 let mut last = (start, end);
                 while self.bytes[last.1 - 1] == b',' {
                     match self.next_word(last.1) {
-                        Some(next) => last = next,
-                        None => break,
+                        // `password = x` after the parameters is a pair of its own.
+                        Some(next) if !self.names_a_pair(next.0, next.1) => last = next,
+                        _ => break,
                     }
                 }
                 // Parameter values are often quoted: the closing quote goes with them.
@@ -481,11 +691,12 @@ impl<'a> Scanner<'a> {
                 None => self.mask(userinfo),
             }
         }
-        let query = self.text[authority_end..end]
-            .find('?')
-            .map(|n| authority_end + n + 1);
         let fragment = self.text[authority_end..end]
             .find('#')
+            .map(|n| authority_end + n + 1);
+        // A `?` after the `#` belongs to the fragment.
+        let query = self.text[authority_end..fragment.map_or(end, |f| f - 1)]
+            .find('?')
             .map(|n| authority_end + n + 1);
         if let Some(query) = query {
             self.parameters(query..fragment.map_or(end, |f| f - 1));
@@ -502,7 +713,7 @@ impl<'a> Scanner<'a> {
         let mut at = range.start;
         for pair in self.text[range].split(['&', ';']) {
             if let Some((name, value)) = pair.split_once('=')
-                && is_secret_name(&decode(name))
+                && is_secret_parameter(&decode(name))
             {
                 let start = at + name.len() + 1;
                 self.mask(start..start + value.len());
@@ -569,6 +780,133 @@ mod tests {
             (
                 r#"{"cookie": ["a=canary", "b=canary"], "x": 1}"#,
                 r#"{"cookie": [[REDACTED]], "x": 1}"#,
+            ),
+        ]);
+    }
+
+    /// JSON inside a string, as a Debug-printed `String` field shows it (`{\"password\":...}`),
+    /// is JSON still: its secret values are masked, quotes and escapes kept.
+    #[test]
+    fn escaped_json_loses_its_secrets() {
+        assert_masked(&[
+            (
+                r#"body: "{\"password\":\"canary\",\"user\":\"bob\"}""#,
+                r#"body: "{\"password\":\"[REDACTED]\",\"user\":\"bob\"}""#,
+            ),
+            (
+                r#"{\"token\": \"canary one\", \"page\": 2}"#,
+                r#"{\"token\": \"[REDACTED]\", \"page\": 2}"#,
+            ),
+            // A quote inside the value, escaped twice, does not end it.
+            (
+                r#"{\"password\":\"can\\\"ary\"}"#,
+                r#"{\"password\":\"[REDACTED]\"}"#,
+            ),
+            (r#"password=\"canary\" ok"#, r#"password=\"[REDACTED]\" ok"#),
+            // Never closed: all of the rest may be the secret.
+            (r#"{\"secret\":\"canary"#, r#"{\"secret\":\"[REDACTED]"#),
+        ]);
+    }
+
+    /// Configuration files, Python reprs and log formats put blanks around `=` and `:`.
+    #[test]
+    fn blanks_around_the_separator_do_not_hide_a_pair() {
+        assert_masked(&[
+            ("password = canary", "password = [REDACTED]"),
+            ("token = 'canary one' next", "token = '[REDACTED]' next"),
+            (r#""password" : "canary""#, r#""password" : "[REDACTED]""#),
+            ("api_key =canary, page = 2", "api_key =[REDACTED], page = 2"),
+            ("secret\t:\tcanary", "secret\t:\t[REDACTED]"),
+        ]);
+    }
+
+    /// Names beyond the HTTP ones: keys and their passphrases, OAuth client secrets, the
+    /// session cookies of PHP, Java servlets and Express.
+    #[test]
+    fn keys_passphrases_and_session_cookies_are_masked_by_name() {
+        assert_masked(&[
+            ("private_key=canary", "private_key=[REDACTED]"),
+            ("privateKey: canary", "privateKey: [REDACTED]"),
+            ("passphrase=canary", "passphrase=[REDACTED]"),
+            ("client_secret=canary", "client_secret=[REDACTED]"),
+            ("Cookie: PHPSESSID=canary", "Cookie: [REDACTED]"),
+            (
+                "set PHPSESSID=canary; path=/",
+                "set PHPSESSID=[REDACTED]; path=/",
+            ),
+            ("JSESSIONID=canary", "JSESSIONID=[REDACTED]"),
+            ("connect.sid=s%3Acanary.sig", "connect.sid=[REDACTED]"),
+            (
+                "session=canary sessionid=canary",
+                "session=[REDACTED] sessionid=[REDACTED]",
+            ),
+        ]);
+    }
+
+    /// Some parameters are secret in a URL only, where their meaning is fixed: Google's
+    /// `key`, OAuth 2.0's authorization `code` (RFC 6749 §4.1.2), an Azure SAS's `sig`, and
+    /// the presigned URLs of S3 (`X-Amz-Signature`, `X-Amz-Credential`,
+    /// `X-Amz-Security-Token`).
+    #[test]
+    fn parameters_secret_in_urls_only_are_masked_in_urls() {
+        assert_masked(&[
+            (
+                "GET https://maps.example/api?key=AIzacanary&q=x",
+                "GET https://maps.example/api?key=[REDACTED]&q=x",
+            ),
+            (
+                "https://app.example/callback?code=canary&state=s",
+                "https://app.example/callback?code=[REDACTED]&state=s",
+            ),
+            (
+                "https://app.example/callback#state=s&code=canary",
+                "https://app.example/callback#state=s&code=[REDACTED]",
+            ),
+            (
+                "https://acct.blob.core.windows.net/c/b?sv=2022&sp=r&sig=canary%3D",
+                "https://acct.blob.core.windows.net/c/b?sv=2022&sp=r&sig=[REDACTED]",
+            ),
+            (
+                "https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256\
+                 &X-Amz-Credential=AKIDcanary%2F20260101&X-Amz-Security-Token=canary\
+                 &X-Amz-Signature=canary",
+                "https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256\
+                 &X-Amz-Credential=[REDACTED]&X-Amz-Security-Token=[REDACTED]\
+                 &X-Amz-Signature=[REDACTED]",
+            ),
+        ]);
+        assert_eq!(
+            redact_query("code=canary&Key=canary&sig=canary&page=2"),
+            "code=[REDACTED]&Key=[REDACTED]&sig=[REDACTED]&page=2"
+        );
+    }
+
+    /// RFC 7519 §3: a JWT is base64url parts joined by dots, its header a JSON object
+    /// (`eyJ`). It is a credential wherever it stands, named or not: ALB's
+    /// `x-amzn-oidc-data` header, an `id_token` quoted in an error.
+    #[test]
+    fn a_jwt_is_masked_wherever_it_stands() {
+        let jwt =
+            "eyJhbGciOiJFUzI1NiIsImtpZCI6IjEifQ.eyJzdWIiOiJjYW5hcnkifQ.c2lnbmF0dXJlX2NhbmFyeQ";
+        assert_masked(&[
+            (
+                &format!("claims {jwt} rejected"),
+                "claims [REDACTED] rejected",
+            ),
+            (&format!("({jwt})"), "([REDACTED])"),
+            (
+                &format!(r#"{{"x-amzn-oidc-data": "{jwt}", "host": "x"}}"#),
+                r#"{"x-amzn-oidc-data": "[REDACTED]", "host": "x"}"#,
+            ),
+            (
+                &format!("x-amzn-oidc-data:{jwt}"),
+                "x-amzn-oidc-data:[REDACTED]",
+            ),
+            // Unsecured (no signature) and encrypted (five parts).
+            ("eyJhbGciOiJub25lIn0.eyJzdWIiOiJjYW5hcnkifQ.", "[REDACTED]"),
+            (
+                "eyJhbGciOiJSU0EtT0FFUCJ9.a2V5.aXY.Y2lwaGVydGV4dA.dGFn end",
+                "[REDACTED] end",
             ),
         ]);
     }
@@ -678,6 +1016,9 @@ mod tests {
             "lambda_telemetry::auth::session: refreshed",
             "token expired; the basic plan; a digest of changes",
             "location=lambda_telemetry::auth:12",
+            "status code=500, key=value, sig=1 outside a URL",
+            "if token == expected { Token => x }",
+            "eyJ alone, eyJhbGciOiJub25lIn0 without its dots, abceyJhbGciOiJub25lIn0.eyJ.x",
         ] {
             assert_eq!(redact_text(text), text);
             assert!(matches!(redact_text(text), Cow::Borrowed(_)), "{text}");
@@ -692,12 +1033,207 @@ mod tests {
             text in proptest::prop_oneof![
                 proptest::prelude::any::<String>(),
                 "((token|Bearer|Digest|https://|a:b@|\\?|auth|=|:|\"|'|\\\\|\\[|\\{|\\}|,|;|é| )){0,24}",
+                "((password|key|code|sig|https://h/|\\?|#|&|=|:|\\\\\"|\"|eyJhbGciOiJub25lIn0|eyJ|\\.|a1|-|_| |\t)){0,24}",
             ],
+            shape in 0usize..7,
         ) {
             let once = redact_text(&text);
             proptest::prop_assert_eq!(redact_text(&once), once.clone(), "masking twice changes nothing");
-            let with_bearer = format!("{text} Authorization: Bearer canary-42 ok");
-            proptest::prop_assert!(!redact_text(&with_bearer).contains("canary-42"));
+            let secret = "canary42";
+            let with_secret = match shape {
+                0 => format!("{text} Authorization: Bearer {secret} ok"),
+                1 => format!("{text} {{\\\"password\\\":\\\"{secret}\\\"}}"),
+                2 => format!("{text} password = {secret}"),
+                3 => format!("{text} \"token\" : \"{secret}\""),
+                4 => format!("{text} https://h.example/p?a=1&code={secret}#k"),
+                5 => format!("{text} https://h.example/p?key={secret}"),
+                _ => format!("{text} eyJhbGciOiJub25lIn0.eyJ{secret}.{secret}"),
+            };
+            let masked = redact_text(&with_secret);
+            proptest::prop_assert!(!masked.contains(secret), "{}", masked);
+            proptest::prop_assert_eq!(redact_text(&masked), masked.clone(), "masking twice changes nothing");
+        }
+    }
+
+    mod spans {
+        use std::time::{Duration, UNIX_EPOCH};
+
+        use opentelemetry::trace::{
+            Event, Link, SpanContext, SpanId, SpanKind, TraceFlags, TraceId, TraceState,
+        };
+        use opentelemetry::{InstrumentationScope, KeyValue};
+        use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
+
+        use super::*;
+
+        const URL: &str = "https://api.example/v1?api_key=canary-1";
+
+        fn context() -> SpanContext {
+            SpanContext::new(
+                TraceId::from_hex("6553f1003a9bfa2c8a1e2b6f01234567").unwrap(),
+                SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+                TraceFlags::SAMPLED,
+                false,
+                TraceState::default(),
+            )
+        }
+
+        fn span(
+            attributes: Vec<KeyValue>,
+            events: Vec<Event>,
+            links: Vec<Link>,
+            status: Status,
+        ) -> SpanData {
+            let start = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+            let mut span_events = SpanEvents::default();
+            span_events.events = events;
+            let mut span_links = SpanLinks::default();
+            span_links.links = links;
+            SpanData {
+                span_context: context(),
+                parent_span_id: SpanId::INVALID,
+                parent_span_is_remote: false,
+                span_kind: SpanKind::Server,
+                name: Cow::Borrowed("GET /api/activities/{handle}"),
+                start_time: start,
+                end_time: start + Duration::from_millis(2),
+                attributes,
+                dropped_attributes_count: 0,
+                events: span_events,
+                links: span_links,
+                status,
+                instrumentation_scope: InstrumentationScope::builder("test").build(),
+            }
+        }
+
+        fn event(name: &str, attributes: Vec<KeyValue>) -> Event {
+            Event::new(name.to_owned(), UNIX_EPOCH, attributes, 0)
+        }
+
+        /// Everything OTLP and X-Ray export of a span, as text.
+        fn exported(span: &SpanData) -> String {
+            format!("{span:?}")
+        }
+
+        /// The brief: a secret "never reaches a log line, span, metric, error report or
+        /// error message". A span carries free text in its attributes, its events (an
+        /// `exception` event's message and stack trace; a `tracing` event's message is the
+        /// span event's name, its fields its attributes), its links and its status.
+        #[test]
+        fn no_secret_survives_in_any_part_of_a_span() {
+            let mut span = span(
+                vec![
+                    // `tracing::info_span!("x", password = ...)`, a number too.
+                    KeyValue::new("password", "canary-2"),
+                    KeyValue::new("app.pin_secret", 1234),
+                    KeyValue::new("user_agent.original", "curl/8 (token=canary-3)"),
+                    KeyValue::new(
+                        "app.urls",
+                        opentelemetry::Value::Array(
+                            vec![StringValue::from("ok"), StringValue::from(URL)].into(),
+                        ),
+                    ),
+                ],
+                vec![
+                    event(
+                        "exception",
+                        vec![
+                            KeyValue::new("exception.type", "error"),
+                            KeyValue::new(
+                                "exception.message",
+                                format!(
+                                    "error sending request for url ({URL}): connection refused"
+                                ),
+                            ),
+                            KeyValue::new(
+                                "exception.stacktrace",
+                                "0: handler\n   at src/handler.rs:12:5 with Bearer canary-4",
+                            ),
+                        ],
+                    ),
+                    event(
+                        "calling https://u:canary-5@db.example/x",
+                        vec![KeyValue::new("authorization", "Bearer canary-6")],
+                    ),
+                ],
+                vec![Link::new(
+                    context(),
+                    vec![KeyValue::new("note", "session=canary-7")],
+                    0,
+                )],
+                Status::error(format!("upstream {URL} failed")),
+            );
+            redact_span(&mut span);
+            let text = exported(&span);
+            assert!(!text.contains("canary"), "{text}");
+            assert_eq!(span.attributes[0].value.as_str(), REDACTED);
+            assert_eq!(span.attributes[1].value.as_str(), REDACTED);
+            assert_eq!(
+                span.attributes[2].value.as_str(),
+                "curl/8 (token=[REDACTED])"
+            );
+            let message = &span.events[0].attributes[1];
+            assert_eq!(
+                message.value.as_str(),
+                "error sending request for url (https://api.example/v1?api_key=[REDACTED]): \
+                 connection refused",
+                "the error stays readable"
+            );
+            assert_eq!(
+                span.events[0].attributes[2].value.as_str(),
+                "0: handler\n   at src/handler.rs:12:5 with Bearer [REDACTED]",
+                "the location is kept"
+            );
+            assert_eq!(
+                span.events[1].name,
+                "calling https://u:[REDACTED]@db.example/x"
+            );
+            assert_eq!(
+                span.status,
+                Status::error("upstream https://api.example/v1?api_key=[REDACTED] failed")
+            );
+        }
+
+        /// Masking runs on every span of every flush: a span without secrets comes out as it
+        /// went in, its static name still borrowed, and masking twice changes nothing.
+        #[test]
+        fn a_span_without_secrets_is_left_alone() {
+            let clean = span(
+                vec![
+                    KeyValue::new("http.route", "/api/activities/{handle}"),
+                    KeyValue::new("code.filepath", "src/handler.rs:12:5"),
+                    KeyValue::new("http.response.status_code", 500),
+                    KeyValue::new(
+                        "aws.lambda.invoked_arn",
+                        "arn:aws:lambda:us-east-1:1:function:f",
+                    ),
+                ],
+                vec![event(
+                    "Hello Cloudwatch! from /api/activities/home",
+                    vec![KeyValue::new("status", "code=500")],
+                )],
+                Vec::new(),
+                Status::error("handler failed"),
+            );
+            let mut span = clean.clone();
+            redact_span(&mut span);
+            assert_eq!(span, clean);
+            assert!(matches!(span.name, Cow::Borrowed(_)));
+
+            let mut secret = span_with_secret();
+            redact_span(&mut secret);
+            let once = secret.clone();
+            redact_span(&mut secret);
+            assert_eq!(secret, once, "masking twice changes nothing");
+        }
+
+        fn span_with_secret() -> SpanData {
+            span(
+                vec![KeyValue::new("token", "canary"), KeyValue::new("u", URL)],
+                Vec::new(),
+                Vec::new(),
+                Status::Unset,
+            )
         }
     }
 
@@ -713,6 +1249,15 @@ mod tests {
             "id_token",
             "client_secret",
             "password",
+            "private_key",
+            "PrivateKey",
+            "passphrase",
+            "PHPSESSID",
+            "JSESSIONID",
+            "connect.sid",
+            "sessionid",
+            "x-amzn-oidc-data",
+            "x-amzn-oidc-accesstoken",
             "AWS_SESSION_TOKEN",
             "rollbar.access_token",
         ] {
@@ -729,6 +1274,11 @@ mod tests {
             "page",
             "status",
             "message",
+            "key",
+            "code",
+            "code.filepath",
+            "sig",
+            "x-amzn-oidc-identity",
         ] {
             assert!(!is_secret_name(name), "{name} should not be secret");
         }
