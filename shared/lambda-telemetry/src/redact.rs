@@ -30,9 +30,14 @@ pub(crate) fn is_secret_name(name: &str) -> bool {
         // A name this long is odd enough to be treated as secret rather than inspected.
         return true;
     };
-    SECRET_NAME_PARTS
-        .iter()
-        .any(|part| normalized.windows(part.len()).any(|w| w == part.as_bytes()))
+    // The first byte before the rest: this runs for every attribute of every span and every
+    // name in free text, and a slice comparison is a `memcmp` call.
+    SECRET_NAME_PARTS.iter().any(|part| {
+        let part = part.as_bytes();
+        normalized
+            .windows(part.len())
+            .any(|w| w[0] == part[0] && w == part)
+    })
 }
 
 /// `true` when a parameter of a URL's query or fragment of this name may hold a secret: a
@@ -136,9 +141,20 @@ pub(crate) fn redact_span(span: &mut SpanData) {
     }
 }
 
+/// Attributes `tracing-opentelemetry` writes from a callsite's metadata (its file, module and
+/// line): compile-time text, never a request's, so not scanned. Every span and span event has
+/// them, and their values are long paths: scanning them was most of the masking's cost.
+/// (`level` and `target` are not among them: the crate turns those off, so a field of that
+/// name is the application's own.)
+const CALLSITE_ATTRIBUTES: [&str; 3] = ["code.file.path", "code.module.name", "code.line.number"];
+
 fn redact_attributes(attributes: &mut [KeyValue]) {
     for attribute in attributes {
-        if is_secret_name(attribute.key.as_str()) {
+        let key = attribute.key.as_str();
+        if CALLSITE_ATTRIBUTES.contains(&key) {
+            continue;
+        }
+        if is_secret_name(key) {
             // Whatever its type: a PIN is a number.
             if !matches!(&attribute.value, Value::String(s) if s.as_str() == REDACTED) {
                 attribute.value = Value::String(StringValue::from(REDACTED));
