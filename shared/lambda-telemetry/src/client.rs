@@ -27,7 +27,8 @@ use crate::propagation::xray_header;
 use crate::redact::redact_query;
 use crate::tracecontext::{TraceParent, TraceStateList};
 
-/// A reqwest client whose requests are traced; see the [module](self) documentation.
+/// A reqwest client whose requests are traced: each is a CLIENT span and carries `traceparent`,
+/// `tracestate` and `X-Amzn-Trace-Id` (see the crate documentation).
 ///
 /// ```no_run
 /// # async fn example() -> Result<(), reqwest_middleware::Error> {

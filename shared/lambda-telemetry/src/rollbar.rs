@@ -5,7 +5,7 @@
 //! crate's reqwest client.
 //!
 //! Items come from three places: `tracing` events at or above `ROLLBAR_LEVEL` (default
-//! `error`; panics and failed handlers are such events), and [`report_message`]. Each is
+//! `error`; panics and failed handlers are such events), and [`report_message`](crate::rollbar::report_message). Each is
 //! queued with a client-made uuid, which the log line of the same event carries as
 //! `rollbar_uuid`, and sent during the flush after the response, inside the flush budget. Items
 //! beyond `ROLLBAR_MAX_ITEMS` per invocation are counted, not sent; a Rollbar that answers 429,
