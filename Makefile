@@ -78,7 +78,7 @@ bench: $(TOOLS_STAMP)
 bench-quick: $(TOOLS_STAMP)
 	cargo build --workspace --bins
 	cargo build --bins $(BENCH)
-	cargo bench -p lambda-telemetry $(SPAN_BENCHES) -- --warm-up-time 0.1 --measurement-time 0.2 \
+	cargo bench --profile dev -p lambda-telemetry $(SPAN_BENCHES) -- --warm-up-time 0.1 --measurement-time 0.2 \
 		--sample-size 10 | grep -v '^{"timestamp":[^,]*,"level":"INFO"'
 	target/debug/bench --quick
 
