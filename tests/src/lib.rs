@@ -304,6 +304,19 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Waits up to 15 s for `found` to find what the functions flush after their responses;
+/// panics naming `what` if it never arrives.
+pub fn eventually<T>(what: &str, mut found: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(value) = found() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "never arrived: {what}");
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// The workspace root: this package lives in `<root>/tests`.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -73,3 +73,8 @@ fn decode(headers: &Headers, mut body: Vec<u8>) -> ExportTraceServiceRequest {
     }
     ExportTraceServiceRequest::decode(body.as_slice()).expect("an OTLP protobuf body")
 }
+
+/// An OTLP trace or span id (bytes) as the lower-case hex that headers and logs write.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use tests::LocalApi;
+use tests::eventually;
 use tests::otlp_receiver::OtlpReceiver;
 use tests::rollbar_api::{Answer, RollbarApi};
 use tests::xray_daemon::XrayDaemon;
@@ -21,18 +22,6 @@ fn attribute(span: &Span, key: &str) -> Option<String> {
             Value::StringValue(text) => Some(text),
             _ => None,
         })
-}
-
-/// Waits for what the functions flush after their responses.
-fn eventually<T>(what: &str, mut found: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(value) = found() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "never arrived: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]

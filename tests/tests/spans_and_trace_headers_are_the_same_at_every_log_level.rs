@@ -3,11 +3,8 @@
 //! OTLP receiver in the caller's trace, and the response still names the trace.
 
 use tests::LocalApi;
+use tests::otlp_receiver::hex;
 use tests::otlp_receiver::{Answer, OtlpReceiver};
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 #[test]
 fn spans_and_trace_headers_are_the_same_at_every_log_level() {

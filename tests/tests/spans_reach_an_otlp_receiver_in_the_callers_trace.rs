@@ -5,6 +5,7 @@
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use tests::LocalApi;
+use tests::otlp_receiver::hex;
 use tests::otlp_receiver::{Answer, OtlpReceiver};
 
 fn attribute(span: &Span, key: &str) -> Option<Value> {
@@ -12,10 +13,6 @@ fn attribute(span: &Span, key: &str) -> Option<Value> {
         .iter()
         .find(|kv| kv.key == key)
         .and_then(|kv| kv.value.clone()?.value)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[test]

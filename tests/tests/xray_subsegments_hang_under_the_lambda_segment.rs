@@ -3,33 +3,17 @@
 //! trace without `traceparent` has the same id in both, the original's annotation and
 //! metadata arrive, and every document validates against AWS's schema.
 
-use std::time::{Duration, Instant};
-
 use opentelemetry_proto::tonic::trace::v1::Span;
 use serde_json::Value;
 use tests::LocalApi;
+use tests::eventually;
+use tests::otlp_receiver::hex;
 use tests::otlp_receiver::{Answer, OtlpReceiver};
 use tests::xray_daemon::{XrayDaemon, schema_violations};
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// `1-5759e988-bd862e3fe1be46a994272793` for the OpenTelemetry trace id `5759e988bd86...`.
 fn xray_id(otel_trace_id: &str) -> String {
     format!("1-{}-{}", &otel_trace_id[..8], &otel_trace_id[8..])
-}
-
-/// Waits for what the functions flush after their responses.
-fn eventually<T>(what: &str, mut found: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(value) = found() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "never arrived: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn document<'a>(documents: &'a [Value], id: &str) -> Option<&'a Value> {
