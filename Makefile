@@ -24,14 +24,19 @@ export FRONTEND_URL ?= http://localhost:3000
 LOCAL_FEATURES := lambda-telemetry/cloudwatch
 # Locally, each invocation's spans print as a tree on stderr.
 export OTEL_TRACES_EXPORTER ?= console
+# SAM CLI asks to send usage data to AWS on first run; a test run sends nothing anywhere.
+export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help serve test lint lint-template unit-and-e2e bench bench-quick tools sam-build clean-tools
+.PHONY: help serve test lint lint-template unit-and-e2e bench bench-quick tools arm64-target sam-build clean-tools
 
 help:
-	@echo "make serve   serve the API on http://127.0.0.1:$(PORT) with cargo lambda watch"
-	@echo "make test    run every check and test"
-	@echo "make sam-build   build the four functions for arm64 with sam (slow)"
-	@echo "make bench   the benchmarks of README.md, Benchmarks (about 15 min)"
+	@echo "make serve         serve the API on http://127.0.0.1:$(PORT), telemetry in the terminal"
+	@echo "make test          every check and test, what CI runs (README: time and disk)"
+	@echo "make bench         the benchmarks of tests/bench/README.md (about 11 min on 2 cores)"
+	@echo "make bench-quick   a few invocations of every benchmark variant; part of make test"
+	@echo "make sam-build     build the four functions for arm64 with sam"
+	@echo "make tools         install the pinned tools of .ci/tools.txt into .venv"
+	@echo "make clean-tools   remove .venv"
 
 ## serve: the functions under the real Lambda emulator; their JSON log lines print here.
 serve: $(TOOLS_STAMP)
@@ -64,9 +69,10 @@ unit-and-e2e: $(TOOLS_STAMP)
 
 # The benchmarks (tests/bench, a workspace of its own): the criterion benchmarks of the span
 # pipeline, then every variant through the loopback Runtime API. Prints the table; writes
-# target/bench/results.json, table.md and chart.png. Every figure is explained in README.md.
+# target/bench/results.json, table.md and chart.png. Every figure is explained in
+# tests/bench/README.md.
 # The INFO lines of the flush benchmarks' access log are left out of what criterion prints.
-bench: $(TOOLS_STAMP)
+bench: $(TOOLS_STAMP) arm64-target
 	cargo build --release --bins
 	cargo build --release --bins $(BENCH)
 	cargo bench -p lambda-telemetry $(SPAN_BENCHES) -- --warm-up-time 1 --measurement-time 3 \
@@ -74,18 +80,27 @@ bench: $(TOOLS_STAMP)
 	target/release/bench
 
 # The same, a few invocations of every variant on the debug builds, in minutes; CI runs it
-# to keep the harness working. It asserts nothing about time.
+# to keep the harness working. It asserts nothing about time, so it runs the binaries the
+# tests built (with the local features) rather than building the workspace a second time.
 bench-quick: $(TOOLS_STAMP)
-	cargo build --workspace --bins
+	cargo build --workspace --bins --features $(LOCAL_FEATURES)
 	cargo build --bins $(BENCH)
 	cargo bench --profile dev -p lambda-telemetry $(SPAN_BENCHES) -- --warm-up-time 0.1 --measurement-time 0.2 \
 		--sample-size 10 | grep -v '^{"timestamp":[^,]*,"level":"INFO"'
 	target/debug/bench --quick
 
-sam-build: $(TOOLS_STAMP)
+sam-build: $(TOOLS_STAMP) arm64-target
 	sam build --beta-features
 
 tools: $(TOOLS_STAMP)
+
+# cargo-lambda cross-compiles for arm64 (Graviton, as deployed) with zig from .venv; the
+# standard library for that target comes from rustup. Added here once, with a line saying
+# so, rather than silently by cargo-lambda in the middle of a build.
+arm64-target:
+	@rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || { \
+		echo "adding the Rust target aarch64-unknown-linux-gnu with rustup (once)"; \
+		rustup target add aarch64-unknown-linux-gnu; }
 
 $(TOOLS_STAMP): .ci/tools.txt
 	python3 -m venv $(VENV)
