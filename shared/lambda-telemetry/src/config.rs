@@ -4,7 +4,8 @@ use std::env;
 
 use crate::constants::{
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE, AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_LOG_FORMAT,
-    AWS_LAMBDA_LOG_LEVEL, DEFAULT_LOG_LEVEL, DEFAULT_SERVICE_NAME, OTEL_SERVICE_NAME, RUST_LOG,
+    AWS_LAMBDA_LOG_LEVEL, AWS_SAM_LOCAL, DEFAULT_LOG_LEVEL, DEFAULT_SERVICE_NAME, LAMBDA_TASK_ROOT,
+    OTEL_SERVICE_NAME, RUST_LOG,
 };
 
 /// How a log line looks.
@@ -13,7 +14,9 @@ pub enum LogFormat {
     /// One JSON object per line, for CloudWatch Logs Insights and Lambda's JSON log format.
     #[default]
     Json,
-    /// One readable line per event, for people at a terminal.
+    /// One readable line per event, for people at a terminal: time, level, request id,
+    /// message, the event's fields and the trace id (see the `logs` module). A value of
+    /// several lines (a backtrace) follows on indented lines.
     Text,
 }
 
@@ -35,6 +38,10 @@ pub struct Config {
     pub(crate) function_name: Option<String>,
     pub(crate) function_memory_size: Option<u32>,
     pub(crate) route: Option<String>,
+    /// Running in Lambda itself, where every stdout line becomes a CloudWatch Logs event:
+    /// `LAMBDA_TASK_ROOT` set, and not by SAM CLI's emulator (`AWS_SAM_LOCAL`), whose output
+    /// goes to a terminal. Decides how a text line breaks (see `logs`).
+    pub(crate) in_lambda: bool,
 }
 
 /// A setting of the environment: `None` when unset or blank, so that an empty variable (a
@@ -98,6 +105,8 @@ impl Config {
                 .and_then(|m| m.trim().parse().ok()),
             function_name,
             route: None,
+            in_lambda: var(LAMBDA_TASK_ROOT).is_some()
+                && !var(AWS_SAM_LOCAL).is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
         }
     }
 
@@ -194,6 +203,15 @@ mod tests {
         assert_eq!(text.log_format, LogFormat::Text);
         let json = config(&[("AWS_LAMBDA_LOG_FORMAT", "JSON")]);
         assert_eq!(json.log_format, LogFormat::Json);
+    }
+
+    /// Lambda sets `LAMBDA_TASK_ROOT` (`/var/task`); so does SAM CLI's emulator, which adds
+    /// `AWS_SAM_LOCAL=true`; `cargo lambda watch` sets neither.
+    #[test]
+    fn only_lambda_itself_counts_as_in_lambda() {
+        assert!(config(&[("LAMBDA_TASK_ROOT", "/var/task")]).in_lambda);
+        assert!(!config(&[("LAMBDA_TASK_ROOT", "/var/task"), ("AWS_SAM_LOCAL", "true")]).in_lambda);
+        assert!(!config(&[("AWS_LAMBDA_FUNCTION_NAME", "home")]).in_lambda);
     }
 
     #[test]

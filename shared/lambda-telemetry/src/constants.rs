@@ -116,8 +116,13 @@ pub const ROLLBAR_SCRUB_FIELDS: &str = "ROLLBAR_SCRUB_FIELDS";
 /// A link to the trace put in each item's `custom.trace_link`, with `{trace_id}` and
 /// `{xray_trace_id}` replaced: `https://ui.honeycomb.io/<team>/environments/<env>/trace?trace_id={trace_id}`.
 pub const LAMBDA_TELEMETRY_TRACE_LINK: &str = "LAMBDA_TELEMETRY_TRACE_LINK";
-/// The function's code directory, set by Lambda: Rollbar's `server.root`.
+/// The function's code directory, set by Lambda: Rollbar's `server.root`. Set, the process
+/// runs in a Lambda execution environment (Lambda's or SAM CLI's emulator); `cargo lambda`
+/// does not set it.
 pub const LAMBDA_TASK_ROOT: &str = "LAMBDA_TASK_ROOT";
+/// `true` when SAM CLI runs the function (`sam local invoke`, `sam local start-api`): an
+/// execution environment whose output goes to a terminal, not to CloudWatch Logs.
+pub const AWS_SAM_LOCAL: &str = "AWS_SAM_LOCAL";
 
 /// Level used when neither `AWS_LAMBDA_LOG_LEVEL` nor `RUST_LOG` is set.
 pub const DEFAULT_LOG_LEVEL: &str = "info";

@@ -55,13 +55,20 @@ fn log_panic(info: &PanicHookInfo<'_>) {
     let backtrace = Backtrace::capture();
     let backtrace =
         (backtrace.status() == BacktraceStatus::Captured).then(|| backtrace.to_string());
+    log_line(message, location.as_deref(), backtrace.as_deref());
+    LAST_PANIC.with(|last| *last.borrow_mut() = Some((location, backtrace)));
+}
+
+/// The ERROR line of a panic. The backtrace is std's text, a frame and its location to a
+/// line: JSON keeps its line breaks escaped in the one line; text shows it on the lines that
+/// follow.
+fn log_line(message: &str, location: Option<&str>, backtrace: Option<&str>) {
     tracing::error!(
         error = message,
         panic_location = location,
         backtrace = backtrace,
         "panicked: {message}"
     );
-    LAST_PANIC.with(|last| *last.borrow_mut() = Some((location, backtrace)));
 }
 
 /// The text a panic carries: `panic!("...")` gives a `&str` or a `String`; anything else is
@@ -72,4 +79,75 @@ pub(crate) fn payload_message(payload: &(dyn std::any::Any + Send)) -> &str {
         .copied()
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("a panic with a non-string payload")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LogFormat;
+    use crate::logs::testing::capture;
+    use serde_json::Value;
+
+    /// The `file:line:column` ends of a backtrace's `at` lines.
+    fn locations(backtrace: &str) -> Vec<&str> {
+        backtrace
+            .lines()
+            .filter_map(|line| line.trim_start().strip_prefix("at "))
+            .collect()
+    }
+
+    /// A location keeps its line and column: `path:12:5`.
+    fn has_line_and_column(location: &str) -> bool {
+        let mut parts = location.rsplitn(3, ':');
+        let numbers = [parts.next(), parts.next()];
+        numbers
+            .iter()
+            .all(|n| n.is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())))
+            && parts.next().is_some_and(|path| !path.is_empty())
+    }
+
+    /// The issue: "a panic's backtrace in the log loses every frame's line and column to
+    /// `[REDACTED]`, and its newlines". A backtrace std really captured goes through both
+    /// formats with every frame's location whole, while the secret in the panic's message is
+    /// masked.
+    #[test]
+    fn a_panic_line_keeps_every_frame_of_a_real_backtrace_with_its_line_and_column() {
+        let backtrace = Backtrace::force_capture().to_string();
+        let frames = locations(&backtrace);
+        assert!(frames.len() >= 3, "{backtrace}");
+        assert!(frames.iter().all(|l| has_line_and_column(l)), "{backtrace}");
+        let message = "lookup failed for Authorization: Bearer canary-1";
+        let log = || log_line(message, Some("src/auth.rs:12:5"), Some(&backtrace));
+
+        let json = capture(LogFormat::Json, log);
+        let [line] = json.as_slice() else {
+            panic!("{json:#?}")
+        };
+        assert!(!line.contains("canary"), "{line}");
+        assert!(line.contains(r"\n"), "line breaks escaped, in one line");
+        let line: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(line["backtrace"], backtrace.as_str(), "kept byte for byte");
+        assert_eq!(line["panic_location"], "src/auth.rs:12:5");
+        assert_eq!(
+            line["message"],
+            "panicked: lookup failed for Authorization: Bearer [REDACTED]"
+        );
+
+        let text = capture(LogFormat::Text, log);
+        assert!(!text.concat().contains("canary"), "{text:#?}");
+        let head = &text[0];
+        assert!(
+            head.contains(
+                " panicked: lookup failed for Authorization: Bearer [REDACTED] \
+                 panic_location=src/auth.rs:12:5"
+            ),
+            "{head}"
+        );
+        assert_eq!(text[1], "    backtrace:");
+        let shown: Vec<&str> = text[2..]
+            .iter()
+            .map(|line| line.strip_prefix("    ").unwrap_or(line))
+            .collect();
+        assert_eq!(shown, backtrace.lines().collect::<Vec<_>>());
+    }
 }

@@ -658,6 +658,10 @@ impl<'a> Scanner<'a> {
         }
         let value_end = self.trimmed_end(start, end);
         let word = &self.text[start..value_end];
+        if is_source_location(word) {
+            // `missing bearer src/auth.rs:12:5`: where it happened, not a credential.
+            return start;
+        }
         match credentials {
             Credentials::Word => {}
             Credentials::WordIfCredential if sure || looks_like_credential(word) => {}
@@ -737,6 +741,28 @@ impl<'a> Scanner<'a> {
             at += pair.len() + 1;
         }
     }
+}
+
+/// `src/auth.rs:12:5`, `./src/auth.rs:12`, `main.rs:3:1`: a Rust file (or any file in a
+/// directory) with a line and maybe a column, as panics, backtraces and `file!()`/`line!()`
+/// write them. No credential has this shape: `Basic user.name:1234` (no directory, no `.rs`)
+/// is not one.
+fn is_source_location(word: &str) -> bool {
+    let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let Some((rest, _)) = word.rsplit_once(':').filter(|(_, n)| number(n)) else {
+        return false;
+    };
+    let file = match rest.rsplit_once(':') {
+        Some((file, line)) if number(line) => file,
+        _ => rest,
+    };
+    let Some((stem, extension)) = file.rsplit_once('.') else {
+        return false;
+    };
+    !stem.is_empty()
+        && !extension.is_empty()
+        && extension.bytes().all(|b| b.is_ascii_alphanumeric())
+        && (extension == "rs" || stem.contains(['/', '\\']))
 }
 
 /// A word that reads as a credential rather than prose: with a digit, a symbol of base64 or
@@ -1041,6 +1067,93 @@ mod tests {
         }
     }
 
+    /// A backtrace as std writes it for a handler that panicked under `cargo lambda watch`
+    /// (frames cut), with the shapes a frame takes: the toolchain's sources under
+    /// `/rustc/<commit hash>/`, the registry's under `index.crates.io-<hash>`, the workspace's
+    /// under `./`, generics, closures, lifetimes, and module and file names that contain a
+    /// secret name (`auth`, `session`, `token`, `credential`).
+    const BACKTRACE: &str = "   0: lambda_telemetry::panics::log_panic
+             at ./shared/lambda-telemetry/src/panics.rs:55:21
+   2: <alloc::boxed::Box<dyn for<'a, 'b> core::ops::function::Fn<(&'a std::panic::PanicHookInfo<'b>,), Output = ()> + core::marker::Sync + core::marker::Send> as core::ops::function::Fn<(&std::panic::PanicHookInfo,)>>::call
+             at /rustc/59807616e1fa2540724bfbac14d7976d7e4a3860/library/alloc/src/boxed.rs:2254:9
+   7: core::panicking::panic_fmt
+             at /rustc/59807616e1fa2540724bfbac14d7976d7e4a3860/library/core/src/panicking.rs:80:14
+   8: user_activities::auth::verify_token::{{closure}}
+             at ./functions/user-activities/src/auth.rs:12:5
+   9: <cruddur::session::Session as core::ops::drop::Drop>::drop
+             at ./shared/cruddur/src/session.rs:40:13
+  10: aws_credential_types::provider::token::ProvideToken::provide_token
+             at /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/aws-credential-types-1.2.4/src/provider/token.rs:88:13
+  11: <lambda_telemetry::invocation::Invocation<S> as tower_service::Service<http::request::Request<lambda_http::body::Body>>>::call::{closure#0}
+             at ./shared/lambda-telemetry/src/invocation.rs:160:46
+  12: tokio::runtime::task::harness::Harness<T,S>::poll
+             at /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/tokio-1.54.1/src/runtime/task/harness.rs:153:15
+  13: __rust_try
+  14: std::rt::lang_start::{{closure}}
+             at /rustc/59807616e1fa2540724bfbac14d7976d7e4a3860/library/std/src/rt.rs:206:18
+  15: __libc_start_call_main
+             at ./csu/../sysdeps/nptl/libc_start_call_main.h:58:16
+  16: main
+";
+
+    /// README: "Kept as they are: source locations (`src/auth.rs:12:5`)". Every frame of a
+    /// backtrace, std's own text of one captured now and the sample above, comes out as it
+    /// went in, line and column included, and without a copy.
+    #[test]
+    fn a_backtrace_keeps_every_frame_and_location() {
+        let captured = std::backtrace::Backtrace::force_capture();
+        for backtrace in [
+            BACKTRACE.to_owned(),
+            captured.to_string(),
+            format!("{captured:#}"),
+        ] {
+            assert!(backtrace.matches(".rs:").count() >= 3, "{backtrace}");
+            assert!(
+                matches!(redact_text(&backtrace), Cow::Borrowed(_)),
+                "{}",
+                redact_text(&backtrace)
+            );
+        }
+    }
+
+    /// A secret next to a backtrace (in the panic's message, a note between frames) is masked;
+    /// the frames around it keep their locations.
+    #[test]
+    fn a_secret_beside_a_backtrace_is_masked_and_the_frames_kept() {
+        let text = format!(
+            "panicked at src/auth.rs:12:5:\nrejected Authorization: Bearer canary-1 \
+             (session=canary-2)\n{BACKTRACE}   note: password: canary-3\n"
+        );
+        let masked = redact_text(&text);
+        assert!(!masked.contains("canary"), "{masked}");
+        assert_eq!(
+            masked,
+            format!(
+                "panicked at src/auth.rs:12:5:\nrejected Authorization: Bearer [REDACTED] \
+                 (session=[REDACTED])\n{BACKTRACE}   note: password: [REDACTED]\n"
+            )
+        );
+    }
+
+    /// A location right after an authorization scheme's name is where something happened, not
+    /// the credentials: a panic's `<message> at <location>` whose message ends with the word.
+    #[test]
+    fn a_source_location_after_a_scheme_word_is_kept() {
+        for text in [
+            "missing bearer src/auth.rs:12:5",
+            "no token functions/user-activities/src/auth.rs:12:5",
+            "Basic ./src/session.rs:40",
+            "Authorization: Bearer main.rs:3:1",
+        ] {
+            assert_eq!(redact_text(text), text);
+        }
+        assert_masked(&[
+            ("Basic user.name:1234", "Basic [REDACTED]"),
+            ("token ghp_canary9:12", "token [REDACTED]"),
+            ("Bearer canary.rsx:12", "Bearer [REDACTED]"),
+        ]);
+    }
+
     proptest::proptest! {
         /// Text near the shapes the scanner reads (quotes, brackets, separators, schemes,
         /// URLs, multi-byte letters), where slicing bugs would live, as well as anything.
@@ -1241,6 +1354,30 @@ mod tests {
             let once = secret.clone();
             redact_span(&mut secret);
             assert_eq!(secret, once, "masking twice changes nothing");
+        }
+
+        /// The `exception` event's `exception.stacktrace` (OTLP shows it, X-Ray makes its
+        /// `cause.exceptions[].stack` of it) keeps every frame's location through the masking
+        /// of the flush.
+        #[test]
+        fn an_exception_stacktrace_keeps_every_location() {
+            let backtrace = std::backtrace::Backtrace::force_capture().to_string();
+            for stacktrace in [backtrace.as_str(), super::BACKTRACE] {
+                let exception = event(
+                    "exception",
+                    vec![
+                        KeyValue::new("exception.type", "panic"),
+                        KeyValue::new("exception.stacktrace", stacktrace.to_owned()),
+                    ],
+                );
+                let mut span = span(Vec::new(), vec![exception], Vec::new(), Status::Unset);
+                redact_span(&mut span);
+                assert_eq!(
+                    span.events[0].attributes[1].value.as_str(),
+                    stacktrace,
+                    "kept as it is"
+                );
+            }
         }
 
         fn span_with_secret() -> SpanData {

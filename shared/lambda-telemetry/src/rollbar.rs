@@ -687,6 +687,44 @@ mod tests {
         }
     }
 
+    /// Rollbar shows a frame's file and line (`filename`, `lineno`, `colno`): every frame of a
+    /// backtrace std really captured keeps them through the item's masking.
+    #[test]
+    fn every_frame_of_a_real_backtrace_keeps_its_line_through_the_item() {
+        let reporter = reporter(&[]);
+        let backtrace = std::backtrace::Backtrace::force_capture().to_string();
+        let located = backtrace
+            .lines()
+            .filter(|l| l.trim_start().starts_with("at "))
+            .count();
+        let fields = [
+            ("error", json!("index out of range")),
+            ("panic_location", json!("functions/x/src/auth.rs:12:5")),
+            ("backtrace", json!(backtrace)),
+        ];
+        reporter.capture(&event(
+            tracing::Level::ERROR,
+            "lambda_telemetry::panics",
+            &fields,
+        ));
+        let [item] = queued(&reporter).try_into().unwrap();
+        let frames = item["data"]["body"]["trace"]["frames"].as_array().unwrap();
+        let with_lines: Vec<&Value> = frames.iter().filter(|f| f["lineno"].is_u64()).collect();
+        assert!(located >= 3, "{backtrace}");
+        assert_eq!(with_lines.len(), located + 1, "{frames:#?}");
+        for frame in with_lines {
+            let file = frame["filename"].as_str().unwrap();
+            // The C library's assembly frames (`clone3.S:81`) have no column.
+            assert!(!file.ends_with(".rs") || frame["colno"].is_u64(), "{frame}");
+        }
+        let last = frames.last().unwrap();
+        assert_eq!(
+            (&last["filename"], &last["lineno"]),
+            (&json!("functions/x/src/auth.rs"), &json!(12)),
+            "the failing frame is the last"
+        );
+    }
+
     #[test]
     fn a_loop_of_errors_is_capped_per_invocation_and_the_flush_starts_afresh() {
         let reporter = reporter(&[
