@@ -38,11 +38,11 @@ help:
 	@echo "make tools         install the pinned tools of .ci/tools.txt into .venv"
 	@echo "make clean-tools   remove .venv"
 
-## serve: the functions under the real Lambda emulator; their JSON log lines print here.
+## serve: the functions under the real Lambda emulator, built before it listens; prints the
+## routes and settings once the API answers; the functions' log lines print here.
+serve: export AWS_LAMBDA_LOG_FORMAT ?= Text
 serve: $(TOOLS_STAMP)
-	cargo lambda watch --invoke-address 127.0.0.1 --invoke-port $(PORT) --disable-cors \
-		--features $(LOCAL_FEATURES) \
-		$(if $(wildcard .env),--env-file .env)
+	tests/local/serve.sh $(PORT) $(LOCAL_FEATURES)
 
 ## test: everything CI runs; bench-quick keeps the benchmark harness working.
 test: lint lint-template unit-and-e2e bench-quick
@@ -103,6 +103,7 @@ arm64-target:
 		rustup target add aarch64-unknown-linux-gnu; }
 
 $(TOOLS_STAMP): .ci/tools.txt
+	@echo "Installing the pinned tools of .ci/tools.txt (cargo-lambda, zig, sam, cfn-lint, moto) into $(VENV): once, 1-2 min"
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r .ci/tools.txt
 	touch $@

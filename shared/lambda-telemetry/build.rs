@@ -15,21 +15,26 @@ fn main() {
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
     };
-    let (Some(commit), Some(git_dir)) = (
-        git(&["rev-parse", "HEAD"]),
-        git(&["rev-parse", "--absolute-git-dir"]),
-    ) else {
+    let Some(commit) = git(&["rev-parse", "HEAD"]) else {
         return;
     };
     println!("cargo:rustc-env=LAMBDA_TELEMETRY_GIT_COMMIT={commit}");
-    // A new commit or checkout moves HEAD or the branch it points at.
-    let git_dir = Path::new(&git_dir);
-    println!("cargo:rerun-if-changed={}", git_dir.join("HEAD").display());
-    println!(
-        "cargo:rerun-if-changed={}",
-        git_dir.join("packed-refs").display()
-    );
-    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
-        println!("cargo:rerun-if-changed={}", git_dir.join(branch).display());
+    // A new commit or checkout moves HEAD, the branch's loose ref or packed-refs.
+    // `--git-path` finds each where it is: in a linked worktree HEAD is the worktree's own and
+    // the refs live in the common directory. Only paths that exist are named: cargo reruns a
+    // script that names a missing one on every build, which rebuilt this crate and every
+    // function on each `cargo run` (each first request under `cargo lambda watch`).
+    let branch = git(&["symbolic-ref", "-q", "HEAD"]);
+    for name in ["HEAD", "packed-refs"].into_iter().chain(branch.as_deref()) {
+        let Some(path) = git(&["rev-parse", "--git-path", name]) else {
+            continue;
+        };
+        let path = Path::new(&path);
+        if path.exists() {
+            println!("cargo:rerun-if-changed={}", path.display());
+        } else if let Some(dir) = path.parent().filter(|_| name.starts_with("refs/")) {
+            // A packed branch has no file of its own until its next commit writes one here.
+            println!("cargo:rerun-if-changed={}", dir.display());
+        }
     }
 }

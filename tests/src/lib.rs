@@ -192,6 +192,12 @@ impl LocalApi {
             .cloned()
             .collect()
     }
+
+    /// Every line printed so far, the emulator's and cargo's own included.
+    pub fn all_lines(&self) -> Vec<String> {
+        thread::sleep(Duration::from_millis(300));
+        self.output.lock().unwrap().clone()
+    }
 }
 
 impl LocalApi {

@@ -31,6 +31,11 @@ const EXPOSED_HEADERS: [HeaderName; 4] = [
     HeaderName::from_static("x-amzn-trace-id"),
 ];
 
+/// The methods a preflight allows: what every route answers (it only reads). Any other is a
+/// 405 whose `Allow` names the same (error.rs), deployed too (template.yaml has each route
+/// on `Method: any`, and the same list in its preflight's `AllowMethods`).
+const ALLOWED_METHODS: [Method; 3] = [Method::GET, Method::HEAD, Method::OPTIONS];
+
 /// How long a browser may cache a preflight answer.
 const MAX_AGE: Duration = Duration::from_secs(600);
 
@@ -69,7 +74,7 @@ pub fn layer(origins: &[String]) -> CorsLayer {
     };
     CorsLayer::new()
         .allow_origin(allow_origin)
-        .allow_methods([Method::OPTIONS, Method::GET, Method::HEAD, Method::POST])
+        .allow_methods(ALLOWED_METHODS)
         .allow_headers(ALLOWED_HEADERS)
         .expose_headers(EXPOSED_HEADERS)
         .max_age(MAX_AGE)

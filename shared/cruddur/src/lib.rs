@@ -38,7 +38,7 @@ use std::process::ExitCode;
 use futures_util::FutureExt as _;
 use http::Method;
 use lambda_http::{Body, Request, Response, Service, service_fn};
-use tower::Layer as _;
+use tower::{Layer as _, ServiceExt as _};
 
 pub use error::{Error, Result};
 pub use model::Activity;
@@ -58,7 +58,28 @@ where
     let telemetry = lambda_telemetry::Config::from_env()
         .with_route(route)
         .init();
-    match telemetry.run(app(handler, &cors::origins_from_env())).await {
+    run(telemetry, app(handler, &cors::origins_from_env())).await
+}
+
+/// Serves [`not_found`] as a Lambda function, the way [`serve`] serves a route. It is the
+/// `not-found` binary, which `make serve` routes every path no function has to, in place of
+/// the gateway response API Gateway answers such a path with (template.yaml,
+/// `MISSING_AUTHENTICATION_TOKEN`). It has no route: the request matched none, and
+/// OpenTelemetry leaves `http.route` out then.
+pub async fn serve_not_found() -> ExitCode {
+    run(
+        lambda_telemetry::init(),
+        not_found(&cors::origins_from_env()),
+    )
+    .await
+}
+
+async fn run<S>(telemetry: lambda_telemetry::Telemetry, app: S) -> ExitCode
+where
+    S: Service<Request, Response = Response<Body>, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    match telemetry.run(app).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(
@@ -90,6 +111,28 @@ where
     cors::layer(origins).layer(respond)
 }
 
+/// The API's answer to a path none of its routes has, as deployed: `404 ["not_found"]` to
+/// every method, with the CORS headers of an actual request. API Gateway answers such a path
+/// with its gateway response whatever the method, a preflight's `OPTIONS` too, so a preflight
+/// is not answered as one here either.
+pub fn not_found(
+    origins: &[String],
+) -> impl Service<Request, Response = Response<Body>, Error = Infallible, Future: Send + 'static>
++ Clone
++ Send
++ use<> {
+    let answer = service_fn(|_: Request| async { Ok(Error::NotFound.into_response()) });
+    let cors = cors::layer(origins).layer(answer);
+    service_fn(move |mut request: Request| {
+        // tower-http answers every OPTIONS as a preflight; shown a GET, it adds the headers
+        // of an actual request to the 404.
+        if request.method() == Method::OPTIONS {
+            *request.method_mut() = Method::GET;
+        }
+        cors.clone().oneshot(request)
+    })
+}
+
 async fn respond<H, F>(handler: H, request: Request) -> Response<Body>
 where
     H: Fn(Request) -> F,
@@ -113,7 +156,6 @@ where
 mod tests {
     use super::*;
     use http::StatusCode;
-    use tower::ServiceExt as _;
 
     const FRONTEND: &str = "http://localhost:3000";
 
@@ -184,10 +226,73 @@ mod tests {
         ] {
             assert!(allowed.contains(header), "{header} not in {allowed}");
         }
+    }
+
+    /// The Fetch standard: a preflight's `Access-Control-Allow-Methods` lists the methods the
+    /// resource allows; RFC 9110: a 405's `Allow` lists "the methods supported by the target
+    /// resource". Both are the methods every route answers, and nothing else (no POST).
+    #[tokio::test]
+    async fn a_preflight_allows_exactly_the_methods_a_405_names() {
+        let preflight = call(
+            ok,
+            event(include_str!("../../../events/home-preflight.json")),
+        )
+        .await;
+        let mut request = event(include_str!("../../../events/home.json"));
+        *request.method_mut() = Method::POST;
+        let refused = call(ok, request).await;
+        assert_eq!(refused.status(), StatusCode::METHOD_NOT_ALLOWED);
+        let methods = |value: &http::HeaderValue| {
+            let mut methods: Vec<String> = value
+                .to_str()
+                .unwrap()
+                .split(',')
+                .map(|m| m.trim().to_owned())
+                .collect();
+            methods.sort();
+            methods
+        };
         assert_eq!(
-            headers["access-control-allow-methods"],
-            "OPTIONS,GET,HEAD,POST"
+            methods(&preflight.headers()["access-control-allow-methods"]),
+            ["GET", "HEAD", "OPTIONS"]
         );
+        assert_eq!(
+            methods(&refused.headers()["allow"]),
+            ["GET", "HEAD", "OPTIONS"]
+        );
+    }
+
+    /// API Gateway answers a path it has no resource for with one gateway response, whatever
+    /// the method; the local stand-in does the same: `404 ["not_found"]`, with the CORS
+    /// headers of an actual request for an allowed origin, a preflight included.
+    #[tokio::test]
+    async fn an_unrouted_path_is_404_not_found_to_every_method() {
+        let origins = vec![FRONTEND.to_owned()];
+        for method in [
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::DELETE,
+            Method::OPTIONS,
+        ] {
+            let mut request = event(include_str!("../../../events/home-preflight.json"));
+            *request.method_mut() = method.clone();
+            let response = not_found(&origins).oneshot(request).await.unwrap();
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{method}");
+            let headers = response.headers();
+            assert_eq!(headers["content-type"], "application/json", "{method}");
+            assert_eq!(headers["access-control-allow-origin"], FRONTEND, "{method}");
+            assert_eq!(
+                headers["access-control-expose-headers"],
+                "location,link,traceresponse,x-amzn-trace-id",
+                "{method}"
+            );
+            assert!(
+                headers.get("access-control-allow-methods").is_none(),
+                "{method}"
+            );
+            assert_eq!(response.body().as_ref(), br#"["not_found"]"#, "{method}");
+        }
     }
 
     #[tokio::test]

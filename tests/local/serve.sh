@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# `make serve`: the whole API under the real Lambda emulator, `cargo lambda watch`, routed as
+# API Gateway routes it (Cargo.toml, [workspace.metadata.lambda.watch.router]).
+#
+# The functions are built first, with the profile and features the emulator's `cargo run`
+# uses, so that no request waits for a compiler. Once the API answers, the routes (read from
+# the router table), curl lines and the telemetry settings in force are printed. The
+# emulator then runs in this process (exec): Ctrl-C stops it, and it stops the functions.
+#
+# Usage: tests/local/serve.sh PORT FEATURES   (from the Makefile, with .venv/bin on PATH)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+port=$1
+features=$2
+base=http://127.0.0.1:$port
+started=$SECONDS
+
+# What the functions will see: .env (handed to the emulator) wins over the environment.
+env_file=()
+[[ -f .env ]] && env_file=(--env-file .env)
+setting() {
+    local line
+    line=$(grep -E "^[[:space:]]*(export[[:space:]]+)?$1[[:space:]]*=" .env 2>/dev/null | tail -n 1) || true
+    if [[ -n $line ]]; then
+        line=${line#*=}
+        line=${line#"${line%%[![:space:]]*}"}
+        case $line in
+        \"*\" | \'*\') line=${line:1:${#line}-2} ;;
+        esac
+        printf '%s' "$line"
+    else
+        printf '%s' "${!1:-}"
+    fi
+}
+
+echo "Building the functions (the dev profile, --features $features, as cargo lambda watch runs them)"
+cargo build --workspace --bins --features "$features"
+built=$SECONDS
+
+# The routes and settings, written before the emulator starts so they print in one piece.
+# Routes come from the table the emulator routes by; the catch-all gets one line of its own.
+routes=$(cargo metadata --no-deps --format-version 1 | python3 -c '
+import json, sys
+for path, function in json.load(sys.stdin)["metadata"]["lambda"]["watch"]["router"].items():
+    print(path, function)')
+describe() {
+    local path function endpoint token group
+    while read -r path function; do
+        case $path in
+        / | *'{*'*) catch_all=$function ;;
+        *) printf '  curl -i %-52s # %s\n' "$base${path//\{handle\}/@andrewbrown}" "$function" ;;
+        esac
+    done <<<"$routes"
+    [[ -z ${catch_all:-} ]] ||
+        printf '  curl -i %-52s # any other path: 404 ["not_found"] (%s)\n' "$base/no/such/path" "$catch_all"
+    endpoint=$(setting OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
+    [[ -n $endpoint ]] || endpoint=$(setting OTEL_EXPORTER_OTLP_ENDPOINT)
+    token=$(setting ROLLBAR_ACCESS_TOKEN)
+    group=$(setting CLOUDWATCH_LOG_GROUP)
+    echo "Telemetry ($([[ -f .env ]] && echo ".env, then ")the environment; .env.example lists more):"
+    echo "  AWS_LAMBDA_LOG_FORMAT=$(setting AWS_LAMBDA_LOG_FORMAT)  OTEL_TRACES_EXPORTER=$(setting OTEL_TRACES_EXPORTER)${endpoint:+  OTLP endpoint $endpoint}"
+    echo "  Rollbar $([[ -n $token ]] && echo on || echo "off (no ROLLBAR_ACCESS_TOKEN)")  CloudWatch Logs shipping $([[ -n $group ]] && echo "on (group $group)" || echo "off (no CLOUDWATCH_LOG_GROUP)")"
+    echo "  FRONTEND_URL=$(setting FRONTEND_URL)"
+    echo "Ctrl-C stops the emulator and the functions."
+}
+settings=$(describe)
+
+# Polls until the API answers, then prints; gives up when the emulator ($$ after the exec)
+# has stopped. `/` goes to the catch-all, so no route is warmed up before its first request.
+# Started from a subshell that exits at once, so that init, not the emulator, reaps it.
+(
+    (
+        until [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$base/") == 404 ]]; do
+            kill -0 $$ 2>/dev/null || exit 0
+            sleep 0.2
+        done
+        printf '\nCruddur API on %s: ready in %d s (build %d s; checked with GET /)\n%s\n' \
+            "$base" $((SECONDS - started)) $((built - started)) "$settings"
+    ) &
+)
+
+exec cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" --disable-cors \
+    --features "$features" ${env_file[@]+"${env_file[@]}"}
