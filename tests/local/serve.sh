@@ -65,16 +65,17 @@ describe() {
 }
 settings=$(describe)
 
-# Polls until the API answers, then prints; gives up when the emulator ($$ after the exec)
-# has stopped. `/` goes to the catch-all, so no route is warmed up before its first request.
+# Waits until the emulator accepts connections, then prints; gives up when the emulator ($$
+# after the exec) has stopped. A TCP connection and no request: a request would start a
+# function (and print its lines) before the first real one, and the functions are built.
 # Started from a subshell that exits at once, so that init, not the emulator, reaps it.
 (
     (
-        until [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$base/") == 404 ]]; do
+        until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
             kill -0 $$ 2>/dev/null || exit 0
             sleep 0.2
         done
-        printf '\nCruddur API on %s: ready in %d s (build %d s; checked with GET /)\n%s\n' \
+        printf '\nCruddur API on %s: ready in %d s (build %d s)\n%s\n' \
             "$base" $((SECONDS - started)) $((built - started)) "$settings"
     ) &
 )
