@@ -153,10 +153,10 @@ impl SpanProcessor for BufferProcessor {
         let Some(xray) = InvocationTrace::of(cx).and_then(|invocation| invocation.xray) else {
             return;
         };
-        if let Ok(mut open) = self.open.lock() {
-            if open.len() < SPAN_BUFFER_CAPACITY {
-                open.insert(span.span_context().span_id(), xray);
-            }
+        if let Ok(mut open) = self.open.lock()
+            && open.len() < SPAN_BUFFER_CAPACITY
+        {
+            open.insert(span.span_context().span_id(), xray);
         }
     }
 

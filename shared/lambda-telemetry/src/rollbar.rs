@@ -576,10 +576,10 @@ fn backtrace_frames(backtrace: &str) -> Vec<Value> {
             let mut frame = frame_at(location);
             frame["method"] = method.take().map_or(Value::Null, Value::from);
             frames.push(frame);
-        } else if let Some((_, name)) = line.split_once(": ") {
-            if let Some(previous) = method.replace(name) {
-                frames.push(json!({ "filename": "", "method": previous }));
-            }
+        } else if let Some((_, name)) = line.split_once(": ")
+            && let Some(previous) = method.replace(name)
+        {
+            frames.push(json!({ "filename": "", "method": previous }));
         }
     }
     frames

@@ -500,15 +500,15 @@ fn cause(span: &SpanData) -> Option<Cause> {
             }
         })
         .collect();
-    if exceptions.is_empty() {
-        if let Status::Error { description } = &span.status {
-            exceptions.push(Exception {
-                id: exception_id(span.span_context.span_id(), 0),
-                kind: None,
-                message: description.to_string(),
-                stack: Vec::new(),
-            });
-        }
+    if exceptions.is_empty()
+        && let Status::Error { description } = &span.status
+    {
+        exceptions.push(Exception {
+            id: exception_id(span.span_context.span_id(), 0),
+            kind: None,
+            message: description.to_string(),
+            stack: Vec::new(),
+        });
     }
     (!exceptions.is_empty()).then_some(Cause { exceptions })
 }

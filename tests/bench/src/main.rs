@@ -108,12 +108,12 @@ fn main() {
             eprintln!("bench: {}: {error}", variant.name);
             f.error = Some(error);
         }
-        if let Some(build) = variant.binary {
-            if let Some((binary, zip, arch)) = sizes.iter().find(|s| s.0 == build).map(|s| &s.1) {
-                f.binary_bytes = Some(*binary);
-                f.zip_bytes = Some(*zip);
-                f.size_arch = Some(arch.clone());
-            }
+        if let Some(build) = variant.binary
+            && let Some((binary, zip, arch)) = sizes.iter().find(|s| s.0 == build).map(|s| &s.1)
+        {
+            f.binary_bytes = Some(*binary);
+            f.zip_bytes = Some(*zip);
+            f.size_arch = Some(arch.clone());
         }
         figures.push(f);
     }
@@ -187,10 +187,10 @@ fn measure_variant(
     out_dir: &Path,
     f: &mut Figures,
 ) -> Result<(), String> {
-    if let Launch::Binary(path) = &variant.launch {
-        if !path.exists() {
-            return Err(format!("{} is not built", path.display()));
-        }
+    if let Launch::Binary(path) = &variant.launch
+        && !path.exists()
+    {
+        return Err(format!("{} is not built", path.display()));
     }
     let event_path = context
         .root
