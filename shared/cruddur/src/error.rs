@@ -1,7 +1,8 @@
 //! The app's errors, and the one place that maps them to HTTP answers.
 
 use std::fmt;
-use std::panic::Location;
+
+use lambda_telemetry::LocatedError;
 
 use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
@@ -23,15 +24,10 @@ pub enum Error {
     NotFound,
     /// The route exists but not for this method.
     MethodNotAllowed,
-    /// The handler could not do its job; the cause is logged, never sent.
-    Internal {
-        /// What went wrong.
-        source: Box<dyn std::error::Error + Send + Sync>,
-        /// Where the handler gave up.
-        location: &'static Location<'static>,
-    },
-    /// The handler panicked; the panic hook has logged it.
-    Panicked,
+    /// The handler could not do its job: what went wrong and where the handler gave up.
+    /// [`serve`](crate::serve) hands it to lambda-telemetry, which logs and reports it and
+    /// answers `500 ["internal_server_error"]`; the cause is never sent.
+    Internal(LocatedError),
 }
 
 /// `Result` with the app's [`Error`].
@@ -44,10 +40,7 @@ impl Error {
     /// An internal error, remembering where it was raised so the log line can say so.
     #[track_caller]
     pub fn internal(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        Error::Internal {
-            source: source.into(),
-            location: Location::caller(),
-        }
+        Error::Internal(LocatedError::new(source))
     }
 
     /// The HTTP status this error is answered with.
@@ -58,7 +51,7 @@ impl Error {
             }
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Error::Internal { .. } | Error::Panicked => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -70,20 +63,13 @@ impl Error {
             Error::InvalidUserHandle => "invalid_user_handle",
             Error::NotFound => "not_found",
             Error::MethodNotAllowed => "method_not_allowed",
-            Error::Internal { .. } | Error::Panicked => "internal_server_error",
+            Error::Internal(_) => INTERNAL_SERVER_ERROR,
         }
     }
 
-    /// The response: the status and `[code]`. A 500 is logged here at ERROR with its cause
-    /// and location; its body says nothing more than `["internal_server_error"]`.
+    /// The response: the status and `[code]`. A 500 says nothing more than
+    /// `["internal_server_error"]`; logging its cause is lambda-telemetry's (see [`serve`](crate::serve)).
     pub fn into_response(self) -> Response<Body> {
-        if let Error::Internal { source, location } = &self {
-            tracing::error!(
-                error = &**source as &dyn std::error::Error,
-                error_location = %location,
-                "handler failed"
-            );
-        }
         let mut response = json(self.status(), &[self.code()]);
         if let Error::MethodNotAllowed = self {
             response
@@ -94,10 +80,19 @@ impl Error {
     }
 }
 
+/// The answer to a handler that failed or panicked, whatever the cause:
+/// `500 ["internal_server_error"]`.
+pub(crate) fn internal_server_error() -> Response<Body> {
+    json(StatusCode::INTERNAL_SERVER_ERROR, &[INTERNAL_SERVER_ERROR])
+}
+
+/// The code of every 500.
+const INTERNAL_SERVER_ERROR: &str = "internal_server_error";
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Internal { source, location } => write!(f, "{source} (at {location})"),
+            Error::Internal(error) => write!(f, "{error} (at {})", error.location()),
             other => f.write_str(other.code()),
         }
     }
@@ -106,7 +101,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Internal { source, .. } => Some(source.as_ref()),
+            Error::Internal(error) => Some(error),
             _ => None,
         }
     }

@@ -32,12 +32,11 @@ pub mod response;
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::process::ExitCode;
 
-use futures_util::FutureExt as _;
 use http::Method;
 use lambda_http::{Body, Request, Response, Service, service_fn};
+use lambda_telemetry::{CatchFailureLayer, LocatedError};
 use tower::{Layer as _, ServiceExt as _};
 
 pub use error::{Error, Result};
@@ -104,11 +103,10 @@ where
     H: Fn(Request) -> F + Clone + Send + 'static,
     F: Future<Output = Result<Response<Body>>> + Send + 'static,
 {
-    let respond = service_fn(move |request: Request| {
-        let handler = handler.clone();
-        async move { Ok::<_, Infallible>(respond(handler, request).await) }
-    });
-    cors::layer(origins).layer(respond)
+    let respond = service_fn(move |request: Request| respond(handler.clone(), request));
+    // Inside CORS, so that a browser can read the 500 too.
+    let failures = CatchFailureLayer::new(error::internal_server_error);
+    cors::layer(origins).layer(failures.layer(respond))
 }
 
 /// The API's answer to a path none of its routes has, as deployed: `404 ["not_found"]` to
@@ -133,22 +131,22 @@ pub fn not_found(
     })
 }
 
-async fn respond<H, F>(handler: H, request: Request) -> Response<Body>
+/// The handler's answer, or its own errors' (4xx); an internal error goes on to
+/// lambda-telemetry's [`CatchFailure`](lambda_telemetry::CatchFailure), which owns failures:
+/// it logs and reports them (and a panic) once, and answers them.
+async fn respond<H, F>(handler: H, request: Request) -> Result<Response<Body>, LocatedError>
 where
     H: Fn(Request) -> F,
     F: Future<Output = Result<Response<Body>>>,
 {
     // Every Cruddur route reads; preflights never get here (CORS answers them).
     if !matches!(*request.method(), Method::GET | Method::HEAD) {
-        return Error::MethodNotAllowed.into_response();
+        return Ok(Error::MethodNotAllowed.into_response());
     }
-    let outcome = AssertUnwindSafe(async move { handler(request).await })
-        .catch_unwind()
-        .await;
-    match outcome {
-        Ok(Ok(response)) => response,
-        Ok(Err(error)) => error.into_response(),
-        Err(_panic) => Error::Panicked.into_response(),
+    match handler(request).await {
+        Ok(response) => Ok(response),
+        Err(Error::Internal(error)) => Err(error),
+        Err(error) => Ok(error.into_response()),
     }
 }
 

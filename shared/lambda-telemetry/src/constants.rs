@@ -171,6 +171,14 @@ pub mod log_keys {
     pub const CORRELATION_ID: &str = "correlation_id";
     /// The uuid of the Rollbar item reporting the same event.
     pub const ROLLBAR_UUID: &str = "rollbar_uuid";
+    /// A failed handler's error, with its causes.
+    pub const ERROR: &str = "error";
+    /// Where a handler's error was raised, `path/file.rs:line:column` (a `LocatedError`).
+    pub const ERROR_LOCATION: &str = "error_location";
+    /// Where a panic happened, `path/file.rs:line:column`.
+    pub const PANIC_LOCATION: &str = "panic_location";
+    /// A panic's backtrace, std's text, when `RUST_BACKTRACE=1` asks for one.
+    pub const BACKTRACE: &str = "backtrace";
 }
 
 /// Fields of the invocation span. They follow the OpenTelemetry semantic conventions where

@@ -1,16 +1,13 @@
 //! The invocation layer: one span per invocation, one access-log line per request, and a
 //! generic 500 instead of a lost invocation when the handler fails or panics.
 
-use std::error::Error as StdError;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use futures_util::FutureExt as _;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, IntoResponse, Request, RequestExt, Response};
@@ -22,6 +19,7 @@ use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::constants::{ACCESS_LOG_TARGET, INVOCATION_SPAN_TARGET, span_fields};
+use crate::failure::{BoxError, CatchFailure, CatchFailureLayer};
 use crate::propagation::{Propagators, choose_parent, traceresponse, xray_header, xray_root};
 use crate::redact::redact_query;
 use crate::tracecontext::CallerTrace;
@@ -79,7 +77,7 @@ impl<S> Layer<S> for InvocationLayer {
 
     fn layer(&self, inner: S) -> Self::Service {
         Invocation {
-            inner,
+            inner: CatchFailureLayer::default().layer(inner),
             propagators: Arc::clone(&self.propagators),
             route: self.route.clone(),
         }
@@ -89,12 +87,10 @@ impl<S> Layer<S> for InvocationLayer {
 /// The service [`InvocationLayer`] makes.
 #[derive(Clone, Debug)]
 pub struct Invocation<S> {
-    inner: S,
+    inner: CatchFailure<S>,
     propagators: Arc<Propagators>,
     route: Option<Arc<str>>,
 }
-
-type BoxError = Box<dyn StdError + Send + Sync>;
 
 impl<S> Service<Request> for Invocation<S>
 where
@@ -148,40 +144,15 @@ where
             #[cfg(feature = "rollbar")]
             request: reported_request,
         });
-        // A handler can panic before it returns its future, as well as while it runs; what it
-        // does before is inside the invocation too (its reports count against its cap).
-        let call = span.in_scope(|| {
-            INVOCATION.sync_scope(Arc::clone(&scope), || {
-                std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(request)))
-            })
-        });
+        // What the handler does before it returns its future is inside the invocation too
+        // (its reports count against its cap).
+        let call = span
+            .in_scope(|| INVOCATION.sync_scope(Arc::clone(&scope), || self.inner.call(request)));
 
         let invocation = async move {
             let started = Instant::now();
-            let outcome = match call {
-                Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
-                Err(panic) => Err(panic),
-            };
-            let mut response = match outcome {
-                Ok(Ok(response)) => response.into_response().await,
-                Ok(Err(error)) => {
-                    let error: BoxError = error.into();
-                    tracing::error!(error = &*error as &dyn StdError, "handler failed");
-                    record_exception("error", crate::error::cause_chain(&*error), None);
-                    internal_error()
-                }
-                // The panic hook has already logged the message and the location.
-                Err(panic) => {
-                    let (location, backtrace) = crate::panics::take_last_panic();
-                    let message = crate::panics::payload_message(&*panic);
-                    let message = match location {
-                        Some(location) => format!("{message} at {location}"),
-                        None => message.to_owned(),
-                    };
-                    record_exception("panic", message, backtrace);
-                    internal_error()
-                }
-            };
+            // CatchFailure answers every call, a failure too.
+            let Ok(mut response) = call.await;
             name_the_trace(&mut response, summary.xray_trace_id.as_deref());
             let status = response.status();
             let span = tracing::Span::current();
@@ -198,19 +169,6 @@ where
         };
         Box::pin(INVOCATION.scope(scope, invocation.instrument(span)))
     }
-}
-
-/// An OpenTelemetry `exception` event on the current span: the semantic conventions' record
-/// of a failure, which OTLP backends show and the X-Ray exporter turns into a `cause`.
-fn record_exception(kind: &'static str, message: String, stacktrace: Option<String>) {
-    let mut attributes = vec![
-        KeyValue::new("exception.type", kind),
-        KeyValue::new("exception.message", message),
-    ];
-    if let Some(stacktrace) = stacktrace {
-        attributes.push(KeyValue::new("exception.stacktrace", stacktrace));
-    }
-    tracing::Span::current().add_event("exception", attributes);
 }
 
 /// What code running inside an invocation may ask about it.
@@ -544,17 +502,6 @@ fn account_id(arn: &str) -> Option<&str> {
     arn.split(':')
         .nth(4)
         .filter(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// What a client sees when the handler failed: a status and nothing that helps an attacker.
-fn internal_error() -> Response<Body> {
-    let mut response = Response::new(Body::from(r#"{"message":"Internal Server Error"}"#));
-    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
-    response
 }
 
 #[cfg(test)]

@@ -97,6 +97,8 @@ pub mod constants;
 mod error;
 /// Buffering ended spans and flushing them after each invocation.
 mod export;
+/// A handler's errors and panics, recorded once and answered.
+mod failure;
 /// The per-invocation span, access log and failure handling.
 mod invocation;
 /// JSON and text log lines with the Lambda context.
@@ -135,6 +137,7 @@ use tracing_subscriber::layer::SubscriberExt as _;
 pub use client::{TraceRequests, http_client};
 pub use config::{Config, LogFormat};
 pub use error::{Error, Result};
+pub use failure::{CatchFailure, CatchFailureLayer, LocatedError};
 pub use invocation::{Invocation, InvocationLayer};
 /// The client type [`http_client`] returns, re-exported so callers need not depend on it.
 pub use reqwest_middleware;

@@ -5,6 +5,8 @@ use std::backtrace::{Backtrace, BacktraceStatus};
 use std::cell::{Cell, RefCell};
 use std::panic::{PanicHookInfo, UnwindSafe};
 
+use crate::constants::log_keys;
+
 thread_local! {
     /// Where the last panic on this thread happened, and its backtrace when one was captured:
     /// the hook knows them, the code that catches the panic does not.
@@ -64,9 +66,9 @@ fn log_panic(info: &PanicHookInfo<'_>) {
 /// follow.
 fn log_line(message: &str, location: Option<&str>, backtrace: Option<&str>) {
     tracing::error!(
-        error = message,
-        panic_location = location,
-        backtrace = backtrace,
+        { log_keys::ERROR } = message,
+        { log_keys::PANIC_LOCATION } = location,
+        { log_keys::BACKTRACE } = backtrace,
         "panicked: {message}"
     );
 }

@@ -243,13 +243,14 @@ impl Reporter {
             return None;
         }
         let panicked = event.target == "lambda_telemetry::panics";
-        let body = match field("error") {
+        let body = match field(log_keys::ERROR) {
             Some(error) => {
                 let message = error
                     .as_str()
                     .map_or_else(|| error.to_string(), str::to_owned);
                 let mut frames = Vec::new();
-                let location = field("panic_location").or_else(|| field("error_location"));
+                let location =
+                    field(log_keys::PANIC_LOCATION).or_else(|| field(log_keys::ERROR_LOCATION));
                 if let Some(Value::String(location)) = location {
                     frames.push(frame_at(location));
                 } else if let Some(file) = event.file {
@@ -259,7 +260,7 @@ impl Reporter {
                         "method": event.module,
                     }));
                 }
-                if let Some(Value::String(backtrace)) = field("backtrace") {
+                if let Some(Value::String(backtrace)) = field(log_keys::BACKTRACE) {
                     frames.extend(backtrace_frames(backtrace));
                 }
                 // Rollbar lists frames oldest first; the failing one is the last.
@@ -277,7 +278,13 @@ impl Reporter {
         };
         let mut custom = Map::new();
         for (key, value) in event.fields {
-            if !["error", "panic_location", "error_location", "backtrace"].contains(key) {
+            let failure_keys = [
+                log_keys::ERROR,
+                log_keys::PANIC_LOCATION,
+                log_keys::ERROR_LOCATION,
+                log_keys::BACKTRACE,
+            ];
+            if !failure_keys.contains(key) {
                 custom.insert((*key).to_owned(), value.clone());
             }
         }
