@@ -379,17 +379,20 @@ fn read_chunked(reader: &mut impl BufRead) -> Option<Vec<u8>> {
     }
 }
 
-/// The binary of a function of the workspace, built as `cargo lambda watch` builds it (debug,
-/// with [`crate::LOCAL_FEATURES`]), so the end-to-end tests share the build.
+/// The binary of a function of the workspace, from the build `make test` and `make serve`
+/// make (`cargo build --workspace --bins`, debug, with [`crate::LOCAL_FEATURES`]): after
+/// them a no-op. Building fewer packages (`-p name`) would resolve the dependencies' features
+/// for those alone, build them a second time, and replace the binaries the other tests run
+/// (74 s of a fresh clone's `make test`).
 pub fn function_binary(name: &str) -> PathBuf {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
-        .args(["build", "--quiet", "-p", name, "-p", "lambda-telemetry"])
+        .args(["build", "--quiet", "--workspace", "--bins"])
         .args(["--features", crate::LOCAL_FEATURES])
         .current_dir(crate::workspace_root())
         .status()
         .expect("cargo runs");
-    assert!(status.success(), "cargo build -p {name} failed");
+    assert!(status.success(), "cargo build --workspace --bins failed");
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| crate::workspace_root().join("target"));
