@@ -300,9 +300,9 @@ where
         // The error report of this event, if one is made: the line names it, so one finds
         // the other.
         #[cfg(feature = "rollbar")]
-        if let Some(reporter) = crate::rollbar::reporter() {
+        if let Some(reporter) = crate::sinks::rollbar::reporter() {
             let metadata = event.metadata();
-            let report = crate::rollbar::EventReport {
+            let report = crate::sinks::rollbar::EventReport {
                 level: *metadata.level(),
                 target: metadata.target(),
                 message: fields.message.as_deref().unwrap_or_default(),
@@ -742,7 +742,7 @@ impl MakeWriter<'_> for Output {
 impl std::io::Write for Output {
     fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
         #[cfg(feature = "cloudwatch")]
-        if let Some(shipper) = crate::cloudwatch::shipper() {
+        if let Some(shipper) = crate::sinks::cloudwatch::shipper() {
             shipper.push(line.strip_suffix(b"\n").unwrap_or(line));
         }
         std::io::stdout().write_all(line)?;
@@ -851,13 +851,13 @@ pub(crate) mod testing {
         log_filter: &str,
         sampler: crate::sampling::InvocationSampler,
         f: impl FnOnce(),
-    ) -> (Vec<String>, Vec<crate::export::EndedSpan>) {
+    ) -> (Vec<String>, Vec<crate::sinks::EndedSpan>) {
         let captured = Captured::default();
-        let buffer = Arc::new(crate::export::SpanBuffer::default());
+        let buffer = Arc::new(crate::sinks::SpanBuffer::default());
         let config = config(LogFormat::Json);
         let provider = crate::traces::provider(
             crate::traces::resource(&config),
-            Some(crate::export::BufferProcessor::new(Arc::clone(&buffer))),
+            Some(crate::sinks::BufferProcessor::new(Arc::clone(&buffer))),
             sampler,
         );
         let filter = tracing_subscriber::EnvFilter::new(log_filter);

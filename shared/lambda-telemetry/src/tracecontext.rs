@@ -876,7 +876,7 @@ mod properties {
             // A dash missing or doubled.
             _ => {
                 let sep = SEPARATORS[at % 3];
-                if at % 2 == 0 {
+                if at.is_multiple_of(2) {
                     bad.remove(sep);
                 } else {
                     bad.insert(sep, '-');

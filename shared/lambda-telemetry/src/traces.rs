@@ -1,7 +1,7 @@
 //! The OpenTelemetry side of `tracing` spans: the tracer provider, its resource, its ids
 //! and its sampler.
 //!
-//! Ended spans go to the [`export`](crate::export) pipeline.
+//! Ended spans go to the [`sinks`](crate::sinks) pipeline.
 
 use std::cell::Cell;
 
@@ -18,8 +18,8 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::Config;
 use crate::constants::{AWS_LAMBDA_FUNCTION_VERSION, AWS_LAMBDA_LOG_STREAM_NAME, AWS_REGION};
-use crate::export::BufferProcessor;
 use crate::sampling::InvocationSampler;
+use crate::sinks::BufferProcessor;
 
 /// The provider behind the `tracing-opentelemetry` layer; ended spans go to `processor`,
 /// or nowhere when there is none (spans still get ids for logs and headers).

@@ -26,8 +26,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_cloudwatchlogs::Client;
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
+use futures_util::future::BoxFuture;
 use tracing::instrument::WithSubscriber as _;
 
+use super::sink::{Loss, Setup, Sink};
+use super::spans::SpanBatch;
 use crate::config::{flag, setting};
 use crate::constants::{
     CLOUDWATCH_CREATE_LOG_GROUP, CLOUDWATCH_LOG_GROUP, CLOUDWATCH_LOG_RETENTION_DAYS,
@@ -56,22 +59,53 @@ pub(crate) fn shipper() -> Option<&'static Shipper> {
     SHIPPER.get()
 }
 
-/// Installs the shipper from the environment, for the service of that name. Returns what to
-/// say at start, if anything.
-pub(crate) fn install_from_env(service: &str) -> Option<String> {
+/// The CloudWatch Logs sink, when `CLOUDWATCH_LOG_GROUP` is set, off Lambda; said at start.
+pub(crate) fn build(setup: &mut Setup<'_>) -> Option<Box<dyn Sink>> {
     let group = setting(CLOUDWATCH_LOG_GROUP)?;
     if setting(LAMBDA_TASK_ROOT).is_some() {
-        return Some(format!(
-            "{CLOUDWATCH_LOG_GROUP} is ignored in Lambda: stdout already reaches CloudWatch Logs"
-        ));
+        setup.notice(|| {
+            tracing::info!(
+                target: "lambda_telemetry::cloudwatch",
+                "{CLOUDWATCH_LOG_GROUP} is ignored in Lambda: stdout already reaches CloudWatch Logs"
+            )
+        });
+        return None;
     }
-    let shipper = Shipper::new(Settings::from_env(group, service));
+    let shipper = Shipper::new(Settings::from_env(group, &setup.config.service_name));
     let said = format!(
         "shipping log lines to CloudWatch Logs group {} stream {}",
         shipper.settings.group, shipper.settings.stream
     );
+    setup.notice(move || tracing::info!(target: "lambda_telemetry::cloudwatch", "{said}"));
     let _ = SHIPPER.set(shipper);
-    Some(said)
+    SHIPPER
+        .get()
+        .map(|shipper| Box::new(CloudwatchLogs(shipper)) as _)
+}
+
+/// The sink: sends the queued lines at each flush, between invocations and at shutdown. Its
+/// losses are said by the shipper, once per episode of trouble rather than once per flush.
+#[derive(Debug)]
+struct CloudwatchLogs(&'static Shipper);
+
+impl Sink for CloudwatchLogs {
+    fn flush<'s>(&'s self, _spans: &mut SpanBatch, deadline: Instant) -> BoxFuture<'s, Loss> {
+        Box::pin(async move {
+            self.0.flush(deadline).await;
+            Loss::default()
+        })
+    }
+
+    fn close(&self, deadline: Instant) -> BoxFuture<'_, Loss> {
+        Box::pin(async move {
+            self.0.close(deadline).await;
+            Loss::default()
+        })
+    }
+
+    fn start_background(&self, budget: Duration) {
+        self.0.start_background(budget);
+    }
 }
 
 /// Where and how lines are shipped.
@@ -653,7 +687,7 @@ mod tests {
 
     #[test]
     fn the_default_retention_is_the_templates() {
-        let template = include_str!("../../../template.yaml");
+        let template = include_str!("../../../../../template.yaml");
         let retention = template
             .split("LogRetentionInDays:")
             .nth(1)

@@ -16,7 +16,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use futures_util::future::BoxFuture;
 use serde_json::{Map, Value, json};
+
+use super::sink::{Counts, Loss, Lost, Setup, Sink};
+use super::spans::SpanBatch;
 
 use crate::constants::{
     AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_LOG_STREAM_NAME, DEFAULT_ROLLBAR_ENDPOINT,
@@ -118,24 +122,44 @@ pub(crate) struct Reporter {
     refused: Mutex<Vec<u16>>,
 }
 
-/// What one flush could not deliver.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct Undelivered {
-    /// Items Rollbar did not take (429, 5xx, refused, no answer within the budget).
-    pub(crate) dropped: u64,
-    /// Items over the per-invocation cap, never sent.
-    pub(crate) over_cap: u64,
+/// Items lost in a flush: refused, not answered within the budget, or over the invocation's
+/// cap. One WARN line per flush, whose target keeps it from being reported to Rollbar itself.
+pub(crate) static ITEMS_LOST: Lost = Lost {
+    say: say_items_lost,
+};
+
+fn say_items_lost(counts: &Counts, budget: std::time::Duration) {
+    tracing::warn!(
+        target: "lambda_telemetry::rollbar",
+        dropped_items = counts.dropped,
+        over_cap_items = counts.over_cap,
+        budget_ms = budget.as_millis() as u64,
+        "Rollbar items were dropped: Rollbar refused or missed the flush budget, or the invocation reached ROLLBAR_MAX_ITEMS"
+    );
 }
 
-/// Installs the reporter from the environment. Returns the line to say at start (reporting is
-/// on, or off because there is no token); settings it could not use go to `problems`.
-pub(crate) fn install_from_env(problems: &mut Vec<String>) -> &'static str {
-    match Reporter::from_settings(crate::config::setting, problems) {
+/// The Rollbar sink, when `ROLLBAR_ACCESS_TOKEN` is set; said at start either way.
+pub(crate) fn build(setup: &mut Setup<'_>) -> Option<Box<dyn Sink>> {
+    let said = match Reporter::from_settings(crate::config::setting, &mut setup.problems) {
         Ok(reporter) => {
             let _ = REPORTER.set(Arc::new(reporter));
             "Rollbar reporting is on"
         }
         Err(off) => off,
+    };
+    setup.notice(move || tracing::info!(target: "lambda_telemetry::rollbar", "{said}"));
+    REPORTER
+        .get()
+        .map(|reporter| Box::new(Rollbar(Arc::clone(reporter))) as _)
+}
+
+/// The sink: sends the reporter's queue at each flush.
+#[derive(Debug)]
+struct Rollbar(Arc<Reporter>);
+
+impl Sink for Rollbar {
+    fn flush<'s>(&'s self, _spans: &mut SpanBatch, deadline: Instant) -> BoxFuture<'s, Loss> {
+        Box::pin(async move { Loss::of(&ITEMS_LOST, self.0.flush(deadline).await) })
     }
 }
 
@@ -379,7 +403,7 @@ impl Reporter {
     }
 
     /// Sends the queued items before `deadline`; what was lost.
-    pub(crate) async fn flush(&self, deadline: Instant) -> Undelivered {
+    pub(crate) async fn flush(&self, deadline: Instant) -> Counts {
         let items = self
             .queue
             .lock()
@@ -388,9 +412,9 @@ impl Reporter {
         self.queued_outside_invocations.store(0, Ordering::Relaxed);
         let over_cap = self.over_cap.swap(0, Ordering::Relaxed);
         if items.is_empty() {
-            return Undelivered {
-                dropped: 0,
+            return Counts {
                 over_cap,
+                ..Counts::default()
             };
         }
         let client = crate::client::shared_client();
@@ -418,7 +442,11 @@ impl Reporter {
                 Err(_) => dropped += 1,
             }
         }
-        Undelivered { dropped, over_cap }
+        Counts {
+            dropped,
+            over_cap,
+            ..Counts::default()
+        }
     }
 
     fn report_refusal_once(&self, status: u16) {
@@ -576,10 +604,10 @@ fn backtrace_frames(backtrace: &str) -> Vec<Value> {
             let mut frame = frame_at(location);
             frame["method"] = method.take().map_or(Value::Null, Value::from);
             frames.push(frame);
-        } else if let Some((_, name)) = line.split_once(": ") {
-            if let Some(previous) = method.replace(name) {
-                frames.push(json!({ "filename": "", "method": previous }));
-            }
+        } else if let Some((_, name)) = line.split_once(": ")
+            && let Some(previous) = method.replace(name)
+        {
+            frames.push(json!({ "filename": "", "method": previous }));
         }
     }
     frames
@@ -743,9 +771,10 @@ mod tests {
         let lost = runtime.block_on(reporter.flush(deadline));
         assert_eq!(
             lost,
-            Undelivered {
+            Counts {
                 dropped: 3,
-                over_cap: 7
+                over_cap: 7,
+                ..Counts::default()
             }
         );
         // The next invocation may report again.

@@ -1,0 +1,133 @@
+//! Where telemetry leaves the process: every sink behind one [`Sink`] trait, built from the
+//! settings into the list the [`Pipeline`] flushes after each response.
+//!
+//! A sink is one file: a type that implements [`Sink`] and a `build` function that makes it
+//! from a [`Setup`] (or leaves it off, saying why), plus one line in [`SINKS`]. A feature
+//! that leaves a sink out gates that file and that line, nothing else.
+
+mod console;
+mod otlp;
+mod pipeline;
+mod sink;
+mod spans;
+mod xray;
+
+#[cfg(feature = "cloudwatch")]
+pub(crate) mod cloudwatch;
+#[cfg(feature = "rollbar")]
+pub mod rollbar;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry_sdk::Resource;
+
+pub(crate) use pipeline::Pipeline;
+pub(crate) use sink::{Notice, Setup, Sink};
+pub(crate) use spans::{BufferProcessor, SpanBuffer};
+#[cfg(test)]
+pub(crate) use {spans::EndedSpan, xray::XrayExporter};
+
+use crate::config::{Config, setting};
+use crate::constants::{DEFAULT_FLUSH_BUDGET_MS, LAMBDA_TELEMETRY_FLUSH_BUDGET_MS};
+
+/// Makes a sink from the settings, or `None` when they leave it off.
+type Build = fn(&mut Setup<'_>) -> Option<Box<dyn Sink>>;
+
+/// Every sink, in the order they are built (their problems said) and flushed.
+const SINKS: &[Build] = &[
+    otlp::build,
+    xray::build,
+    console::build,
+    #[cfg(feature = "rollbar")]
+    rollbar::build,
+    #[cfg(feature = "cloudwatch")]
+    cloudwatch::build,
+    #[cfg(not(feature = "cloudwatch"))]
+    cloudwatch_left_out,
+];
+
+/// The sinks the settings ask for, ready to be installed.
+pub(crate) struct Sinks {
+    /// The buffer and the sinks it is flushed to.
+    pub(crate) pipeline: Pipeline,
+    /// The span processor that fills the buffer; `None` when no sink takes spans, so that
+    /// spans are not even buffered.
+    pub(crate) processor: Option<BufferProcessor>,
+    /// Settings that cannot be used, in words, to say as WARN lines once the log is up.
+    pub(crate) problems: Vec<String>,
+    /// What to say at start, after the problems: which sinks are on, and why not.
+    pub(crate) notices: Vec<Notice>,
+}
+
+/// Builds every sink of [`SINKS`] from `config` and the environment.
+pub(crate) fn from_env(config: &Config, resource: &Resource) -> Sinks {
+    build(Setup::from_env(config, resource))
+}
+
+fn build(mut setup: Setup<'_>) -> Sinks {
+    let sinks: Vec<Box<dyn Sink>> = SINKS.iter().filter_map(|build| build(&mut setup)).collect();
+    let budget = budget_from_env(&mut setup.problems);
+    let (problems, notices) = setup.finish();
+    let buffer = Arc::new(SpanBuffer::default());
+    let pipeline = Pipeline::new(Arc::clone(&buffer), sinks, budget);
+    let processor = pipeline.takes_spans().then(|| BufferProcessor::new(buffer));
+    Sinks {
+        pipeline,
+        processor,
+        problems,
+        notices,
+    }
+}
+
+/// The flush budget: `LAMBDA_TELEMETRY_FLUSH_BUDGET_MS`, 500 ms by default.
+fn budget_from_env(problems: &mut Vec<String>) -> Duration {
+    let ms = crate::config::number(LAMBDA_TELEMETRY_FLUSH_BUDGET_MS, setting, problems)
+        .unwrap_or(DEFAULT_FLUSH_BUDGET_MS);
+    Duration::from_millis(ms)
+}
+
+/// Without the `cloudwatch` feature, `CLOUDWATCH_LOG_GROUP` is said to be ignored.
+#[cfg(not(feature = "cloudwatch"))]
+fn cloudwatch_left_out(setup: &mut Setup<'_>) -> Option<Box<dyn Sink>> {
+    use crate::constants::CLOUDWATCH_LOG_GROUP;
+    if setting(CLOUDWATCH_LOG_GROUP).is_some() {
+        setup.notice(|| {
+            tracing::info!(
+                target: "lambda_telemetry::cloudwatch",
+                "{CLOUDWATCH_LOG_GROUP} is ignored: lambda-telemetry was built without its `cloudwatch` feature"
+            )
+        });
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LogFormat;
+
+    #[test]
+    fn exporter_names_come_from_otel_traces_exporter() {
+        let config = crate::logs::testing::config(LogFormat::Json);
+        let resource = crate::traces::resource(&config);
+        let mut setup = Setup::with_exporters(
+            &config,
+            &resource,
+            Some("console, otlp,none,xray,console,OTLP,jaeger"),
+        );
+        let sinks: Vec<Box<dyn Sink>> = [otlp::build, xray::build, console::build]
+            .iter()
+            .filter_map(|build| build(&mut setup))
+            .collect();
+        assert_eq!(setup.listed(), vec!["console", "otlp", "xray"]);
+        assert_eq!(sinks.len(), 3);
+        let (unavailable, _) = setup.finish();
+        assert_eq!(unavailable.len(), 1);
+        assert!(
+            unavailable[0].starts_with("OTEL_TRACES_EXPORTER: entry 7 of 7 "),
+            "{unavailable:?}"
+        );
+        assert!(!unavailable[0].contains("jaeger"), "{unavailable:?}");
+    }
+}
