@@ -135,9 +135,9 @@ where
         crate::traces::start_with_trace_id(&span, parent.root_trace_id);
         let lambda_xray = parent.lambda;
         let caller = parent.caller;
+        // Only error reports (made by the log layer's hooks) describe the request.
         #[cfg(feature = "rollbar")]
-        let reported_request = crate::sinks::rollbar::reporter()
-            .is_some()
+        let reported_request = crate::logs::hooks::any_installed()
             .then(|| Arc::new(report_request(&request, &summary)));
         span.in_scope(|| tracing::debug!(parent = ?source, "trace parent chosen"));
         let scope = Arc::new(InvocationScope {

@@ -212,19 +212,22 @@ impl Telemetry {
 }
 
 /// The layers [`init`] installs, each with its own filter: spans go to OpenTelemetry at a fixed
-/// level, lines through the log filter, so the log level never changes what is traced.
+/// level, lines through the log filter, so the log level never changes what is traced. The
+/// log layer writes to `writer` and hands events to `hooks`, both composed from the sinks.
 pub(crate) fn subscriber<W>(
     config: &Config,
     provider: &opentelemetry_sdk::trace::SdkTracerProvider,
     log_filter: EnvFilter,
     writer: W,
+    hooks: logs::hooks::EventHooks,
 ) -> impl tracing::Subscriber + Send + Sync + 'static
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
+    let log_layer = logs::LogLayer::new(config, writer, hooks);
     tracing_subscriber::registry()
         .with(traces::layer(provider))
-        .with(logs::LogLayer::new(config, writer).with_filter(logs::filter(log_filter)))
+        .with(log_layer.with_filter(logs::filter(log_filter)))
 }
 
 fn install(config: Config) -> Telemetry {
@@ -239,7 +242,13 @@ fn install(config: Config) -> Telemetry {
     problems.extend(sampler_problem);
     let pipeline = Arc::new(sinks.pipeline);
     let provider = traces::provider(resource, sinks.processor, sampler);
-    let subscriber = subscriber(&config, &provider, filter, logs::Output);
+    let subscriber = subscriber(
+        &config,
+        &provider,
+        filter,
+        sinks.log_output,
+        sinks.log_hooks,
+    );
     match tracing::subscriber::set_global_default(subscriber) {
         Ok(()) => panics::install_hook(),
         // Someone else's subscriber is in charge; say so through it and leave it alone.

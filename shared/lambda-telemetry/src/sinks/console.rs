@@ -8,7 +8,8 @@ use futures_util::future::BoxFuture;
 use opentelemetry::trace::Status;
 use opentelemetry_sdk::trace::SpanData;
 
-use super::sink::{Loss, Setup, Sink};
+use super::loss::Loss;
+use super::sink::{Setup, Sink};
 use super::spans::SpanBatch;
 
 /// Prints one block per trace on stderr.

@@ -1,11 +1,13 @@
-//! Where telemetry leaves the process: every sink behind one [`Sink`] trait, built from the
-//! settings into the list the [`Pipeline`] flushes after each response.
+//! Where telemetry leaves the process: every sink behind one [`Sink`](crate::sinks::Sink)
+//! trait, built from the settings into the list the [`Pipeline`](crate::sinks::Pipeline)
+//! flushes after each response.
 //!
-//! A sink is one file: a type that implements [`Sink`] and a `build` function that makes it
-//! from a [`Setup`] (or leaves it off, saying why), plus one line in [`SINKS`]. A feature
-//! that leaves a sink out gates that file and that line, nothing else.
+//! A sink is one file: a type that implements `Sink` and a `build` function that makes it
+//! from a [`Setup`](crate::sinks::Setup) (or leaves it off, saying why), plus one line in
+//! `SINKS`. A feature that leaves a sink out gates that file and that line, nothing else.
 
 mod console;
+mod loss;
 mod otlp;
 mod pipeline;
 mod sink;
@@ -13,7 +15,7 @@ mod spans;
 mod xray;
 
 #[cfg(feature = "cloudwatch")]
-pub(crate) mod cloudwatch;
+mod cloudwatch;
 #[cfg(feature = "rollbar")]
 pub mod rollbar;
 
@@ -30,6 +32,8 @@ pub(crate) use {spans::EndedSpan, xray::XrayExporter};
 
 use crate::config::{Config, setting};
 use crate::constants::{DEFAULT_FLUSH_BUDGET_MS, LAMBDA_TELEMETRY_FLUSH_BUDGET_MS};
+use crate::logs::Output;
+use crate::logs::hooks::EventHooks;
 
 /// Makes a sink from the settings, or `None` when they leave it off.
 type Build = fn(&mut Setup<'_>) -> Option<Box<dyn Sink>>;
@@ -58,6 +62,10 @@ pub(crate) struct Sinks {
     pub(crate) problems: Vec<String>,
     /// What to say at start, after the problems: which sinks are on, and why not.
     pub(crate) notices: Vec<Notice>,
+    /// What consumes log events besides the line, for the log layer.
+    pub(crate) log_hooks: EventHooks,
+    /// Where log lines go: stdout, and the copies sinks asked for.
+    pub(crate) log_output: Output,
 }
 
 /// Builds every sink of [`SINKS`] from `config` and the environment.
@@ -69,6 +77,8 @@ fn build(mut setup: Setup<'_>) -> Sinks {
     let sinks: Vec<Box<dyn Sink>> = SINKS.iter().filter_map(|build| build(&mut setup)).collect();
     let budget = budget_from_env(&mut setup.problems);
     let (problems, notices) = setup.finish();
+    let log_hooks = EventHooks::new(setup.event_hooks);
+    let log_output = Output::new(setup.line_copies);
     let buffer = Arc::new(SpanBuffer::default());
     let pipeline = Pipeline::new(Arc::clone(&buffer), sinks, budget);
     let processor = pipeline.takes_spans().then(|| BufferProcessor::new(buffer));
@@ -77,6 +87,8 @@ fn build(mut setup: Setup<'_>) -> Sinks {
         processor,
         problems,
         notices,
+        log_hooks,
+        log_output,
     }
 }
 

@@ -22,7 +22,8 @@ use reqwest::header::{
     CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER,
 };
 
-use super::sink::{Counts, Loss, Setup, Sink};
+use super::loss::{Counts, Loss};
+use super::sink::{Setup, Sink};
 use super::spans::{SPANS_LOST, SpanBatch};
 use crate::constants::{
     DEFAULT_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_COMPRESSION, OTEL_EXPORTER_OTLP_ENDPOINT,

@@ -10,7 +10,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::sink::{Counts, Loss, Sink};
+use super::loss::{Counts, Loss};
+use super::sink::Sink;
 use super::spans::{SPANS_LOST, SpanBatch, SpanBuffer};
 
 /// The span buffer and the sinks it is flushed to, within one budget.
@@ -196,6 +197,7 @@ mod tests {
             &provider,
             tracing_subscriber::EnvFilter::new("info"),
             std::io::sink,
+            crate::logs::hooks::EventHooks::default(),
         );
         // Both handlers end a child, then wait at the gate twice: once until both children
         // have ended, once until the mid-flight flush is done.

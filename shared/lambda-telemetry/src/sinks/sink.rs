@@ -1,19 +1,22 @@
-//! The shape every sink has: [`Sink`], what a flush could not deliver ([`Loss`]), and what a
-//! sink is built from ([`Setup`]).
+//! The shape every sink has: [`Sink`], and what a sink is built from ([`Setup`]).
 //!
 //! Modelled on opentelemetry-sdk's `SpanExporter` (export a batch, flush, shut down; retries
 //! are the exporter's business), with two differences the Lambda life cycle asks for: every
 //! operation has a deadline, the flush budget, and none fails: what did not leave is counted.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 use opentelemetry_sdk::Resource;
 
+use super::loss::Loss;
 use super::spans::SpanBatch;
 use crate::config::{Config, setting};
 use crate::constants::OTEL_TRACES_EXPORTER;
+use crate::logs::LineCopy;
+use crate::logs::hooks::EventHook;
 
 /// Where telemetry leaves the process: one backend or output (OTLP, X-Ray, the console,
 /// Rollbar, CloudWatch Logs).
@@ -45,97 +48,11 @@ pub(crate) trait Sink: Send + Sync + fmt::Debug {
     fn start_background(&self, _budget: Duration) {}
 }
 
-/// What one flush could not deliver, by kind. The pipeline adds up the losses of every sink
-/// and says each kind in one WARN line per flush (X-Ray's and OTLP's lost spans share a line),
-/// and nothing when nothing was lost.
-#[derive(Debug, Default)]
-pub(crate) struct Loss {
-    kinds: Vec<(&'static Lost, Counts)>,
-}
-
-/// A kind of loss and the WARN line it is said in. One `static` per kind: losses of the same
-/// static add up.
-pub(crate) struct Lost {
-    /// Writes the line, with the counts and the budget the flush had.
-    pub(crate) say: fn(&Counts, Duration),
-}
-
-impl fmt::Debug for Lost {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Lost")
-    }
-}
-
-/// How much of one kind a flush lost.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Counts {
-    /// Refused by the backend or not delivered within the budget (spans: also those a full
-    /// buffer turned away).
-    pub(crate) dropped: u64,
-    /// Never handed to the network (X-Ray: the socket's buffer was full).
-    pub(crate) unsent: u64,
-    /// Over a cap (Rollbar's `ROLLBAR_MAX_ITEMS` per invocation), never sent.
-    pub(crate) over_cap: u64,
-    /// The status a backend refused with, if one did.
-    pub(crate) refused_status: Option<u16>,
-}
-
-impl Counts {
-    fn is_zero(&self) -> bool {
-        self.dropped == 0 && self.unsent == 0 && self.over_cap == 0
-    }
-
-    fn add(&mut self, other: &Counts) {
-        self.dropped += other.dropped;
-        self.unsent += other.unsent;
-        self.over_cap += other.over_cap;
-        self.refused_status = other.refused_status.or(self.refused_status);
-    }
-}
-
-impl Loss {
-    /// `counts` of `kind`; no loss at all when every count is zero.
-    pub(crate) fn of(kind: &'static Lost, counts: Counts) -> Self {
-        let mut loss = Self::default();
-        loss.add_counts(kind, &counts);
-        loss
-    }
-
-    /// This loss and `other`'s, kind by kind.
-    pub(crate) fn add(&mut self, other: Loss) {
-        for (kind, counts) in &other.kinds {
-            self.add_counts(kind, counts);
-        }
-    }
-
-    fn add_counts(&mut self, kind: &'static Lost, counts: &Counts) {
-        if counts.is_zero() {
-            return;
-        }
-        match self.kinds.iter_mut().find(|(k, _)| std::ptr::eq(*k, kind)) {
-            Some((_, total)) => total.add(counts),
-            None => self.kinds.push((kind, *counts)),
-        }
-    }
-
-    /// Says each kind lost, in its WARN line.
-    pub(crate) fn say(&self, budget: Duration) {
-        for (kind, counts) in &self.kinds {
-            (kind.say)(counts, budget);
-        }
-    }
-
-    /// A future that is this loss at once: for a sink with nothing to wait for.
-    pub(crate) fn at_once(self) -> BoxFuture<'static, Loss> {
-        Box::pin(std::future::ready(self))
-    }
-}
-
 /// A line to say at start, once the log is up: whether a sink is on, and why not.
 pub(crate) type Notice = Box<dyn FnOnce()>;
 
-/// What a sink is built from, and where it hands the parts that are not the sink: the
-/// problems and notices said at start.
+/// What a sink is built from, and where it hands the parts that are not the sink: what the
+/// log layer is composed with, and the problems and notices said at start.
 pub(crate) struct Setup<'a> {
     /// The settings given in code, over the environment's.
     pub(crate) config: &'a Config,
@@ -144,6 +61,10 @@ pub(crate) struct Setup<'a> {
     /// Settings that cannot be used, in words that name the setting and the reason, never the
     /// value (it may be a key): said as WARN lines once the log is up.
     pub(crate) problems: Vec<String>,
+    /// What consumes log events besides the line (Rollbar's capture).
+    pub(crate) event_hooks: Vec<Arc<dyn EventHook>>,
+    /// Where a copy of each log line goes besides stdout (CloudWatch Logs' queue).
+    pub(crate) line_copies: Vec<Arc<dyn LineCopy>>,
     /// `OTEL_TRACES_EXPORTER`'s entries, lowercase; `None` when it is not set.
     exporters: Option<Vec<String>>,
     /// The exporter names sinks asked for: every other entry is a problem.
@@ -168,6 +89,8 @@ impl<'a> Setup<'a> {
             config,
             resource,
             problems: Vec::new(),
+            event_hooks: Vec::new(),
+            line_copies: Vec::new(),
             exporters: exporters.map(|value| {
                 value
                     .split(',')
@@ -214,10 +137,10 @@ impl<'a> Setup<'a> {
     }
 
     /// The problems, those of `OTEL_TRACES_EXPORTER` first, and the notices.
-    pub(crate) fn finish(self) -> (Vec<String>, Vec<Notice>) {
+    pub(crate) fn finish(&mut self) -> (Vec<String>, Vec<Notice>) {
         let mut problems = self.unknown_exporters();
-        problems.extend(self.problems);
-        (problems, self.notices)
+        problems.append(&mut self.problems);
+        (problems, std::mem::take(&mut self.notices))
     }
 
     /// An entry of `OTEL_TRACES_EXPORTER` no sink asked for, by position: a setting's value is

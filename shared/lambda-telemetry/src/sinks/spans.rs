@@ -12,7 +12,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
 
-use super::sink::{Counts, Lost};
+use super::loss::{Counts, Lost};
 use crate::constants::SPAN_BUFFER_CAPACITY;
 use crate::sampling::{InvocationTrace, XrayTrace};
 

@@ -40,7 +40,7 @@
 //! browser-continued trace would land outside the Lambda segment; its daemon client panics when
 //! it cannot bind a socket and drops the rest of a batch on the first send error; it does not
 //! keep documents within one datagram; and it puts all metadata in one namespace. This module
-//! is small, keeps each document under [`MAX_DATAGRAM`] and never panics.
+//! is small, keeps each document under [`MAX_DATAGRAM`](document::MAX_DATAGRAM) and never panics.
 
 mod document;
 
@@ -50,7 +50,8 @@ use std::time::Instant;
 
 use futures_util::future::BoxFuture;
 
-use super::sink::{Counts, Loss, Setup, Sink};
+use super::loss::{Counts, Loss};
+use super::sink::{Setup, Sink};
 use super::spans::{EndedSpan, SPANS_LOST, SpanBatch};
 use crate::constants::{AWS_XRAY_DAEMON_ADDRESS, DEFAULT_XRAY_DAEMON_ADDRESS};
 use crate::sampling::XrayTrace;
