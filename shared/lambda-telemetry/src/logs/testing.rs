@@ -77,6 +77,16 @@ pub(crate) fn capture_with(
     level: tracing_subscriber::filter::LevelFilter,
     f: impl FnOnce(),
 ) -> Vec<String> {
+    capture_hooked(config, level, EventHooks::default(), f)
+}
+
+/// The lines `f` logs with `config`, at `level` and above, with `hooks` on the log layer.
+pub(crate) fn capture_hooked(
+    config: Config,
+    level: tracing_subscriber::filter::LevelFilter,
+    hooks: EventHooks,
+    f: impl FnOnce(),
+) -> Vec<String> {
     let captured = Captured::default();
     let provider = crate::traces::provider(
         crate::traces::resource(&config),
@@ -84,13 +94,7 @@ pub(crate) fn capture_with(
         default_sampler(),
     );
     let filter = tracing_subscriber::EnvFilter::new(level.to_string());
-    let subscriber = crate::subscriber(
-        &config,
-        &provider,
-        filter,
-        captured.clone(),
-        EventHooks::default(),
-    );
+    let subscriber = crate::subscriber(&config, &provider, filter, captured.clone(), hooks);
     tracing::subscriber::with_default(subscriber, f);
     captured.lines()
 }

@@ -3,8 +3,9 @@
 //! flushes after each response.
 //!
 //! A sink is one file: a type that implements `Sink` and a `build` function that makes it
-//! from a [`Setup`](crate::sinks::Setup) (or leaves it off, saying why), plus one line in
-//! `SINKS`. A feature that leaves a sink out gates that file and that line, nothing else.
+//! from a [`Setup`](crate::sinks::Setup) (or leaves it off, saying why); here, its `mod` line
+//! and its line in `SINKS` (`counting.rs`, in tests, is one). A feature that leaves a sink out
+//! gates those lines, nothing else.
 
 mod console;
 mod loss;
@@ -16,6 +17,8 @@ mod xray;
 
 #[cfg(feature = "cloudwatch")]
 mod cloudwatch;
+#[cfg(test)]
+mod counting;
 #[cfg(feature = "rollbar")]
 pub mod rollbar;
 
@@ -49,6 +52,8 @@ const SINKS: &[Build] = &[
     cloudwatch::build,
     #[cfg(not(feature = "cloudwatch"))]
     cloudwatch_left_out,
+    #[cfg(test)]
+    counting::build,
 ];
 
 /// The sinks the settings ask for, ready to be installed.

@@ -208,3 +208,51 @@ impl SpanBatch {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logs::testing::capture_spans;
+
+    /// "Moved to the last claim, copied for any other": every sink that claims the sampled
+    /// spans gets each of them, and only them, whichever sinks read the batch before.
+    #[test]
+    fn every_claim_gets_every_sampled_span_and_no_other() {
+        let mut data = capture_spans(|| {
+            tracing::info_span!("outer").in_scope(|| tracing::info_span!("inner").in_scope(|| {}))
+        });
+        assert_eq!(data.len(), 2);
+        let mut unsampled = data[0].clone();
+        unsampled.name = "unsampled".into();
+        unsampled.span_context = opentelemetry::trace::SpanContext::new(
+            unsampled.span_context.trace_id(),
+            unsampled.span_context.span_id(),
+            opentelemetry::trace::TraceFlags::default(),
+            false,
+            Default::default(),
+        );
+        data.push(unsampled);
+        let ended = data
+            .into_iter()
+            .map(|data| EndedSpan { data, xray: None })
+            .collect();
+        let mut batch = SpanBatch::new(ended);
+        let first = batch.claim_sampled();
+        assert_eq!(
+            batch.spans().len(),
+            3,
+            "a reader after a claim sees every span"
+        );
+        let second = batch.claim_sampled();
+        assert!(
+            first.take().is_empty(),
+            "nothing before the batch is settled"
+        );
+        batch.settle();
+        for claim in [first, second] {
+            let mut names: Vec<String> = claim.take().iter().map(|s| s.name.to_string()).collect();
+            names.sort();
+            assert_eq!(names, ["inner", "outer"]);
+        }
+    }
+}

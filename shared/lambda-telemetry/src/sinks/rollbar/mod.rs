@@ -100,3 +100,41 @@ impl EventHook for Reporter {
         Some((log_keys::ROLLBAR_UUID, Value::from(uuid)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LogFormat;
+    use crate::logs::hooks::EventHooks;
+    use crate::logs::testing::{capture, capture_hooked, config};
+    use tracing_subscriber::filter::LevelFilter;
+
+    /// No global decides whether Rollbar is on: `report_message` reports when the log layer in
+    /// charge hands its events to a reporter, and its line names the item; under a layer
+    /// without one it returns `None` and writes nothing.
+    #[test]
+    fn report_message_reports_through_the_log_layer_in_charge_only() {
+        let reporter = Reporter::from_settings(
+            |name| (name == crate::constants::ROLLBAR_ACCESS_TOKEN).then(|| "canary".to_owned()),
+            &mut Vec::new(),
+        )
+        .unwrap();
+        let hooks = EventHooks::new(vec![Arc::new(reporter)]);
+        let mut uuid = None;
+        let lines = capture_hooked(config(LogFormat::Json), LevelFilter::INFO, hooks, || {
+            uuid = report_message(Level::Warning, "Hello World!");
+        });
+        let uuid = uuid.expect("an item was made");
+        let [line] = lines.as_slice() else {
+            panic!("{lines:#?}")
+        };
+        let line: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(line["rollbar_uuid"], uuid.as_str());
+        assert_eq!(line["message"], "Hello World!");
+
+        let lines = capture(LogFormat::Json, || {
+            assert_eq!(report_message(Level::Warning, "Hello World!"), None);
+        });
+        assert!(lines.is_empty(), "{lines:#?}");
+    }
+}
