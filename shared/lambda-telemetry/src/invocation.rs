@@ -131,9 +131,9 @@ where
         crate::traces::start_with_trace_id(&span, parent.root_trace_id);
         let lambda_xray = parent.lambda;
         let caller = parent.caller;
+        // Only error reports (made by the log layer's hooks) describe the request.
         #[cfg(feature = "rollbar")]
-        let reported_request = crate::rollbar::reporter()
-            .is_some()
+        let reported_request = crate::logs::hooks::any_installed()
             .then(|| Arc::new(report_request(&request, &summary)));
         span.in_scope(|| tracing::debug!(parent = ?source, "trace parent chosen"));
         let scope = Arc::new(InvocationScope {
@@ -833,7 +833,7 @@ pub(crate) mod tests {
         request: Request,
         log_filter: &str,
         sampler: opentelemetry_sdk::trace::Sampler,
-    ) -> (Response<Body>, Vec<Value>, Vec<crate::export::EndedSpan>) {
+    ) -> (Response<Body>, Vec<Value>, Vec<crate::sinks::EndedSpan>) {
         serve_traced_with(InvocationLayer::default(), request, log_filter, sampler)
     }
 
@@ -842,7 +842,7 @@ pub(crate) mod tests {
         request: Request,
         log_filter: &str,
         sampler: opentelemetry_sdk::trace::Sampler,
-    ) -> (Response<Body>, Vec<Value>, Vec<crate::export::EndedSpan>) {
+    ) -> (Response<Body>, Vec<Value>, Vec<crate::sinks::EndedSpan>) {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -1034,7 +1034,7 @@ pub(crate) mod tests {
             ("xray",    Some(CALLER_XRAY_0), Some(XRAY_1),       on,               true,  SUB,  "01"),
             ("xray",    Some(CALLER_XRAY_0), None,               on,               true,  None, "01"),
         ];
-        let exporter = crate::xray::XrayExporter::new(([127, 0, 0, 1], 2000).into(), "cruddur");
+        let exporter = crate::sinks::XrayExporter::new(([127, 0, 0, 1], 2000).into(), "cruddur");
         for (index, (propagators, caller, xray, sampler, otlp, to_xray, flags)) in
             rows.into_iter().enumerate()
         {

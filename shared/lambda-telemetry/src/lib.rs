@@ -87,24 +87,18 @@
 
 /// Traced outgoing HTTP.
 mod client;
-#[cfg(feature = "cloudwatch")]
-mod cloudwatch;
 /// Settings, read from the environment and overridable in code.
 mod config;
 /// Environment variable names, defaults and telemetry keys.
 pub mod constants;
 /// The crate's error type.
 mod error;
-/// Buffering ended spans and flushing them after each invocation.
-mod export;
 /// A handler's errors and panics, recorded once and answered.
 mod failure;
 /// The per-invocation span, access log and failure handling.
 mod invocation;
 /// JSON and text log lines with the Lambda context.
 mod logs;
-/// OTLP/HTTP protobuf export.
-mod otlp;
 /// Panics as log lines.
 mod panics;
 /// Choosing an invocation's parent trace context.
@@ -113,19 +107,19 @@ mod propagation;
 mod redact;
 /// Error reports to Rollbar.
 #[cfg(feature = "rollbar")]
-pub mod rollbar;
+pub use sinks::rollbar;
 /// Our loop on the Lambda Runtime API.
 mod runtime;
 /// Which spans are recorded, for OTLP and for X-Ray.
 mod sampling;
 /// One more flush at shutdown.
 mod shutdown;
+/// Where telemetry leaves the process: the sinks, and the pipeline that flushes them.
+mod sinks;
 /// The W3C Trace Context grammar: `traceparent`, `tracestate`, `traceresponse`.
 mod tracecontext;
 /// The OpenTelemetry tracer provider behind `tracing` spans.
 mod traces;
-/// X-Ray segment documents over UDP to the X-Ray daemon.
-mod xray;
 
 use std::sync::{Arc, OnceLock};
 
@@ -146,7 +140,7 @@ pub use reqwest_middleware;
 #[derive(Clone, Debug)]
 pub struct Telemetry {
     config: Config,
-    pipeline: Arc<export::Pipeline>,
+    pipeline: Arc<sinks::Pipeline>,
     // Owns the span processors; kept alive for as long as the telemetry is.
     _provider: opentelemetry_sdk::trace::SdkTracerProvider,
 }
@@ -221,19 +215,22 @@ impl Telemetry {
 }
 
 /// The layers [`init`] installs, each with its own filter: spans go to OpenTelemetry at a fixed
-/// level, lines through the log filter, so the log level never changes what is traced.
+/// level, lines through the log filter, so the log level never changes what is traced. The
+/// log layer writes to `writer` and hands events to `hooks`, both composed from the sinks.
 pub(crate) fn subscriber<W>(
     config: &Config,
     provider: &opentelemetry_sdk::trace::SdkTracerProvider,
     log_filter: EnvFilter,
     writer: W,
+    hooks: logs::hooks::EventHooks,
 ) -> impl tracing::Subscriber + Send + Sync + 'static
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
+    let log_layer = logs::LogLayer::new(config, writer, hooks);
     tracing_subscriber::registry()
         .with(traces::layer(provider))
-        .with(logs::LogLayer::new(config, writer).with_filter(logs::filter(log_filter)))
+        .with(log_layer.with_filter(logs::filter(log_filter)))
 }
 
 fn install(config: Config) -> Telemetry {
@@ -242,24 +239,19 @@ fn install(config: Config) -> Telemetry {
         Err(_) => (EnvFilter::new(constants::DEFAULT_LOG_LEVEL), true),
     };
     let resource = traces::resource(&config);
-    let (pipeline, processor, mut problems) = export::Pipeline::from_env(&resource);
+    let sinks = sinks::from_env(&config, &resource);
+    let mut problems = sinks.problems;
     let (sampler, sampler_problem) = sampling::sampler_from_env();
     problems.extend(sampler_problem);
-    // Before the subscriber: the log layer asks it about every event.
-    #[cfg(feature = "rollbar")]
-    let rollbar = rollbar::install_from_env(&mut problems);
-    #[cfg(feature = "cloudwatch")]
-    let cloudwatch = cloudwatch::install_from_env(&config.service_name);
-    #[cfg(not(feature = "cloudwatch"))]
-    let cloudwatch = config::setting(constants::CLOUDWATCH_LOG_GROUP).map(|_| {
-        format!(
-            "{} is ignored: lambda-telemetry was built without its `cloudwatch` feature",
-            constants::CLOUDWATCH_LOG_GROUP
-        )
-    });
-    let pipeline = Arc::new(pipeline);
-    let provider = traces::provider(resource, processor, sampler);
-    let subscriber = subscriber(&config, &provider, filter, logs::Output);
+    let pipeline = Arc::new(sinks.pipeline);
+    let provider = traces::provider(resource, sinks.processor, sampler);
+    let subscriber = subscriber(
+        &config,
+        &provider,
+        filter,
+        sinks.log_output,
+        sinks.log_hooks,
+    );
     match tracing::subscriber::set_global_default(subscriber) {
         Ok(()) => panics::install_hook(),
         // Someone else's subscriber is in charge; say so through it and leave it alone.
@@ -271,10 +263,8 @@ fn install(config: Config) -> Telemetry {
     for problem in problems {
         tracing::warn!(problem, "telemetry setting ignored");
     }
-    #[cfg(feature = "rollbar")]
-    tracing::info!(target: "lambda_telemetry::rollbar", "{rollbar}");
-    if let Some(cloudwatch) = cloudwatch {
-        tracing::info!(target: "lambda_telemetry::cloudwatch", "{cloudwatch}");
+    for notice in sinks.notices {
+        notice();
     }
     if bad_filter {
         // Neither the filter nor the parser's message (which quotes it) is repeated: a

@@ -65,9 +65,9 @@ use crate::constants::{
     AWS_LAMBDA_LOG_GROUP_NAME, AWS_LAMBDA_LOG_STREAM_NAME, AWS_LAMBDA_MAX_CONCURRENCY,
     AWS_LAMBDA_RUNTIME_API, span_fields,
 };
-use crate::export::Pipeline;
 use crate::invocation::InvocationLayer;
 use crate::propagation::xray_root;
+use crate::sinks::Pipeline;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -1,7 +1,7 @@
 //! The OpenTelemetry side of `tracing` spans: the tracer provider, its resource, its ids
 //! and its sampler.
 //!
-//! Ended spans go to the [`export`](crate::export) pipeline.
+//! Ended spans go to the [`sinks`](crate::sinks) pipeline.
 
 use std::cell::Cell;
 
@@ -9,7 +9,9 @@ use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanId, TraceId, TracerProvider as _};
 use opentelemetry_aws::trace::XrayIdGenerator;
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::{IdGenerator, SdkTracerProvider, Tracer};
+use opentelemetry_sdk::trace::{
+    IdGenerator, SdkTracerProvider, ShouldSample, SpanProcessor, Tracer,
+};
 
 use tracing::Subscriber;
 use tracing_subscriber::Layer;
@@ -18,15 +20,14 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::Config;
 use crate::constants::{AWS_LAMBDA_FUNCTION_VERSION, AWS_LAMBDA_LOG_STREAM_NAME, AWS_REGION};
-use crate::export::BufferProcessor;
-use crate::sampling::InvocationSampler;
 
-/// The provider behind the `tracing-opentelemetry` layer; ended spans go to `processor`,
-/// or nowhere when there is none (spans still get ids for logs and headers).
+/// The provider behind the `tracing-opentelemetry` layer; ended spans go to `processor` (the
+/// sinks' buffer), or nowhere when there is none (spans still get ids for logs and headers);
+/// `sampler` is the invocation's (see `sampling`).
 pub(crate) fn provider(
     resource: Resource,
-    processor: Option<BufferProcessor>,
-    sampler: InvocationSampler,
+    processor: Option<impl SpanProcessor + 'static>,
+    sampler: impl ShouldSample + 'static,
 ) -> SdkTracerProvider {
     let builder = SdkTracerProvider::builder()
         .with_id_generator(Ids::default())

@@ -9,6 +9,8 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use futures_util::future::BoxFuture;
+
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
 use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
@@ -20,6 +22,9 @@ use reqwest::header::{
     CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER,
 };
 
+use super::loss::{Counts, Loss};
+use super::sink::{Setup, Sink};
+use super::spans::{SPANS_LOST, SpanBatch};
 use crate::constants::{
     DEFAULT_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_COMPRESSION, OTEL_EXPORTER_OTLP_ENDPOINT,
     OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_TIMEOUT, OTEL_EXPORTER_OTLP_TRACES_COMPRESSION,
@@ -31,6 +36,22 @@ use crate::constants::{
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 /// The specification's default export timeout.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The OTLP exporter, when `OTEL_TRACES_EXPORTER` lists `otlp`, or when it is not set and an
+/// OTLP endpoint is: the specification's default is `otlp`, but without an endpoint it would
+/// only knock on localhost for every invocation, and Lambda bills the wait.
+pub(super) fn build(setup: &mut Setup<'_>) -> Option<Box<dyn Sink>> {
+    let endpoint_set = || {
+        [
+            OTEL_EXPORTER_OTLP_ENDPOINT,
+            OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+        ]
+        .iter()
+        .any(|name| crate::config::setting(name).is_some())
+    };
+    let asked = setup.exporter("otlp") || (!setup.exporters_named() && endpoint_set());
+    asked.then(|| Box::new(OtlpExporter::from_env(setup.resource, &mut setup.problems)) as _)
+}
 
 /// Sends spans to an OTLP/HTTP endpoint.
 #[derive(Debug)]
@@ -186,6 +207,37 @@ impl OtlpExporter {
                 "the OTLP endpoint refused the spans; check OTEL_EXPORTER_OTLP_HEADERS (reported once)"
             );
         }
+    }
+}
+
+impl Sink for OtlpExporter {
+    fn takes_spans(&self) -> bool {
+        true
+    }
+
+    /// The spans the OpenTelemetry sampler sampled; a batch that fails costs all of them.
+    fn flush<'s>(&'s self, spans: &mut SpanBatch, deadline: Instant) -> BoxFuture<'s, Loss> {
+        if spans.sampled().next().is_none() {
+            return Loss::default().at_once();
+        }
+        let claim = spans.claim_sampled();
+        Box::pin(async move {
+            let spans = claim.take();
+            let count = spans.len() as u64;
+            let counts = match self.export(spans, deadline).await {
+                Ok(()) => Counts::default(),
+                Err(ExportFailure::Refused(status)) => Counts {
+                    dropped: count,
+                    refused_status: Some(status),
+                    ..Counts::default()
+                },
+                Err(ExportFailure::GaveUp) => Counts {
+                    dropped: count,
+                    ..Counts::default()
+                },
+            };
+            Loss::of(&SPANS_LOST, counts)
+        })
     }
 }
 

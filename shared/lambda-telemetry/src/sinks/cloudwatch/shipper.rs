@@ -1,130 +1,24 @@
-//! Log lines shipped to a CloudWatch Logs group off Lambda (feature `cloudwatch`), the way the
-//! original's watchtower did, beside the console.
-//!
-//! On with `CLOUDWATCH_LOG_GROUP`, and never in Lambda (`LAMBDA_TASK_ROOT` set), where stdout
-//! already reaches CloudWatch. Each line the log layer writes is queued byte for byte (a mutex
-//! push: the request path never waits on the network) and sent with PutLogEvents in the flush
-//! after each invocation, within the flush budget, every few seconds between invocations, and
-//! at shutdown.
-//!
-//! Not the `tracing-cloudwatch` crate (0.4): it batches by event count only (no byte or 24-hour
-//! limit), has no bounded queue or loss count, and cannot flush on Lambda's schedule; and it
-//! would format lines its own way instead of shipping the ones on the console.
-//!
-//! Delivery: batches keep PutLogEvents' limits (1,048,576 bytes counting 26 per event, 10,000
-//! events, 24 hours, time order). The SDK retries throttling and transient errors with backoff;
-//! lines it could not send in time stay queued for the next flush. The queue is bounded; lines
-//! that do not fit, that CloudWatch refuses, or that are still queued at shutdown are counted
-//! and said in one WARN per episode of trouble, and the recovery in one INFO with the total.
-//! The SDK's own calls are made with `tracing` silenced: they would otherwise log about
-//! shipping logs, and feed themselves.
+//! The queue of lines and its shipping: within PutLogEvents' limits, within the flush budget,
+//! with the losses said once per episode of trouble.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_cloudwatchlogs::Client;
-use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use tracing::instrument::WithSubscriber as _;
 
-use crate::config::{flag, setting};
-use crate::constants::{
-    CLOUDWATCH_CREATE_LOG_GROUP, CLOUDWATCH_LOG_GROUP, CLOUDWATCH_LOG_RETENTION_DAYS,
-    CLOUDWATCH_LOG_STREAM, DEFAULT_LOG_RETENTION_DAYS, LAMBDA_TASK_ROOT,
-};
+use super::aws::{self, Trouble, aws_client};
+use super::batch::{EVENT_OVERHEAD, Line, next_batch};
+use super::settings::Settings;
+use crate::logs::LineCopy;
 
-/// PutLogEvents: at most this many bytes per batch, counting each message's UTF-8 bytes plus
-/// [`EVENT_OVERHEAD`].
-pub(crate) const MAX_BATCH_BYTES: usize = 1_048_576;
-/// PutLogEvents' fixed cost of one event in a batch's size.
-pub(crate) const EVENT_OVERHEAD: usize = 26;
-/// PutLogEvents: at most this many events per batch.
-pub(crate) const MAX_BATCH_EVENTS: usize = 10_000;
-/// PutLogEvents: the events of one batch span at most 24 hours.
-pub(crate) const MAX_BATCH_SPAN_MS: i64 = 24 * 60 * 60 * 1000;
 /// Lines kept while CloudWatch cannot take them; beyond either bound a line is dropped.
 const QUEUE_MAX_LINES: usize = 20_000;
 const QUEUE_MAX_BYTES: usize = 8 * 1024 * 1024;
 /// How often lines written between invocations are sent.
 const BACKGROUND_INTERVAL: Duration = Duration::from_secs(5);
-
-static SHIPPER: OnceLock<Shipper> = OnceLock::new();
-
-/// The installed shipper, if shipping is on.
-pub(crate) fn shipper() -> Option<&'static Shipper> {
-    SHIPPER.get()
-}
-
-/// Installs the shipper from the environment, for the service of that name. Returns what to
-/// say at start, if anything.
-pub(crate) fn install_from_env(service: &str) -> Option<String> {
-    let group = setting(CLOUDWATCH_LOG_GROUP)?;
-    if setting(LAMBDA_TASK_ROOT).is_some() {
-        return Some(format!(
-            "{CLOUDWATCH_LOG_GROUP} is ignored in Lambda: stdout already reaches CloudWatch Logs"
-        ));
-    }
-    let shipper = Shipper::new(Settings::from_env(group, service));
-    let said = format!(
-        "shipping log lines to CloudWatch Logs group {} stream {}",
-        shipper.settings.group, shipper.settings.stream
-    );
-    let _ = SHIPPER.set(shipper);
-    Some(said)
-}
-
-/// Where and how lines are shipped.
-#[derive(Debug)]
-pub(crate) struct Settings {
-    pub(crate) group: String,
-    pub(crate) stream: String,
-    /// Create the group (with `retention_days`) and the stream when missing.
-    pub(crate) create: bool,
-    pub(crate) retention_days: i32,
-}
-
-impl Settings {
-    fn from_env(group: String, service: &str) -> Self {
-        Self {
-            group,
-            stream: setting(CLOUDWATCH_LOG_STREAM).unwrap_or_else(|| default_stream(service)),
-            create: flag(CLOUDWATCH_CREATE_LOG_GROUP, true),
-            retention_days: setting(CLOUDWATCH_LOG_RETENTION_DAYS)
-                .and_then(|d| d.trim().parse().ok())
-                .unwrap_or(DEFAULT_LOG_RETENTION_DAYS),
-        }
-    }
-}
-
-/// `<service>/<date>/<host>-<pid>-<random>`: which program, which day, which process, as
-/// Lambda's own `2026/11/21/[$LATEST]<id>` streams tell which execution environment.
-fn default_stream(service: &str) -> String {
-    let host = setting("HOSTNAME")
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".to_owned());
-    let random = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos())
-        ^ std::process::id().rotate_left(16);
-    let stream = format!(
-        "{service}/{}/{host}-{}-{random:08x}",
-        chrono::Utc::now().format("%Y/%m/%d"),
-        std::process::id()
-    );
-    // Log stream names cannot hold ':' or '*'.
-    stream.replace([':', '*'], "_")
-}
-
-/// One queued line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Line {
-    /// Milliseconds since the epoch, never below the line queued before it.
-    pub(crate) timestamp: i64,
-    pub(crate) message: String,
-}
 
 #[derive(Debug, Default)]
 struct Queue {
@@ -152,13 +46,11 @@ pub(crate) struct Shipper {
     background: AtomicBool,
 }
 
-/// Why lines did not reach CloudWatch in one flush.
-#[derive(Debug)]
-enum Trouble {
-    /// The service or the network failed; the lines stay queued.
-    Unreachable(String),
-    /// CloudWatch refused them (credentials, permissions, a missing group); they are dropped.
-    Refused(String),
+/// The log layer's writer hands it a copy of every line.
+impl LineCopy for Shipper {
+    fn copy_line(&self, line: &[u8]) {
+        self.push(line);
+    }
 }
 
 impl Shipper {
@@ -197,21 +89,23 @@ impl Shipper {
 
     /// Makes the client, and sends lines written between invocations every few seconds; once
     /// per process.
-    pub(crate) fn start_background(&'static self, budget: Duration) {
+    pub(crate) fn start_background(self: &Arc<Self>, budget: Duration) {
         if self.background.swap(true, Ordering::Relaxed) {
             return;
         }
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let shipper = Arc::clone(self);
             runtime.spawn(
                 async move {
-                    self.client.get_or_init(aws_client).await;
+                    shipper.client.get_or_init(aws_client).await;
                 }
                 .with_subscriber(tracing::subscriber::NoSubscriber::default()),
             );
+            let shipper = Arc::clone(self);
             runtime.spawn(async move {
                 loop {
                     tokio::time::sleep(BACKGROUND_INTERVAL).await;
-                    self.flush(Instant::now() + budget).await;
+                    shipper.flush(Instant::now() + budget).await;
                 }
             });
         }
@@ -255,7 +149,8 @@ impl Shipper {
                 Ok(queue) => queue.lines.range(..batch).cloned().collect(),
                 Err(_) => return Ok(()),
             };
-            let sent = tokio::time::timeout_at(deadline, self.put(client, &lines)).await;
+            let sent =
+                tokio::time::timeout_at(deadline, aws::put(client, &self.settings, &lines)).await;
             let outcome = match sent {
                 Ok(outcome) => outcome,
                 Err(_) => Err(Trouble::Unreachable(
@@ -280,110 +175,6 @@ impl Shipper {
                 queue.bytes -= line.message.len() + EVENT_OVERHEAD;
             }
             queue.lost += lost;
-        }
-    }
-
-    /// One PutLogEvents, creating the group and stream when they are missing. Returns
-    /// how many lines CloudWatch rejected (too old, too new, expired).
-    async fn put(&self, client: &Client, lines: &[Line]) -> Result<u64, Trouble> {
-        let events: Vec<InputLogEvent> = lines
-            .iter()
-            .filter_map(|line| {
-                InputLogEvent::builder()
-                    .timestamp(line.timestamp)
-                    .message(line.message.as_str())
-                    .build()
-                    .ok()
-            })
-            .collect();
-        let settings = &self.settings;
-        for attempt in 0..2 {
-            // Created only when PutLogEvents says it is missing: a role may put events into
-            // the template's group without the right to create groups.
-            if attempt == 1 {
-                self.create_missing(client).await?;
-            }
-            let put = client
-                .put_log_events()
-                .log_group_name(&settings.group)
-                .log_stream_name(&settings.stream)
-                .set_log_events(Some(events.clone()))
-                .send()
-                .await;
-            match put {
-                Ok(output) => {
-                    let rejected = output.rejected_log_events_info().map_or(0, |info| {
-                        let too_new = info
-                            .too_new_log_event_start_index()
-                            .map_or(0, |i| lines.len() as i64 - i64::from(i));
-                        let too_old = info
-                            .too_old_log_event_end_index()
-                            .map_or(0, |i| i64::from(i) + 1);
-                        let expired = info
-                            .expired_log_event_end_index()
-                            .map_or(0, |i| i64::from(i) + 1);
-                        (too_new + too_old.max(expired)).max(0) as u64
-                    });
-                    return Ok(rejected);
-                }
-                Err(error) => {
-                    let missing = error
-                        .as_service_error()
-                        .is_some_and(|e| e.is_resource_not_found_exception());
-                    if missing && settings.create && attempt == 0 {
-                        continue;
-                    }
-                    return Err(trouble(&error));
-                }
-            }
-        }
-        Err(Trouble::Refused(
-            "the log group or stream is missing".into(),
-        ))
-    }
-
-    /// Creates the group (with the retention) and the stream, when creation is on; "already
-    /// exists" is success.
-    async fn create_missing(&self, client: &Client) -> Result<(), Trouble> {
-        let settings = &self.settings;
-        if !settings.create {
-            return Ok(());
-        }
-        match client
-            .create_log_group()
-            .log_group_name(&settings.group)
-            .send()
-            .await
-        {
-            Ok(_) => {
-                client
-                    .put_retention_policy()
-                    .log_group_name(&settings.group)
-                    .retention_in_days(settings.retention_days)
-                    .send()
-                    .await
-                    .map_err(|e| trouble(&e))?;
-            }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_already_exists_exception()) => {}
-            Err(e) => return Err(trouble(&e)),
-        }
-        match client
-            .create_log_stream()
-            .log_group_name(&settings.group)
-            .log_stream_name(&settings.stream)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_already_exists_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(trouble(&e)),
         }
     }
 
@@ -451,86 +242,6 @@ impl Shipper {
     }
 }
 
-/// The error as words for the log: its code and message only, never the request.
-fn trouble<E, R>(error: &aws_sdk_cloudwatchlogs::error::SdkError<E, R>) -> Trouble
-where
-    E: aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata,
-{
-    use aws_sdk_cloudwatchlogs::error::SdkError;
-    match error {
-        SdkError::ServiceError(service) => {
-            let e = service.err();
-            let words = format!(
-                "{}: {}",
-                e.code().unwrap_or("error"),
-                e.message().unwrap_or_default()
-            );
-            if e.code()
-                .is_some_and(|c| c.contains("Throttling") || c.contains("ServiceUnavailable"))
-            {
-                Trouble::Unreachable(words)
-            } else {
-                Trouble::Refused(words)
-            }
-        }
-        SdkError::ConstructionFailure(_) => Trouble::Refused(
-            "the request could not be made (region or credentials missing?)".into(),
-        ),
-        SdkError::TimeoutError(_) => Trouble::Unreachable("timed out".into()),
-        SdkError::DispatchFailure(failure) => {
-            if failure.is_user() {
-                Trouble::Refused("no usable AWS credentials or region".into())
-            } else {
-                Trouble::Unreachable("connection failed".into())
-            }
-        }
-        _ => Trouble::Unreachable("no valid answer".into()),
-    }
-}
-
-/// The client of the standard AWS configuration (region, credential chain,
-/// `AWS_ENDPOINT_URL[_CLOUDWATCH_LOGS]`), with short timeouts and quick retries: it runs inside
-/// the flush budget.
-async fn aws_client() -> Client {
-    use aws_config::retry::RetryConfig;
-    use aws_config::timeout::TimeoutConfig;
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(3)
-                .with_initial_backoff(Duration::from_millis(50))
-                .with_max_backoff(Duration::from_secs(1)),
-        )
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(1))
-                .operation_attempt_timeout(Duration::from_secs(2))
-                .build(),
-        )
-        .load()
-        .await;
-    Client::new(&config)
-}
-
-/// How many of the first lines make one batch within PutLogEvents' limits.
-pub(crate) fn next_batch(lines: &VecDeque<Line>) -> usize {
-    let Some(first) = lines.front() else {
-        return 0;
-    };
-    let mut bytes = 0;
-    for (count, line) in lines.iter().enumerate() {
-        let size = line.message.len() + EVENT_OVERHEAD;
-        if count == MAX_BATCH_EVENTS
-            || bytes + size > MAX_BATCH_BYTES
-            || line.timestamp - first.timestamp > MAX_BATCH_SPAN_MS
-        {
-            return count.max(1);
-        }
-        bytes += size;
-    }
-    lines.len()
-}
-
 #[cfg(test)]
 impl Shipper {
     /// A shipper with its client made already, for tests against a local CloudWatch.
@@ -559,8 +270,10 @@ impl Shipper {
 
 #[cfg(test)]
 mod tests {
+    use super::super::batch::MAX_BATCH_SPAN_MS;
     use super::*;
     use crate::config::LogFormat;
+    use crate::constants::DEFAULT_LOG_RETENTION_DAYS;
     use crate::logs::testing::capture;
     use ::tests::moto::Moto;
     use aws_sdk_cloudwatchlogs::config::{BehaviorVersion, Credentials, Region};
@@ -615,55 +328,6 @@ mod tests {
             "message": format!("line {i} — é 漢 \"quoted\""), "function_request_id": "req-1",
         })
         .to_string()
-    }
-
-    #[test]
-    fn batches_keep_each_limit_of_put_log_events() {
-        let line = |timestamp, size| Line {
-            timestamp,
-            message: "x".repeat(size),
-        };
-        let count: VecDeque<Line> = (0..10_001).map(|_| line(0, 1)).collect();
-        assert_eq!(next_batch(&count), MAX_BATCH_EVENTS);
-        // 1,048,576 = 4 × (262,118 + 26): four fill a batch exactly, a fifth does not fit.
-        let bytes: VecDeque<Line> = (0..5).map(|_| line(0, 262_118)).collect();
-        assert_eq!(next_batch(&bytes), 4);
-        let bytes: VecDeque<Line> = (0..5).map(|_| line(0, 262_119)).collect();
-        assert_eq!(next_batch(&bytes), 3);
-        let span: VecDeque<Line> = [0, 1, MAX_BATCH_SPAN_MS, MAX_BATCH_SPAN_MS + 1]
-            .into_iter()
-            .map(|t| line(t, 1))
-            .collect();
-        assert_eq!(next_batch(&span), 3);
-        assert_eq!(next_batch(&VecDeque::new()), 0);
-    }
-
-    #[test]
-    fn the_stream_name_says_service_date_and_instance() {
-        let stream = default_stream("home-activities");
-        let parts: Vec<_> = stream.split('/').collect();
-        assert_eq!(parts.len(), 5, "{stream}");
-        assert_eq!(parts[1].len(), 4, "{stream}");
-        assert!(
-            parts[4].contains(&format!("-{}-", std::process::id())),
-            "{stream}"
-        );
-        assert!(!stream.contains([':', '*']));
-    }
-
-    #[test]
-    fn the_default_retention_is_the_templates() {
-        let template = include_str!("../../../template.yaml");
-        let retention = template
-            .split("LogRetentionInDays:")
-            .nth(1)
-            .and_then(|rest| rest.split("Default:").nth(1))
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap();
-        assert_eq!(
-            retention.parse::<i32>().unwrap(),
-            DEFAULT_LOG_RETENTION_DAYS
-        );
     }
 
     #[test]

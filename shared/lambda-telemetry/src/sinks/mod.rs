@@ -1,0 +1,150 @@
+//! Where telemetry leaves the process: every sink behind one [`Sink`](crate::sinks::Sink)
+//! trait, built from the settings into the list the [`Pipeline`](crate::sinks::Pipeline)
+//! flushes after each response.
+//!
+//! A sink is one file: a type that implements `Sink` and a `build` function that makes it
+//! from a [`Setup`](crate::sinks::Setup) (or leaves it off, saying why); here, its `mod` line
+//! and its line in `SINKS` (`counting.rs`, in tests, is one). A feature that leaves a sink out
+//! gates those lines, nothing else.
+
+mod console;
+mod loss;
+mod otlp;
+mod pipeline;
+mod sink;
+mod spans;
+mod xray;
+
+#[cfg(feature = "cloudwatch")]
+mod cloudwatch;
+#[cfg(test)]
+mod counting;
+#[cfg(feature = "rollbar")]
+pub mod rollbar;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry_sdk::Resource;
+
+pub(crate) use pipeline::Pipeline;
+pub(crate) use sink::{Notice, Setup, Sink};
+pub(crate) use spans::{BufferProcessor, SpanBuffer};
+#[cfg(test)]
+pub(crate) use {spans::EndedSpan, xray::XrayExporter};
+
+use crate::config::{Config, setting};
+use crate::constants::{DEFAULT_FLUSH_BUDGET_MS, LAMBDA_TELEMETRY_FLUSH_BUDGET_MS};
+use crate::logs::Output;
+use crate::logs::hooks::EventHooks;
+
+/// Makes a sink from the settings, or `None` when they leave it off.
+type Build = fn(&mut Setup<'_>) -> Option<Box<dyn Sink>>;
+
+/// Every sink, in the order they are built (their problems said) and flushed.
+const SINKS: &[Build] = &[
+    otlp::build,
+    xray::build,
+    console::build,
+    #[cfg(feature = "rollbar")]
+    rollbar::build,
+    #[cfg(feature = "cloudwatch")]
+    cloudwatch::build,
+    #[cfg(not(feature = "cloudwatch"))]
+    cloudwatch_left_out,
+    #[cfg(test)]
+    counting::build,
+];
+
+/// The sinks the settings ask for, ready to be installed.
+pub(crate) struct Sinks {
+    /// The buffer and the sinks it is flushed to.
+    pub(crate) pipeline: Pipeline,
+    /// The span processor that fills the buffer; `None` when no sink takes spans, so that
+    /// spans are not even buffered.
+    pub(crate) processor: Option<BufferProcessor>,
+    /// Settings that cannot be used, in words, to say as WARN lines once the log is up.
+    pub(crate) problems: Vec<String>,
+    /// What to say at start, after the problems: which sinks are on, and why not.
+    pub(crate) notices: Vec<Notice>,
+    /// What consumes log events besides the line, for the log layer.
+    pub(crate) log_hooks: EventHooks,
+    /// Where log lines go: stdout, and the copies sinks asked for.
+    pub(crate) log_output: Output,
+}
+
+/// Builds every sink of [`SINKS`] from `config` and the environment.
+pub(crate) fn from_env(config: &Config, resource: &Resource) -> Sinks {
+    build(Setup::from_env(config, resource))
+}
+
+fn build(mut setup: Setup<'_>) -> Sinks {
+    let sinks: Vec<Box<dyn Sink>> = SINKS.iter().filter_map(|build| build(&mut setup)).collect();
+    let budget = budget_from_env(&mut setup.problems);
+    let (problems, notices) = setup.finish();
+    let log_hooks = EventHooks::new(setup.event_hooks);
+    let log_output = Output::new(setup.line_copies);
+    let buffer = Arc::new(SpanBuffer::default());
+    let pipeline = Pipeline::new(Arc::clone(&buffer), sinks, budget);
+    let processor = pipeline.takes_spans().then(|| BufferProcessor::new(buffer));
+    Sinks {
+        pipeline,
+        processor,
+        problems,
+        notices,
+        log_hooks,
+        log_output,
+    }
+}
+
+/// The flush budget: `LAMBDA_TELEMETRY_FLUSH_BUDGET_MS`, 500 ms by default.
+fn budget_from_env(problems: &mut Vec<String>) -> Duration {
+    let ms = crate::config::number(LAMBDA_TELEMETRY_FLUSH_BUDGET_MS, setting, problems)
+        .unwrap_or(DEFAULT_FLUSH_BUDGET_MS);
+    Duration::from_millis(ms)
+}
+
+/// Without the `cloudwatch` feature, `CLOUDWATCH_LOG_GROUP` is said to be ignored.
+#[cfg(not(feature = "cloudwatch"))]
+fn cloudwatch_left_out(setup: &mut Setup<'_>) -> Option<Box<dyn Sink>> {
+    use crate::constants::CLOUDWATCH_LOG_GROUP;
+    if setting(CLOUDWATCH_LOG_GROUP).is_some() {
+        setup.notice(|| {
+            tracing::info!(
+                target: "lambda_telemetry::cloudwatch",
+                "{CLOUDWATCH_LOG_GROUP} is ignored: lambda-telemetry was built without its `cloudwatch` feature"
+            )
+        });
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LogFormat;
+
+    #[test]
+    fn exporter_names_come_from_otel_traces_exporter() {
+        let config = crate::logs::testing::config(LogFormat::Json);
+        let resource = crate::traces::resource(&config);
+        let mut setup = Setup::with_exporters(
+            &config,
+            &resource,
+            Some("console, otlp,none,xray,console,OTLP,jaeger"),
+        );
+        let sinks: Vec<Box<dyn Sink>> = [otlp::build, xray::build, console::build]
+            .iter()
+            .filter_map(|build| build(&mut setup))
+            .collect();
+        assert_eq!(setup.listed(), vec!["console", "otlp", "xray"]);
+        assert_eq!(sinks.len(), 3);
+        let (unavailable, _) = setup.finish();
+        assert_eq!(unavailable.len(), 1);
+        assert!(
+            unavailable[0].starts_with("OTEL_TRACES_EXPORTER: entry 7 of 7 "),
+            "{unavailable:?}"
+        );
+        assert!(!unavailable[0].contains("jaeger"), "{unavailable:?}");
+    }
+}

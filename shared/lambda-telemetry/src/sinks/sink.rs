@@ -1,0 +1,168 @@
+//! The shape every sink has: [`Sink`], and what a sink is built from ([`Setup`]).
+//!
+//! Modelled on opentelemetry-sdk's `SpanExporter` (export a batch, flush, shut down; retries
+//! are the exporter's business), with two differences the Lambda life cycle asks for: every
+//! operation has a deadline, the flush budget, and none fails: what did not leave is counted.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+use opentelemetry_sdk::Resource;
+
+use super::loss::Loss;
+use super::spans::SpanBatch;
+use crate::config::{Config, setting};
+use crate::constants::OTEL_TRACES_EXPORTER;
+use crate::logs::LineCopy;
+use crate::logs::hooks::EventHook;
+
+/// Where telemetry leaves the process: one backend or output (OTLP, X-Ray, the console,
+/// Rollbar, CloudWatch Logs).
+///
+/// After each response is posted the pipeline calls [`flush`](Sink::flush) on every sink, in
+/// the order of the list, then awaits what they return side by side, until one deadline. A
+/// sink never fails a flush: what it could not deliver is counted in the [`Loss`] it returns,
+/// which the pipeline says.
+pub(crate) trait Sink: Send + Sync + fmt::Debug {
+    /// Whether the sink is handed spans. While no sink is, spans are not even buffered.
+    fn takes_spans(&self) -> bool {
+        false
+    }
+
+    /// Sends, before `deadline`, what the sink queued itself since the last flush and, if it
+    /// takes spans, those of `spans`. The call does what needs the batch (the future cannot
+    /// borrow it): reads the spans or [claims](SpanBatch::claim_sampled) the sampled ones,
+    /// sends what costs no wait (a UDP datagram); the future does the waiting.
+    fn flush<'s>(&'s self, spans: &mut SpanBatch, deadline: Instant) -> BoxFuture<'s, Loss>;
+
+    /// At shutdown, after the last flush: a last chance, before `deadline`, for what is still
+    /// queued, and the count of what never left.
+    fn close(&self, _deadline: Instant) -> BoxFuture<'_, Loss> {
+        Loss::default().at_once()
+    }
+
+    /// Starts what the sink does between invocations, once, when serving starts. `budget`
+    /// bounds each of its sends as it bounds a flush.
+    fn start_background(&self, _budget: Duration) {}
+}
+
+/// A line to say at start, once the log is up: whether a sink is on, and why not.
+pub(crate) type Notice = Box<dyn FnOnce()>;
+
+/// What a sink is built from, and where it hands the parts that are not the sink: what the
+/// log layer is composed with, and the problems and notices said at start.
+pub(crate) struct Setup<'a> {
+    /// The settings given in code, over the environment's.
+    pub(crate) config: &'a Config,
+    /// The resource spans are exported with (`service.name`, the FaaS attributes).
+    pub(crate) resource: &'a Resource,
+    /// Settings that cannot be used, in words that name the setting and the reason, never the
+    /// value (it may be a key): said as WARN lines once the log is up.
+    pub(crate) problems: Vec<String>,
+    /// What consumes log events besides the line (Rollbar's capture).
+    pub(crate) event_hooks: Vec<Arc<dyn EventHook>>,
+    /// Where a copy of each log line goes besides stdout (CloudWatch Logs' queue).
+    pub(crate) line_copies: Vec<Arc<dyn LineCopy>>,
+    /// `OTEL_TRACES_EXPORTER`'s entries, lowercase; `None` when it is not set.
+    exporters: Option<Vec<String>>,
+    /// The exporter names sinks asked for: every other entry is a problem.
+    known: Vec<&'static str>,
+    /// What to say at start, after the problems.
+    notices: Vec<Notice>,
+}
+
+impl<'a> Setup<'a> {
+    /// A setup with `OTEL_TRACES_EXPORTER` read from the environment.
+    pub(crate) fn from_env(config: &'a Config, resource: &'a Resource) -> Self {
+        Self::with_exporters(config, resource, setting(OTEL_TRACES_EXPORTER).as_deref())
+    }
+
+    /// A setup with `exporters` as the value of `OTEL_TRACES_EXPORTER`.
+    pub(crate) fn with_exporters(
+        config: &'a Config,
+        resource: &'a Resource,
+        exporters: Option<&str>,
+    ) -> Self {
+        Self {
+            config,
+            resource,
+            problems: Vec::new(),
+            event_hooks: Vec::new(),
+            line_copies: Vec::new(),
+            exporters: exporters.map(|value| {
+                value
+                    .split(',')
+                    .map(|name| name.trim().to_ascii_lowercase())
+                    .collect()
+            }),
+            known: Vec::new(),
+            notices: Vec::new(),
+        }
+    }
+
+    /// Whether `OTEL_TRACES_EXPORTER` lists `name` (in any case, once or more). Every span
+    /// exporter asks, so that the entries no sink asked for can be reported.
+    pub(crate) fn exporter(&mut self, name: &'static str) -> bool {
+        if !self.known.contains(&name) {
+            self.known.push(name);
+        }
+        self.exporters
+            .as_ref()
+            .is_some_and(|names| names.iter().any(|n| n == name))
+    }
+
+    /// Whether `OTEL_TRACES_EXPORTER` is set at all: unset, a sink may export by default
+    /// (OTLP does when an endpoint is configured).
+    pub(crate) fn exporters_named(&self) -> bool {
+        self.exporters.is_some()
+    }
+
+    /// Says `notice` at start (whether a sink is on, and why not), after the problems.
+    pub(crate) fn notice(&mut self, notice: impl FnOnce() + 'static) {
+        self.notices.push(Box::new(notice));
+    }
+
+    /// The entries of `OTEL_TRACES_EXPORTER` a sink asked for, in its order, once each.
+    #[cfg(test)]
+    pub(crate) fn listed(&self) -> Vec<&str> {
+        let mut listed: Vec<&str> = Vec::new();
+        for name in self.exporters.iter().flatten() {
+            if self.known.iter().any(|k| k == name) && !listed.contains(&name.as_str()) {
+                listed.push(name);
+            }
+        }
+        listed
+    }
+
+    /// The problems, those of `OTEL_TRACES_EXPORTER` first, and the notices.
+    pub(crate) fn finish(&mut self) -> (Vec<String>, Vec<Notice>) {
+        let mut problems = self.unknown_exporters();
+        problems.append(&mut self.problems);
+        (problems, std::mem::take(&mut self.notices))
+    }
+
+    /// An entry of `OTEL_TRACES_EXPORTER` no sink asked for, by position: a setting's value is
+    /// never said (it may be a key in the wrong place).
+    fn unknown_exporters(&self) -> Vec<String> {
+        let Some(names) = &self.exporters else {
+            return Vec::new();
+        };
+        let known = self.known.join(", ");
+        names
+            .iter()
+            .enumerate()
+            .filter(|(_, name)| {
+                !name.is_empty() && *name != "none" && !self.known.iter().any(|k| k == name)
+            })
+            .map(|(i, _)| {
+                format!(
+                    "{OTEL_TRACES_EXPORTER}: entry {} of {} is not {known} or none; it is ignored",
+                    i + 1,
+                    names.len()
+                )
+            })
+            .collect()
+    }
+}
