@@ -185,7 +185,9 @@ impl OtlpExporter {
                 // Connection refused, reset, or the per-request timeout: the backend may be back.
                 Err(_) => backoff,
             };
-            if Instant::now() + wait >= deadline {
+            // A comparison, not `now + wait`: a `Retry-After` or a backoff can be beyond what an
+            // `Instant` holds.
+            if wait >= deadline.saturating_duration_since(Instant::now()) {
                 return Err(ExportFailure::GaveUp);
             }
             tokio::time::sleep(wait).await;
@@ -374,5 +376,34 @@ mod tests {
         for status in [400, 401, 403, 404, 413, 500] {
             assert!(!retryable(StatusCode::from_u16(status).unwrap()));
         }
+    }
+
+    /// RFC 9110: `Retry-After` is "a non-negative decimal integer, representing time in
+    /// seconds", with no upper bound. One beyond what an `Instant` can hold is a wait past the
+    /// budget, given up on at once, never a panic (which ended the Runtime API loop).
+    #[test]
+    fn a_retry_after_beyond_any_instant_is_given_up_on_not_a_panic() {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(3) {
+                let mut stream = stream.unwrap();
+                let mut request = [0; 65536];
+                let _ = stream.read(&mut request);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 429 Too Many Requests\r\nretry-after: 18446744073709551615\r\n\
+                      content-length: 0\r\nconnection: close\r\n\r\n",
+                );
+            }
+        });
+        let exporter = OtlpExporter::with_endpoint(endpoint);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let outcome = runtime.block_on(exporter.export(Vec::new(), deadline));
+        assert!(matches!(outcome, Err(ExportFailure::GaveUp)), "{outcome:?}");
     }
 }

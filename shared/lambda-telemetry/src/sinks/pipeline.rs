@@ -7,8 +7,12 @@
 //! full buffer or a sink that misses the budget costs telemetry, never the response: the loss
 //! is counted and said in one WARN line per kind and invocation.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use futures_util::FutureExt as _;
+use futures_util::future::BoxFuture;
 
 use super::loss::{Counts, Loss};
 use super::sink::Sink;
@@ -48,7 +52,7 @@ impl Pipeline {
 
     /// Hands what waits to every sink, within the budget, and says what was lost.
     pub(crate) async fn flush(&self) {
-        let deadline = Instant::now() + self.budget;
+        let deadline = deadline_after(self.budget);
         let mut spans = self.buffer.take();
         // Here, off the response path, once for every sink: attributes, events and statuses
         // carry free text (error chains, panic messages, `tracing` fields).
@@ -66,7 +70,7 @@ impl Pipeline {
         let sending: Vec<_> = self
             .sinks
             .iter()
-            .map(|sink| sink.flush(&mut batch, deadline))
+            .map(|sink| unwinding_is_no_loss(sink.as_ref(), sink.flush(&mut batch, deadline)))
             .collect();
         batch.settle();
         for lost in futures_util::future::join_all(sending).await {
@@ -79,8 +83,11 @@ impl Pipeline {
     pub(crate) async fn shutdown(&self) {
         self.flush().await;
         tracing::info!("shutting down; telemetry flushed");
-        let deadline = Instant::now() + self.budget;
-        let closing = self.sinks.iter().map(|sink| sink.close(deadline));
+        let deadline = deadline_after(self.budget);
+        let closing = self
+            .sinks
+            .iter()
+            .map(|sink| unwinding_is_no_loss(sink.as_ref(), sink.close(deadline)));
         let mut loss = Loss::default();
         for lost in futures_util::future::join_all(closing).await {
             loss.add(lost);
@@ -96,6 +103,27 @@ impl Pipeline {
     }
 }
 
+/// `now + wait`, or a year from now when `wait` is beyond what an `Instant` holds (a budget
+/// or a `Retry-After` of absurd size): a deadline is never a panic.
+pub(crate) fn deadline_after(wait: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(wait)
+        .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600))
+}
+
+/// A sink's flush or close that panics ends as if it had sent nothing new: the panic hook
+/// has logged the panic, and the process goes on serving. Without this, a bug in one sink
+/// would end the Runtime API loop, and every later invocation with it.
+fn unwinding_is_no_loss<'s>(sink: &dyn Sink, work: BoxFuture<'s, Loss>) -> BoxFuture<'s, Loss> {
+    let sink = format!("{sink:?}");
+    Box::pin(AssertUnwindSafe(work).catch_unwind().map(move |done| {
+        done.unwrap_or_else(|_| {
+            tracing::error!(sink, "a telemetry sink panicked; what it held is lost");
+            Loss::default()
+        })
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +135,50 @@ mod tests {
     use crate::sinks::xray::XrayExporter;
     use opentelemetry::trace::{Tracer as _, TracerProvider as _};
     use opentelemetry_sdk::trace::SdkTracerProvider;
+
+    /// A deadline is `now + budget`; a budget or a `Retry-After` past what `Instant` can hold
+    /// (`LAMBDA_TELEMETRY_FLUSH_BUDGET_MS=18446744073709551615`) is a far deadline, not a
+    /// panic in the flush that would end the Runtime API loop.
+    #[test]
+    fn a_deadline_beyond_what_an_instant_holds_is_far_away_not_a_panic() {
+        let far = deadline_after(Duration::MAX);
+        assert!(far > Instant::now() + Duration::from_secs(300 * 24 * 3600));
+        let near = deadline_after(Duration::from_millis(500));
+        assert!(near <= Instant::now() + Duration::from_millis(500));
+    }
+
+    #[derive(Debug)]
+    struct Panicking;
+
+    impl Sink for Panicking {
+        fn flush<'s>(&'s self, _: &mut SpanBatch, _: Instant) -> BoxFuture<'s, Loss> {
+            Box::pin(async { panic!("a bug in a sink") })
+        }
+    }
+
+    /// A sink's bug costs what it held, never the process: the flush returns, says which
+    /// sink, and the next flush runs as usual.
+    #[test]
+    fn a_sink_that_panics_costs_its_flush_not_the_process() {
+        let pipeline = Pipeline::new(
+            Arc::new(SpanBuffer::default()),
+            vec![Box::new(Panicking)],
+            Duration::from_millis(50),
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        for _ in 0..2 {
+            let lines = capture(LogFormat::Json, || runtime.block_on(pipeline.flush()));
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l.contains("a telemetry sink panicked") && l.contains("Panicking")),
+                "{lines:?}"
+            );
+        }
+    }
 
     #[test]
     fn a_full_buffer_drops_spans_and_says_so_once_per_flush() {
