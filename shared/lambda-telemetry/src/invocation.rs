@@ -438,7 +438,9 @@ fn name_the_trace(response: &mut Response<Body>, lambda_xray_root: Option<&str>)
         .span_context()
         .clone();
     let headers = response.headers_mut();
-    if let Some(value) = traceresponse(&span).and_then(|v| HeaderValue::from_str(&v).ok()) {
+    if let Some(value) = with_caller_trace(|caller| traceresponse(&span, caller))
+        .and_then(|v| HeaderValue::from_str(&v).ok())
+    {
         headers.insert(HeaderName::from_static("traceresponse"), value);
     }
     let xray = lambda_xray_root
