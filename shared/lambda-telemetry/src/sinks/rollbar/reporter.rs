@@ -288,7 +288,7 @@ impl Reporter {
                 ..Counts::default()
             };
         }
-        let client = crate::client::shared_client();
+        let client = crate::transport::shared_client();
         let sends = items.into_iter().map(|item| {
             let timeout = deadline.saturating_duration_since(Instant::now());
             client
