@@ -135,7 +135,7 @@ fn inject(span: &tracing::Span, headers: &mut HeaderMap) {
     // Ours, not `TraceContextPropagator::inject_context` (opentelemetry_sdk 0.33.1): it writes
     // the sampled flag alone, losing the caller's random flag, and the SDK's trace state,
     // which cannot hold every valid list.
-    let (traceparent, tracestate) = crate::invocation::with_caller_trace(|caller| {
+    let (traceparent, tracestate) = crate::invocation::scope::with_caller_trace(|caller| {
         (
             TraceParent::outgoing(&client, caller),
             TraceStateList::outgoing(&client, caller),
@@ -155,7 +155,7 @@ fn inject(span: &tracing::Span, headers: &mut HeaderMap) {
     // when a browser's traceparent continues); the parent is this client span either way.
     // `Sampled` is X-Ray's decision for this invocation, by the rule its own spans follow:
     // Lambda's flag, or the OpenTelemetry decision when Lambda gave none.
-    let lambda = crate::invocation::lambda_xray_context();
+    let lambda = crate::invocation::scope::lambda_xray_context();
     let trace_id = lambda.map_or(client.trace_id(), |lambda| lambda.trace_id);
     let sampled = crate::sampling::XrayTrace::exports(lambda.as_ref(), client.is_sampled());
     let xray = SpanContext::new(
