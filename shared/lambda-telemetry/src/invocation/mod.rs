@@ -141,7 +141,8 @@ where
         crate::traces::start_with_trace_id(&span, parent.root_trace_id);
         // Only error reports (made by the log layer's hooks) read the request's details, and
         // only when they are made: here they are kept, not described.
-        let details = crate::logs::hooks::any_installed().then(|| RequestDetails::of(&request));
+        let details =
+            crate::logs::hooks::any_installed().then(|| Box::new(RequestDetails::of(&request)));
         span.in_scope(|| tracing::debug!(parent = ?source, "trace parent chosen"));
         let scope = Arc::new(InvocationScope::new(
             summary,

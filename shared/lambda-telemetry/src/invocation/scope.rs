@@ -21,8 +21,9 @@ pub(crate) struct InvocationScope {
     pub(super) caller: Option<CallerTrace>,
     /// The request as the span and the access line say it.
     pub(super) summary: RequestSummary,
-    /// What error reports add of the request; only while something reports errors.
-    pub(super) details: Option<RequestDetails>,
+    /// What error reports add of the request; only while something reports errors. Boxed:
+    /// a request that keeps none pays a pointer, not the size of a header map.
+    pub(super) details: Option<Box<RequestDetails>>,
     /// Error reports made so far in this invocation, for its cap (`ROLLBAR_MAX_ITEMS`): per
     /// invocation, so that concurrent invocations never spend each other's.
     reports: AtomicU64,
@@ -31,7 +32,7 @@ pub(crate) struct InvocationScope {
 impl InvocationScope {
     pub(super) fn new(
         summary: RequestSummary,
-        details: Option<RequestDetails>,
+        details: Option<Box<RequestDetails>>,
         lambda_xray: Option<XrayTrace>,
         caller: Option<CallerTrace>,
     ) -> Self {
