@@ -95,7 +95,7 @@ pub mod constants;
 mod error;
 /// A handler's errors and panics, recorded once and answered.
 mod failure;
-/// The per-invocation span, access log and failure handling.
+/// The invocation layer: its span, the request summary, the task-local scope, the access line.
 mod invocation;
 /// JSON and text log lines with the Lambda context.
 mod logs;

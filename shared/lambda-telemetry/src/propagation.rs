@@ -335,6 +335,18 @@ mod tests {
     }
 
     #[test]
+    fn the_root_is_read_from_any_position_and_garbage_gives_none() {
+        assert_eq!(
+            xray_root("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"),
+            Some("1-5759e988-bd862e3fe1be46a994272793")
+        );
+        assert_eq!(xray_root("Sampled=0; root=1-2-3"), Some("1-2-3"));
+        for garbage in ["", "Root=", "Parent=1", ";;;", "Root"] {
+            assert_eq!(xray_root(garbage), None, "{garbage:?}");
+        }
+    }
+
+    #[test]
     fn a_valid_traceparent_is_the_parent_and_the_lambda_context_a_link() {
         let request = headers(&[
             ("traceparent", TRACEPARENT),

@@ -1,9 +1,9 @@
 //! The invocation layer: one span per invocation, one access-log line per request, and a
 //! generic 500 instead of a lost invocation when the handler fails or panics.
 //!
-//! The layer is the top of the request path: it reads the request once ([`request`]),
+//! The layer is the top of the request path: it reads the request once ([`request`](crate::invocation::request)),
 //! chooses the parent by the pure rule of [`propagation`](crate::propagation), and sets the
-//! task-local [`scope`] that outgoing requests and error reports ask about. It knows no
+//! task-local [`scope`](crate::invocation::scope) that outgoing requests and error reports ask about. It knows no
 //! sink: a sink that describes the request (Rollbar) reads the scope when it makes an item.
 
 mod access;

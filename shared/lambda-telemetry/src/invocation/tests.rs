@@ -4,7 +4,6 @@ use super::request::forwarded_for;
 use super::*;
 use crate::config::LogFormat;
 use crate::logs::testing::capture;
-use crate::propagation::xray_root;
 use http::{HeaderMap, StatusCode, header};
 use serde_json::Value;
 use tower::ServiceExt as _;
@@ -546,18 +545,6 @@ fn the_sampling_decision_table_holds_row_by_row() {
             traceresponse.ends_with(&format!("-{flags}")),
             "{traceresponse}, {row}"
         );
-    }
-}
-
-#[test]
-fn the_root_is_read_from_any_position_and_garbage_gives_none() {
-    assert_eq!(
-        xray_root("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"),
-        Some("1-5759e988-bd862e3fe1be46a994272793")
-    );
-    assert_eq!(xray_root("Sampled=0; root=1-2-3"), Some("1-2-3"));
-    for garbage in ["", "Root=", "Parent=1", ";;;", "Root"] {
-        assert_eq!(xray_root(garbage), None, "{garbage:?}");
     }
 }
 
