@@ -37,41 +37,9 @@ use crate::tracecontext::{TraceParent, TraceStateList};
 /// # Ok(()) }
 /// ```
 pub fn http_client() -> ClientWithMiddleware {
-    ClientBuilder::new(shared_client())
+    ClientBuilder::new(crate::transport::shared_client())
         .with(TraceRequests)
         .build()
-}
-
-/// The one reqwest client of the crate (OTLP, Rollbar, [`http_client`]), made on first use and
-/// shared, so its connection pool and TLS setup are paid once.
-///
-/// Its roots are Mozilla's, compiled in (webpki-roots), instead of reqwest's default platform
-/// verifier, which reads and parses the system bundle each time a client is built: about 18 M
-/// instructions, 5 ms on the benchmark machine and more on a small Lambda, billed on the first
-/// flush of every cold start.
-pub(crate) fn shared_client() -> reqwest::Client {
-    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            let roots = rustls::RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-            };
-            let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-            let tls = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map(|config| {
-                    let mut config = config.with_root_certificates(roots).with_no_client_auth();
-                    // reqwest is built without HTTP/2 here.
-                    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-                    config
-                });
-            let builder = match tls {
-                Ok(tls) => reqwest::Client::builder().tls_backend_preconfigured(tls),
-                Err(_) => reqwest::Client::builder(),
-            };
-            builder.build().unwrap_or_default()
-        })
-        .clone()
 }
 
 /// The middleware behind [`http_client`], for a client built with other middleware.
@@ -167,7 +135,7 @@ fn inject(span: &tracing::Span, headers: &mut HeaderMap) {
     // Ours, not `TraceContextPropagator::inject_context` (opentelemetry_sdk 0.33.1): it writes
     // the sampled flag alone, losing the caller's random flag, and the SDK's trace state,
     // which cannot hold every valid list.
-    let (traceparent, tracestate) = crate::invocation::with_caller_trace(|caller| {
+    let (traceparent, tracestate) = crate::invocation::scope::with_caller_trace(|caller| {
         (
             TraceParent::outgoing(&client, caller),
             TraceStateList::outgoing(&client, caller),
@@ -187,7 +155,7 @@ fn inject(span: &tracing::Span, headers: &mut HeaderMap) {
     // when a browser's traceparent continues); the parent is this client span either way.
     // `Sampled` is X-Ray's decision for this invocation, by the rule its own spans follow:
     // Lambda's flag, or the OpenTelemetry decision when Lambda gave none.
-    let lambda = crate::invocation::lambda_xray_context();
+    let lambda = crate::invocation::scope::lambda_xray_context();
     let trace_id = lambda.map_or(client.trace_id(), |lambda| lambda.trace_id);
     let sampled = crate::sampling::XrayTrace::exports(lambda.as_ref(), client.is_sampled());
     let xray = SpanContext::new(

@@ -85,7 +85,7 @@
 //! Settings come from the environment (see [`constants`]); [`Config`] changes them in code.
 #![warn(missing_docs, rust_2018_idioms)]
 
-/// Traced outgoing HTTP.
+/// Traced outgoing HTTP for handlers.
 mod client;
 /// Settings, read from the environment and overridable in code.
 mod config;
@@ -95,7 +95,7 @@ pub mod constants;
 mod error;
 /// A handler's errors and panics, recorded once and answered.
 mod failure;
-/// The per-invocation span, access log and failure handling.
+/// The invocation layer: its span, the request summary, the task-local scope, the access line.
 mod invocation;
 /// JSON and text log lines with the Lambda context.
 mod logs;
@@ -120,6 +120,8 @@ mod sinks;
 mod tracecontext;
 /// The OpenTelemetry tracer provider behind `tracing` spans.
 mod traces;
+/// The one HTTP client the sinks and the traced client share.
+mod transport;
 
 use std::sync::{Arc, OnceLock};
 

@@ -27,6 +27,7 @@ use opentelemetry_aws::trace::XrayPropagator;
 use opentelemetry_sdk::propagation::BaggagePropagator;
 
 use crate::constants::OTEL_PROPAGATORS;
+pub(crate) use crate::sampling::ParentSource;
 use crate::sampling::{InvocationTrace, XrayTrace};
 use crate::tracecontext::{CallerTrace, TraceParent, TraceStateList};
 
@@ -85,19 +86,6 @@ impl Propagators {
             _ => (Self::default(), Vec::new()),
         }
     }
-}
-
-/// Where an invocation's parent came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ParentSource {
-    /// The caller's W3C trace context.
-    TraceContext,
-    /// The Lambda X-Ray context.
-    XrayLambda,
-    /// The request's `X-Amzn-Trace-Id`.
-    Xray,
-    /// None: a new trace.
-    Root,
 }
 
 /// The chosen parent of an invocation's server span.
@@ -300,10 +288,9 @@ fn xray_root_trace_id(root: &str) -> Option<TraceId> {
 /// random flag of the caller's `traceparent` when the span continues its trace (Level 2: a
 /// participant that continues a trace "MUST set the random-trace-id flag in the
 /// traceresponse header to the same value that was found in the incoming traceparent
-/// header"). The flag comes from the invocation the caller runs in.
-pub(crate) fn traceresponse(span: &SpanContext) -> Option<String> {
-    crate::invocation::with_caller_trace(|caller| TraceParent::outgoing(span, caller))
-        .map(|traceparent| traceparent.to_string())
+/// header"). `caller` is the invocation's caller trace context when it is the parent.
+pub(crate) fn traceresponse(span: &SpanContext, caller: Option<&CallerTrace>) -> Option<String> {
+    TraceParent::outgoing(span, caller).map(|traceparent| traceparent.to_string())
 }
 
 /// The X-Ray trace header for a span: `Root=1-...;Parent=...;Sampled=1`.
@@ -345,6 +332,18 @@ mod tests {
 
     fn span(parent: &Parent) -> SpanContext {
         parent.context.span().span_context().clone()
+    }
+
+    #[test]
+    fn the_root_is_read_from_any_position_and_garbage_gives_none() {
+        assert_eq!(
+            xray_root("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"),
+            Some("1-5759e988-bd862e3fe1be46a994272793")
+        );
+        assert_eq!(xray_root("Sampled=0; root=1-2-3"), Some("1-2-3"));
+        for garbage in ["", "Root=", "Parent=1", ";;;", "Root"] {
+            assert_eq!(xray_root(garbage), None, "{garbage:?}");
+        }
     }
 
     #[test]
@@ -647,11 +646,11 @@ mod tests {
     fn response_headers_name_the_span() {
         let span = xray_trace(LAMBDA_XRAY).and_then(|x| x.segment()).unwrap();
         assert_eq!(
-            traceresponse(&span).unwrap(),
+            traceresponse(&span, None).unwrap(),
             "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01"
         );
         assert_eq!(xray_header(&span).unwrap(), LAMBDA_XRAY);
-        assert_eq!(traceresponse(&SpanContext::empty_context()), None);
+        assert_eq!(traceresponse(&SpanContext::empty_context(), None), None);
     }
 
     #[test]
@@ -712,7 +711,7 @@ mod properties {
             if let Some(link) = parent.link {
                 prop_assert!(link.is_valid());
             }
-            let _ = traceresponse(&span);
+            let _ = traceresponse(&span, None);
             let _ = xray_header(&span);
         }
     }

@@ -30,7 +30,6 @@ use opentelemetry_sdk::trace::{Sampler, SamplingDecision, SamplingResult, Should
 
 use crate::config::setting;
 use crate::constants::{OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG};
-use crate::propagation::ParentSource;
 
 /// Where an invocation's spans live in X-Ray, and whether X-Ray sampled it: the X-Ray trace
 /// header Lambda hands the invocation (`Root=1-…;Parent=…;Sampled=1`).
@@ -76,6 +75,20 @@ impl XrayTrace {
             })
             .filter(SpanContext::is_valid)
     }
+}
+
+/// Where an invocation's parent came from: the sampler treats a W3C caller as a parent and
+/// an X-Ray one not ([`propagation`](crate::propagation) chooses it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ParentSource {
+    /// The caller's W3C trace context.
+    TraceContext,
+    /// The Lambda X-Ray context.
+    XrayLambda,
+    /// The request's `X-Amzn-Trace-Id`.
+    Xray,
+    /// None: a new trace.
+    Root,
 }
 
 /// What the sampler and the span processor need to know of the invocation a span belongs to;

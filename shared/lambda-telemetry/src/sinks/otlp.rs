@@ -163,7 +163,7 @@ impl OtlpExporter {
             }
             // Built on the first export, after the first response: TLS set-up stays out of
             // the cold start.
-            let mut post = crate::client::shared_client()
+            let mut post = crate::transport::shared_client()
                 .post(&self.endpoint)
                 .headers(self.headers.clone())
                 .header(CONTENT_TYPE, "application/x-protobuf")

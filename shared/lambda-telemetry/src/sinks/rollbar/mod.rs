@@ -15,6 +15,7 @@
 mod item;
 mod level;
 mod reporter;
+mod request;
 
 use std::sync::Arc;
 use std::time::Instant;

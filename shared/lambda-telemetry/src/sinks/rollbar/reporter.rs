@@ -196,7 +196,7 @@ impl Reporter {
     ) -> Option<String> {
         // Per invocation; reports made outside any invocation (in spawned tasks, at start)
         // share one count between flushes.
-        let made = crate::invocation::count_report().unwrap_or_else(|| {
+        let made = crate::invocation::scope::count_report().unwrap_or_else(|| {
             self.queued_outside_invocations
                 .fetch_add(1, Ordering::Relaxed)
         });
@@ -236,10 +236,8 @@ impl Reporter {
             "custom": Value::Object(custom),
             "notifier": { "name": env!("CARGO_PKG_NAME"), "version": env!("CARGO_PKG_VERSION") },
         });
-        if let (Some(request), Value::Object(data)) =
-            (crate::invocation::current_request(), &mut data)
-        {
-            data.extend(request.iter().map(|(k, v)| (k.clone(), v.clone())));
+        if let (Some(request), Value::Object(data)) = (super::request::current(), &mut data) {
+            data.extend(request);
         }
         self.scrub(&mut data);
         let mut item = json!({ "data": data });
@@ -288,7 +286,7 @@ impl Reporter {
                 ..Counts::default()
             };
         }
-        let client = crate::client::shared_client();
+        let client = crate::transport::shared_client();
         let sends = items.into_iter().map(|item| {
             let timeout = deadline.saturating_duration_since(Instant::now());
             client

@@ -1,0 +1,243 @@
+//! The invocation layer: one span per invocation, one access-log line per request, and a
+//! generic 500 instead of a lost invocation when the handler fails or panics.
+//!
+//! The layer is the top of the request path: it reads the request once ([`request`](crate::invocation::request)),
+//! chooses the parent by the pure rule of [`propagation`](crate::propagation), and sets the
+//! task-local [`scope`](crate::invocation::scope) that outgoing requests and error reports ask about. It knows no
+//! sink: a sink that describes the request (Rollbar) reads the scope when it makes an item.
+
+mod access;
+pub(crate) mod request;
+pub(crate) mod scope;
+#[cfg(test)]
+pub(crate) mod tests;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use http::{HeaderName, HeaderValue};
+use lambda_http::{Body, IntoResponse, Request, RequestExt, Response};
+use opentelemetry::KeyValue;
+use opentelemetry::trace::TraceContextExt as _;
+use tower::{Layer, Service};
+use tracing::Instrument as _;
+use tracing::field::Empty;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use self::request::{RequestDetails, RequestSummary, account_id};
+use self::scope::{INVOCATION, InvocationScope};
+use crate::constants::{INVOCATION_SPAN_TARGET, span_fields};
+use crate::failure::{BoxError, CatchFailure, CatchFailureLayer};
+use crate::propagation::{Propagators, choose_parent, traceresponse, xray_header};
+
+/// Only the first invocation of an execution environment is a cold start.
+static COLD_START: AtomicBool = AtomicBool::new(true);
+
+/// Wraps an HTTP handler so that each invocation runs in its own span, writes one access-log
+/// line, and answers a failure or a panic with a generic 500 that leaks nothing.
+///
+/// The span's parent is chosen by the rule of [`propagation`](crate#choosing-the-parent),
+/// and the response names the trace in `traceresponse` and `X-Amzn-Trace-Id`.
+///
+/// [`run`](crate::run) applies it for you; use it directly to build your own runtime.
+#[derive(Clone, Debug, Default)]
+pub struct InvocationLayer {
+    propagators: Arc<Propagators>,
+    route: Option<Arc<str>>,
+}
+
+impl InvocationLayer {
+    /// With the propagators of `OTEL_PROPAGATORS` (default `tracecontext,xray-lambda`).
+    pub fn from_env() -> Self {
+        let (propagators, unknown) = Propagators::from_env();
+        if !unknown.is_empty() {
+            // Named by position and count, never quoted: a settings problem never repeats the
+            // value, which may be a key typed into the wrong variable.
+            tracing::warn!(
+                unknown_entries = unknown.len(),
+                "OTEL_PROPAGATORS names entries other than tracecontext, baggage, xray, xray-lambda and none; they are ignored"
+            );
+        }
+        Self {
+            propagators: Arc::new(propagators),
+            route: None,
+        }
+    }
+
+    /// The route template the function serves (`/api/activities/{handle}`), for events that
+    /// name none: function URLs, ALB and `cargo lambda watch`. The span is then named, and its
+    /// `http.route` and the access line's `route` set, as API Gateway's event would have them.
+    /// A route in the event (API Gateway's resource or route key) wins.
+    ///
+    /// ```
+    /// let layer = lambda_telemetry::InvocationLayer::from_env().with_route("/api/activities/home");
+    /// ```
+    pub fn with_route(mut self, route: impl Into<String>) -> Self {
+        self.route = Some(route.into().into());
+        self
+    }
+}
+
+impl<S> Layer<S> for InvocationLayer {
+    type Service = Invocation<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Invocation {
+            inner: CatchFailureLayer::default().layer(inner),
+            propagators: Arc::clone(&self.propagators),
+            route: self.route.clone(),
+        }
+    }
+}
+
+/// The service [`InvocationLayer`] makes.
+#[derive(Clone, Debug)]
+pub struct Invocation<S> {
+    inner: CatchFailure<S>,
+    propagators: Arc<Propagators>,
+    route: Option<Arc<str>>,
+}
+
+impl<S> Service<Request> for Invocation<S>
+where
+    S: Service<Request>,
+    S::Response: IntoResponse + Send,
+    S::Error: Into<BoxError> + Send,
+    S::Future: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let summary = RequestSummary::of(
+            &request,
+            COLD_START.swap(false, Ordering::Relaxed),
+            self.route.as_deref(),
+        );
+        let span = invocation_span(&summary);
+        let lambda_xray = request
+            .lambda_context_ref()
+            .and_then(|c| c.xray_trace_id.as_deref());
+        let parent = choose_parent(&self.propagators, request.headers(), lambda_xray);
+        let source = parent.source;
+        // Both fail only when no OpenTelemetry layer is installed; the span then has no ids.
+        // They come before any event in the span: an event starts the OpenTelemetry span.
+        let _ = span.set_parent(parent.context);
+        if let Some(link) = parent.link {
+            span.add_link_with_attributes(
+                link,
+                vec![KeyValue::new(span_fields::XRAY_LAMBDA_SEGMENT_LINK, true)],
+            );
+        }
+        crate::traces::start_with_trace_id(&span, parent.root_trace_id);
+        // Only error reports (made by the log layer's hooks) read the request's details, and
+        // only when they are made: here they are kept, not described.
+        let details =
+            crate::logs::hooks::any_installed().then(|| Box::new(RequestDetails::of(&request)));
+        span.in_scope(|| tracing::debug!(parent = ?source, "trace parent chosen"));
+        let scope = Arc::new(InvocationScope::new(
+            summary,
+            details,
+            parent.lambda,
+            parent.caller,
+        ));
+        // What the handler does before it returns its future is inside the invocation too
+        // (its reports count against its cap).
+        let call = span
+            .in_scope(|| INVOCATION.sync_scope(Arc::clone(&scope), || self.inner.call(request)));
+
+        let invocation = {
+            let scope = Arc::clone(&scope);
+            async move {
+                let started = Instant::now();
+                // CatchFailure answers every call, a failure too.
+                let Ok(mut response) = call.await;
+                name_the_trace(&mut response, &scope);
+                let status = response.status();
+                let span = tracing::Span::current();
+                span.record(
+                    span_fields::HTTP_RESPONSE_STATUS_CODE,
+                    i64::from(status.as_u16()),
+                );
+                // The HTTP conventions: a server span is an error on 5xx only, 4xx is the caller's.
+                if status.is_server_error() {
+                    span.record("otel.status_code", "error");
+                }
+                access::log_access(
+                    &scope.summary,
+                    status,
+                    started.elapsed().as_secs_f64() * 1e3,
+                );
+                Ok(response)
+            }
+        };
+        Box::pin(INVOCATION.scope(scope, invocation.instrument(span)))
+    }
+}
+
+/// The invocation's span, named as OpenTelemetry names HTTP server spans, with the FaaS and
+/// HTTP attributes of the request.
+fn invocation_span(summary: &RequestSummary) -> tracing::Span {
+    let name = match &summary.route {
+        Some(route) => format!("{} {route}", summary.method),
+        None => summary.method.to_string(),
+    };
+    tracing::info_span!(
+        target: INVOCATION_SPAN_TARGET,
+        "invocation",
+        otel.name = name,
+        otel.kind = "server",
+        faas.trigger = "http",
+        { span_fields::FAAS_COLDSTART } = summary.cold_start,
+        { span_fields::FAAS_INVOCATION_ID } = summary.request_id.as_deref(),
+        { span_fields::AWS_LAMBDA_INVOKED_ARN } = summary.invoked_arn.as_deref(),
+        { span_fields::CLOUD_RESOURCE_ID } = summary.invoked_arn.as_deref(),
+        { span_fields::CLOUD_ACCOUNT_ID } = summary.invoked_arn.as_deref().and_then(account_id),
+        { span_fields::AWS_XRAY_TRACE_ID } = summary.xray_trace_id.as_deref(),
+        { span_fields::AWS_APIGATEWAY_REQUEST_ID } = summary.correlation_id.as_deref(),
+        { span_fields::HTTP_REQUEST_METHOD } = summary.method.as_str(),
+        { span_fields::HTTP_ROUTE } = summary.route.as_deref(),
+        { span_fields::URL_PATH } = summary.path.as_str(),
+        { span_fields::HTTP_RESPONSE_STATUS_CODE } = Empty,
+        otel.status_code = Empty,
+        user_agent.original = summary.user_agent.as_deref(),
+        client.address = summary.source_ip.as_deref(),
+        // Filterable in the X-Ray console: `annotation.faas_coldstart = true`.
+        { span_fields::XRAY_ANNOTATIONS } = "faas.coldstart,http.route",
+    )
+}
+
+/// Tells the caller which trace the request joined: W3C `traceresponse` names the
+/// OpenTelemetry span (with the caller's flags when it continues the caller's trace),
+/// `X-Amzn-Trace-Id` the X-Ray trace (Lambda's, when there is one).
+fn name_the_trace(response: &mut Response<Body>, scope: &InvocationScope) {
+    let span = tracing::Span::current()
+        .context()
+        .span()
+        .span_context()
+        .clone();
+    let headers = response.headers_mut();
+    if let Some(value) =
+        traceresponse(&span, scope.caller.as_ref()).and_then(|v| HeaderValue::from_str(&v).ok())
+    {
+        headers.insert(HeaderName::from_static("traceresponse"), value);
+    }
+    let xray = scope
+        .summary
+        .xray_trace_id
+        .as_deref()
+        .map(|root| format!("Root={root}"))
+        .or_else(|| xray_header(&span));
+    if let Some(value) = xray.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        headers.insert(HeaderName::from_static("x-amzn-trace-id"), value);
+    }
+}

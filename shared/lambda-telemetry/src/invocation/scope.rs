@@ -1,0 +1,95 @@
+//! What code running inside an invocation may ask about it: a task-local, so that concurrent
+//! invocations of one process (Lambda Managed Instances) never see each other's.
+//!
+//! The layer sets it; outgoing requests read the trace contexts, error reports the request
+//! and their count. Outside an invocation (tasks the handler spawns, start-up) there is none.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::request::{RequestDetails, RequestSummary};
+use crate::sampling::XrayTrace;
+use crate::tracecontext::CallerTrace;
+
+/// One invocation's context. Made once per invocation, in the one allocation of its `Arc`.
+pub(crate) struct InvocationScope {
+    /// The Lambda X-Ray context, for outgoing requests.
+    pub(super) lambda_xray: Option<XrayTrace>,
+    /// The caller's W3C trace context when it is the parent, for outgoing requests and
+    /// `traceresponse`: the SDK's span contexts lose its random flag and cannot hold every
+    /// valid `tracestate`.
+    pub(super) caller: Option<CallerTrace>,
+    /// The request as the span and the access line say it.
+    pub(super) summary: RequestSummary,
+    /// What error reports add of the request; only while something reports errors. Boxed:
+    /// a request that keeps none pays a pointer, not the size of a header map.
+    pub(super) details: Option<Box<RequestDetails>>,
+    /// Error reports made so far in this invocation, for its cap (`ROLLBAR_MAX_ITEMS`): per
+    /// invocation, so that concurrent invocations never spend each other's.
+    reports: AtomicU64,
+}
+
+impl InvocationScope {
+    pub(super) fn new(
+        summary: RequestSummary,
+        details: Option<Box<RequestDetails>>,
+        lambda_xray: Option<XrayTrace>,
+        caller: Option<CallerTrace>,
+    ) -> Self {
+        Self {
+            lambda_xray,
+            caller,
+            summary,
+            details,
+            reports: AtomicU64::new(0),
+        }
+    }
+}
+
+tokio::task_local! {
+    // Shared: the handler's synchronous call and its future see the same scope.
+    pub(super) static INVOCATION: Arc<InvocationScope>;
+}
+
+/// The Lambda X-Ray context of the invocation the caller runs in, if any (not in tasks the
+/// handler spawns: they run outside the invocation).
+pub(crate) fn lambda_xray_context() -> Option<XrayTrace> {
+    INVOCATION
+        .try_with(|scope| scope.lambda_xray)
+        .ok()
+        .flatten()
+}
+
+/// Runs `f` with the caller's W3C trace context of the invocation the code runs in, or with
+/// `None` outside one (tasks the handler spawns) or when the caller's context is not the
+/// parent. Borrowed, not cloned: this runs for every outgoing request.
+pub(crate) fn with_caller_trace<R>(f: impl Fn(Option<&CallerTrace>) -> R) -> R {
+    INVOCATION
+        .try_with(|scope| f(scope.caller.as_ref()))
+        .unwrap_or_else(|_| f(None))
+}
+
+/// Runs `f` with the request of the invocation the caller runs in, when its details were
+/// kept (something reports errors); `None` otherwise. Borrowed: an error report describes the
+/// request only when it is made.
+#[cfg_attr(not(feature = "rollbar"), allow(dead_code))]
+pub(crate) fn with_request<R>(f: impl FnOnce(&RequestSummary, &RequestDetails) -> R) -> Option<R> {
+    INVOCATION
+        .try_with(|scope| {
+            scope
+                .details
+                .as_ref()
+                .map(|details| f(&scope.summary, details))
+        })
+        .ok()
+        .flatten()
+}
+
+/// How many error reports the invocation the caller runs in had made before this one; `None`
+/// outside an invocation.
+#[cfg_attr(not(feature = "rollbar"), allow(dead_code))]
+pub(crate) fn count_report() -> Option<u64> {
+    INVOCATION
+        .try_with(|scope| scope.reports.fetch_add(1, Ordering::Relaxed))
+        .ok()
+}
