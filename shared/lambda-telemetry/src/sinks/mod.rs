@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use opentelemetry_sdk::Resource;
 
-pub(crate) use pipeline::{Pipeline, deadline_after};
+pub(crate) use pipeline::Pipeline;
 pub(crate) use sink::{Notice, Setup, Sink};
 pub(crate) use spans::{BufferProcessor, SpanBuffer};
 #[cfg(test)]

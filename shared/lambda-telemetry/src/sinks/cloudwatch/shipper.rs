@@ -105,7 +105,7 @@ impl Shipper {
             runtime.spawn(async move {
                 loop {
                     tokio::time::sleep(BACKGROUND_INTERVAL).await;
-                    shipper.flush(crate::sinks::deadline_after(budget)).await;
+                    shipper.flush(crate::sinks::pipeline::deadline_after(budget)).await;
                 }
             });
         }
