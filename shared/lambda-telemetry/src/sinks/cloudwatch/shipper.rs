@@ -105,7 +105,9 @@ impl Shipper {
             runtime.spawn(async move {
                 loop {
                     tokio::time::sleep(BACKGROUND_INTERVAL).await;
-                    shipper.flush(crate::sinks::pipeline::deadline_after(budget)).await;
+                    shipper
+                        .flush(crate::sinks::pipeline::deadline_after(budget))
+                        .await;
                 }
             });
         }
