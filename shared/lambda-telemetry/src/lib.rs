@@ -82,7 +82,9 @@
 //! Outgoing HTTP calls made with [`http_client`] are CLIENT spans and carry `traceparent`,
 //! `tracestate` and `X-Amzn-Trace-Id` to the service they call.
 //!
-//! Settings come from the environment (see [`constants`]); [`Config`] changes them in code.
+//! Settings are read once from the environment (see [`constants`]); [`Config`]'s `with_*`
+//! methods set any of them in code, which wins. A setting that cannot be used is a
+//! [`SettingProblem`], said once at start; the default is used instead.
 #![warn(missing_docs, rust_2018_idioms)]
 
 /// Traced outgoing HTTP.
@@ -129,7 +131,7 @@ use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 
 pub use client::{TraceRequests, http_client};
-pub use config::{Config, LogFormat};
+pub use config::{Config, LogFormat, SettingProblem};
 pub use error::{Error, Result};
 pub use failure::{CatchFailure, CatchFailureLayer, LocatedError};
 pub use invocation::{Invocation, InvocationLayer};
@@ -196,14 +198,19 @@ impl Telemetry {
         S::Future: Send + 'static,
     {
         if self.pipeline.exports() {
-            shutdown::register_extension().await;
+            shutdown::register_extension(&self.config).await;
         }
         self.pipeline.start_background();
-        let mut invocation = InvocationLayer::from_env();
+        let mut invocation = InvocationLayer::from_config(&self.config);
         if let Some(route) = &self.config.route {
             invocation = invocation.with_route(route.as_str());
         }
-        let serve = runtime::serve(invocation, handler, Arc::clone(&self.pipeline));
+        let serve = runtime::serve(
+            &self.config,
+            invocation,
+            handler,
+            Arc::clone(&self.pipeline),
+        );
         tokio::select! {
             served = serve => served.map_err(Error::Runtime),
             () = shutdown::signal() => {
@@ -239,9 +246,9 @@ fn install(config: Config) -> Telemetry {
         Err(_) => (EnvFilter::new(constants::DEFAULT_LOG_LEVEL), true),
     };
     let resource = traces::resource(&config);
-    let sinks = sinks::from_env(&config, &resource);
+    let sinks = sinks::from_config(&config, &resource);
     let mut problems = sinks.problems;
-    let (sampler, sampler_problem) = sampling::sampler_from_env();
+    let (sampler, sampler_problem) = sampling::sampler(&config.traces);
     problems.extend(sampler_problem);
     let pipeline = Arc::new(sinks.pipeline);
     let provider = traces::provider(resource, sinks.processor, sampler);
@@ -261,7 +268,7 @@ fn install(config: Config) -> Telemetry {
     }
     // Said now that there is a log to say it in; each once, at start.
     for problem in problems {
-        tracing::warn!(problem, "telemetry setting ignored");
+        tracing::warn!(problem = %problem, "telemetry setting ignored");
     }
     for notice in sinks.notices {
         notice();

@@ -100,10 +100,10 @@ impl Pipeline {
 mod tests {
     use super::*;
     use crate::config::LogFormat;
-    use crate::constants::SPAN_BUFFER_CAPACITY;
     use crate::logs::testing::capture;
     use crate::sinks::otlp::OtlpExporter;
     use crate::sinks::spans::BufferProcessor;
+    use crate::sinks::spans::SPAN_BUFFER_CAPACITY;
     use crate::sinks::xray::XrayExporter;
     use opentelemetry::trace::{Tracer as _, TracerProvider as _};
     use opentelemetry_sdk::trace::SdkTracerProvider;
