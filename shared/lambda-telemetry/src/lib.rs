@@ -241,13 +241,22 @@ where
 }
 
 fn install(config: Config) -> Telemetry {
-    let (filter, bad_filter) = match EnvFilter::try_new(&config.log_filter) {
-        Ok(filter) => (filter, false),
-        Err(_) => (EnvFilter::new(constants::DEFAULT_LOG_LEVEL), true),
-    };
+    let mut problems = Vec::new();
+    let filter = EnvFilter::try_new(&config.log_filter).unwrap_or_else(|_| {
+        // Neither the filter nor the parser's message (which quotes it) is repeated: a
+        // settings problem names the setting and the reason, never the value.
+        problems.push(SettingProblem::new(
+            constants::RUST_LOG,
+            format!(
+                "(or the log filter set in code) is not a valid tracing filter; using {}",
+                constants::DEFAULT_LOG_LEVEL
+            ),
+        ));
+        EnvFilter::new(constants::DEFAULT_LOG_LEVEL)
+    });
     let resource = traces::resource(&config);
     let sinks = sinks::from_config(&config, &resource);
-    let mut problems = sinks.problems;
+    problems.extend(sinks.problems);
     let (sampler, sampler_problem) = sampling::sampler(&config.traces);
     problems.extend(sampler_problem);
     let pipeline = Arc::new(sinks.pipeline);
@@ -272,14 +281,6 @@ fn install(config: Config) -> Telemetry {
     }
     for notice in sinks.notices {
         notice();
-    }
-    if bad_filter {
-        // Neither the filter nor the parser's message (which quotes it) is repeated: a
-        // settings problem names the setting and the reason, never the value.
-        tracing::warn!(
-            "the log filter (RUST_LOG, or the one set in code) is not a valid tracing filter; using {}",
-            constants::DEFAULT_LOG_LEVEL
-        );
     }
     Telemetry {
         config,

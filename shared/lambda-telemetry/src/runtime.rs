@@ -721,6 +721,10 @@ fn host(headers: &HeaderMap) -> Option<&str> {
 /// `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH` is set or the path has it already.
 fn with_stage(stage: Option<&str>, path: Option<&str>) -> String {
     let path = path.unwrap_or_default();
+    // lambda_http's own variable, not a setting of this crate: lambda_http reads it from the
+    // process environment on every event (set at all, even empty, counts), and this copy of
+    // its conversion must agree with it, so it is read here the same way and has no `with_*`
+    // (a value in code would never reach lambda_http).
     if std::env::var_os("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH").is_some() {
         return path.to_owned();
     }
