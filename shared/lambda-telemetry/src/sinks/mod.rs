@@ -153,4 +153,38 @@ mod tests {
         );
         assert!(!unavailable[0].contains("jaeger"), "{unavailable:?}");
     }
+
+    /// Sinks take their settings from the `Config` they are handed, never from the
+    /// environment: what is set in code is what they are built with, and a bad value in the
+    /// environment that code overrides is never parsed, so never said.
+    #[test]
+    fn sinks_are_built_from_the_settings_given_in_code() {
+        let config = Config::from_lookup(&|name| match name {
+            "OTEL_TRACES_EXPORTER" => Some("none".to_owned()),
+            "OTEL_EXPORTER_OTLP_TIMEOUT" => Some("slow-x9".to_owned()),
+            "AWS_XRAY_DAEMON_ADDRESS" => Some("nowhere-x9".to_owned()),
+            _ => None,
+        });
+        let resource = crate::traces::resource(&config);
+        let mut setup = Setup::new(&config, &resource);
+        let built = [otlp::build, xray::build]
+            .iter()
+            .filter_map(|build| build(&mut setup))
+            .count();
+        assert_eq!(built, 0, "none asked for");
+        let (problems, _) = setup.finish();
+        assert!(problems.is_empty(), "OTLP and X-Ray are off: {problems:?}");
+        let config = config
+            .with_exporters("otlp,xray")
+            .with_otlp_timeout(Duration::from_secs(1))
+            .with_xray_daemon_address(([127, 0, 0, 1], 2000).into());
+        let mut setup = Setup::new(&config, &resource);
+        let built = [otlp::build, xray::build]
+            .iter()
+            .filter_map(|build| build(&mut setup))
+            .count();
+        assert_eq!((built, setup.listed()), (2, vec!["otlp", "xray"]));
+        let (problems, _) = setup.finish();
+        assert!(problems.is_empty(), "{problems:?}");
+    }
 }
