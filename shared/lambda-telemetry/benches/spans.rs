@@ -8,8 +8,7 @@ mod common;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 
 fn spans(c: &mut Criterion) {
-    common::sinks_from_env("otlp,xray");
-    let _telemetry = lambda_telemetry::init();
+    let _telemetry = common::sinks("otlp,xray").init();
     let mut group = c.benchmark_group("span");
     group.bench_function("create", |b| {
         b.iter_with_large_drop(|| tracing::info_span!("bench-span", app.n = 1_i64))

@@ -72,8 +72,6 @@ pub const DEFAULT_FLUSH_BUDGET_MS: u64 = 500;
 /// `on`: register a no-op Lambda extension so that Lambda sends SIGTERM at shutdown and the
 /// crate flushes once more. Off by default: it costs every cold start a Runtime API round trip.
 pub const LAMBDA_TELEMETRY_SHUTDOWN_FLUSH: &str = "LAMBDA_TELEMETRY_SHUTDOWN_FLUSH";
-/// Ended spans kept between two flushes; more are dropped and counted.
-pub const SPAN_BUFFER_CAPACITY: usize = 2048;
 
 /// The CloudWatch Logs group to ship log lines to, off Lambda (feature `cloudwatch`).
 pub const CLOUDWATCH_LOG_GROUP: &str = "CLOUDWATCH_LOG_GROUP";
@@ -85,11 +83,6 @@ pub const CLOUDWATCH_CREATE_LOG_GROUP: &str = "CLOUDWATCH_CREATE_LOG_GROUP";
 pub const CLOUDWATCH_LOG_RETENTION_DAYS: &str = "CLOUDWATCH_LOG_RETENTION_DAYS";
 /// The template's `LogRetentionInDays` default, for a group created from here.
 pub const DEFAULT_LOG_RETENTION_DAYS: i32 = 30;
-/// The longest log line written, in bytes without the newline: Lambda's log pipeline cuts
-/// longer stdout lines into 262,118-byte events (256 KiB less CloudWatch's 26-byte event
-/// overhead), though PutLogEvents now takes events up to 1 MB. A longer line is split into
-/// pieces of at most this size, each a JSON object.
-pub const MAX_LINE_BYTES: usize = 262_144 - 26;
 
 /// Rollbar's `post_server_item` token; unset, reporting is off.
 pub const ROLLBAR_ACCESS_TOKEN: &str = "ROLLBAR_ACCESS_TOKEN";
@@ -120,6 +113,9 @@ pub const LAMBDA_TELEMETRY_TRACE_LINK: &str = "LAMBDA_TELEMETRY_TRACE_LINK";
 /// runs in a Lambda execution environment (Lambda's or SAM CLI's emulator); `cargo lambda`
 /// does not set it.
 pub const LAMBDA_TASK_ROOT: &str = "LAMBDA_TASK_ROOT";
+/// The host's name, where the shell or container sets it: Rollbar's `server.host` and the
+/// default CloudWatch Logs stream off Lambda (`/etc/hostname` when unset).
+pub const HOSTNAME: &str = "HOSTNAME";
 /// `true` when SAM CLI runs the function (`sam local invoke`, `sam local start-api`): an
 /// execution environment whose output goes to a terminal, not to CloudWatch Logs.
 pub const AWS_SAM_LOCAL: &str = "AWS_SAM_LOCAL";

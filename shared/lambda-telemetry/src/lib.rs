@@ -82,7 +82,9 @@
 //! Outgoing HTTP calls made with [`http_client`] are CLIENT spans and carry `traceparent`,
 //! `tracestate` and `X-Amzn-Trace-Id` to the service they call.
 //!
-//! Settings come from the environment (see [`constants`]); [`Config`] changes them in code.
+//! Settings are read once from the environment (see [`constants`]); [`Config`]'s `with_*`
+//! methods set any of them in code, which wins. A setting that cannot be used is a
+//! [`SettingProblem`], said once at start; the default is used instead.
 #![warn(missing_docs, rust_2018_idioms)]
 
 /// Traced outgoing HTTP for handlers.
@@ -131,7 +133,7 @@ use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 
 pub use client::{TraceRequests, http_client};
-pub use config::{Config, LogFormat};
+pub use config::{Config, LogFormat, SettingProblem};
 pub use error::{Error, Result};
 pub use failure::{CatchFailure, CatchFailureLayer, LocatedError};
 pub use invocation::{Invocation, InvocationLayer};
@@ -198,14 +200,19 @@ impl Telemetry {
         S::Future: Send + 'static,
     {
         if self.pipeline.exports() {
-            shutdown::register_extension().await;
+            shutdown::register_extension(&self.config).await;
         }
         self.pipeline.start_background();
-        let mut invocation = InvocationLayer::from_env();
+        let mut invocation = InvocationLayer::from_config(&self.config);
         if let Some(route) = &self.config.route {
             invocation = invocation.with_route(route.as_str());
         }
-        let serve = runtime::serve(invocation, handler, Arc::clone(&self.pipeline));
+        let serve = runtime::serve(
+            &self.config,
+            invocation,
+            handler,
+            Arc::clone(&self.pipeline),
+        );
         tokio::select! {
             served = serve => served.map_err(Error::Runtime),
             () = shutdown::signal() => {
@@ -236,14 +243,23 @@ where
 }
 
 fn install(config: Config) -> Telemetry {
-    let (filter, bad_filter) = match EnvFilter::try_new(&config.log_filter) {
-        Ok(filter) => (filter, false),
-        Err(_) => (EnvFilter::new(constants::DEFAULT_LOG_LEVEL), true),
-    };
+    let mut problems = Vec::new();
+    let filter = EnvFilter::try_new(&config.log_filter).unwrap_or_else(|_| {
+        // Neither the filter nor the parser's message (which quotes it) is repeated: a
+        // settings problem names the setting and the reason, never the value.
+        problems.push(SettingProblem::new(
+            constants::RUST_LOG,
+            format!(
+                "(or the log filter set in code) is not a valid tracing filter; using {}",
+                constants::DEFAULT_LOG_LEVEL
+            ),
+        ));
+        EnvFilter::new(constants::DEFAULT_LOG_LEVEL)
+    });
     let resource = traces::resource(&config);
-    let sinks = sinks::from_env(&config, &resource);
-    let mut problems = sinks.problems;
-    let (sampler, sampler_problem) = sampling::sampler_from_env();
+    let sinks = sinks::from_config(&config, &resource);
+    problems.extend(sinks.problems);
+    let (sampler, sampler_problem) = sampling::sampler(&config.traces);
     problems.extend(sampler_problem);
     let pipeline = Arc::new(sinks.pipeline);
     let provider = traces::provider(resource, sinks.processor, sampler);
@@ -263,18 +279,10 @@ fn install(config: Config) -> Telemetry {
     }
     // Said now that there is a log to say it in; each once, at start.
     for problem in problems {
-        tracing::warn!(problem, "telemetry setting ignored");
+        tracing::warn!(problem = %problem, "telemetry setting ignored");
     }
     for notice in sinks.notices {
         notice();
-    }
-    if bad_filter {
-        // Neither the filter nor the parser's message (which quotes it) is repeated: a
-        // settings problem names the setting and the reason, never the value.
-        tracing::warn!(
-            "the log filter (RUST_LOG, or the one set in code) is not a valid tracing filter; using {}",
-            constants::DEFAULT_LOG_LEVEL
-        );
     }
     Telemetry {
         config,

@@ -26,6 +26,7 @@ use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceId};
 use opentelemetry_aws::trace::XrayPropagator;
 use opentelemetry_sdk::propagation::BaggagePropagator;
 
+use crate::config::SettingProblem;
 use crate::constants::OTEL_PROPAGATORS;
 pub(crate) use crate::sampling::ParentSource;
 use crate::sampling::{InvocationTrace, XrayTrace};
@@ -79,11 +80,24 @@ impl Propagators {
         (Self(propagators), unknown)
     }
 
-    /// From the environment; unset or empty gives the default.
-    pub(crate) fn from_env() -> (Self, Vec<String>) {
-        match std::env::var(OTEL_PROPAGATORS) {
-            Ok(value) if !value.trim().is_empty() => Self::parse(&value),
-            _ => (Self::default(), Vec::new()),
+    /// From the setting (`OTEL_PROPAGATORS`, or set in code); unset or empty gives the
+    /// default. With unknown entries, the problem to say and how many there are.
+    pub(crate) fn from_setting(value: Option<&str>) -> (Self, Option<(SettingProblem, usize)>) {
+        match value {
+            Some(value) if !value.trim().is_empty() => {
+                let (propagators, unknown) = Self::parse(value);
+                // Counted, never quoted: a settings problem never repeats the value, which
+                // may be a key typed into the wrong variable.
+                let problem = (!unknown.is_empty()).then(|| {
+                    let problem = SettingProblem::new(
+                        OTEL_PROPAGATORS,
+                        "names entries other than tracecontext, baggage, xray, xray-lambda and none; they are ignored",
+                    );
+                    (problem, unknown.len())
+                });
+                (propagators, problem)
+            }
+            _ => (Self::default(), None),
         }
     }
 }

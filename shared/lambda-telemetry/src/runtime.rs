@@ -59,12 +59,8 @@ use lambda_runtime_api_client::PooledClient;
 use lambda_runtime_api_client::body::Body as ApiBody;
 use tower::{Layer as _, Service};
 
-use crate::config::setting;
-use crate::constants::{
-    AWS_LAMBDA_FUNCTION_MEMORY_SIZE, AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_FUNCTION_VERSION,
-    AWS_LAMBDA_LOG_GROUP_NAME, AWS_LAMBDA_LOG_STREAM_NAME, AWS_LAMBDA_MAX_CONCURRENCY,
-    AWS_LAMBDA_RUNTIME_API, span_fields,
-};
+use crate::config::{Config, Setting, SettingProblem};
+use crate::constants::{AWS_LAMBDA_MAX_CONCURRENCY, AWS_LAMBDA_RUNTIME_API, span_fields};
 use crate::invocation::InvocationLayer;
 use crate::propagation::xray_root;
 use crate::sinks::Pipeline;
@@ -87,9 +83,10 @@ const MAX_URI_LEN: usize = u16::MAX as usize - 1;
 const SHOWN_PATH_LEN: usize = 1024;
 
 /// Serves `handler`, inside `invocation`, on the Runtime API at `AWS_LAMBDA_RUNTIME_API`,
-/// with `AWS_LAMBDA_MAX_CONCURRENCY` loops; returns only when no loop is left, with the error
-/// that ended the last one.
+/// with `AWS_LAMBDA_MAX_CONCURRENCY` loops (both from `config`); returns only when no loop is
+/// left, with the error that ended the last one.
 pub(crate) async fn serve<S>(
+    config: &Config,
     invocation: InvocationLayer,
     handler: S,
     pipeline: Arc<Pipeline>,
@@ -100,15 +97,22 @@ where
     S::Error: Into<BoxError> + Send,
     S::Future: Send + 'static,
 {
-    let endpoint = setting(AWS_LAMBDA_RUNTIME_API)
+    let endpoint = config
+        .runtime
+        .api
+        .clone()
         .ok_or_else(|| format!("{AWS_LAMBDA_RUNTIME_API} is not set: not in Lambda"))?;
     let endpoint: Uri = endpoint
         .trim()
         .parse()
         .map_err(|e| format!("{AWS_LAMBDA_RUNTIME_API} is not host:port: {e}"))?;
-    let (loops, problem) = concurrency(setting(AWS_LAMBDA_MAX_CONCURRENCY).as_deref());
+    let (loops, problem) = match &config.runtime.max_concurrency {
+        Setting::Code(loops) => (*loops, None),
+        Setting::Env(_, value) => concurrency(Some(value)),
+        Setting::Unset => concurrency(None),
+    };
     if let Some(problem) = problem {
-        tracing::warn!(problem, "running one invocation at a time");
+        tracing::warn!(problem = %problem, "running one invocation at a time");
     }
     let client = Arc::new(
         PooledClient::builder()
@@ -119,7 +123,7 @@ where
     let service = invocation.layer(RejectMalformed(handler));
     let worker = Worker {
         client,
-        config: Arc::new(lambda_config()),
+        config: Arc::new(lambda_config(config)),
         pipeline,
     };
     if loops == 1 {
@@ -149,31 +153,35 @@ where
 
 /// How many loops `AWS_LAMBDA_MAX_CONCURRENCY` asks for, and what is wrong with it, if
 /// anything: not a whole number above 0 means one loop.
-fn concurrency(value: Option<&str>) -> (usize, Option<String>) {
+fn concurrency(value: Option<&str>) -> (usize, Option<SettingProblem>) {
     let Some(value) = value else { return (1, None) };
     match value.trim().parse::<usize>() {
         Ok(loops) if loops > 0 => (loops, None),
         // Named, not quoted: a setting's value is never repeated in a problem.
         _ => (
             1,
-            Some(format!(
-                "{AWS_LAMBDA_MAX_CONCURRENCY} is not a whole number above zero"
+            Some(SettingProblem::new(
+                AWS_LAMBDA_MAX_CONCURRENCY,
+                "is not a whole number above zero",
             )),
         ),
     }
 }
 
 /// What lambda_runtime's `Config::from_env` reads, without its panic on a missing variable
-/// (off Lambda, a test): the `Context` of every invocation carries it.
-fn lambda_config() -> LambdaConfig {
+/// (off Lambda, a test), as `config` read it once: the `Context` of every invocation
+/// carries it.
+fn lambda_config(config: &Config) -> LambdaConfig {
+    let runtime = &config.runtime;
     LambdaConfig {
-        function_name: setting(AWS_LAMBDA_FUNCTION_NAME).unwrap_or_default(),
-        memory: setting(AWS_LAMBDA_FUNCTION_MEMORY_SIZE)
-            .and_then(|m| m.trim().parse().ok())
+        function_name: config.function_name.clone().unwrap_or_default(),
+        memory: config
+            .function_memory_size
+            .and_then(|m| i32::try_from(m).ok())
             .unwrap_or_default(),
-        version: setting(AWS_LAMBDA_FUNCTION_VERSION).unwrap_or_default(),
-        log_stream: setting(AWS_LAMBDA_LOG_STREAM_NAME).unwrap_or_default(),
-        log_group: setting(AWS_LAMBDA_LOG_GROUP_NAME).unwrap_or_default(),
+        version: runtime.function_version.clone().unwrap_or_default(),
+        log_stream: runtime.log_stream.clone().unwrap_or_default(),
+        log_group: runtime.log_group.clone().unwrap_or_default(),
     }
 }
 
@@ -713,6 +721,10 @@ fn host(headers: &HeaderMap) -> Option<&str> {
 /// `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH` is set or the path has it already.
 fn with_stage(stage: Option<&str>, path: Option<&str>) -> String {
     let path = path.unwrap_or_default();
+    // lambda_http's own variable, not a setting of this crate: lambda_http reads it from the
+    // process environment on every event (set at all, even empty, counts), and this copy of
+    // its conversion must agree with it, so it is read here the same way and has no `with_*`
+    // (a value in code would never reach lambda_http).
     if std::env::var_os("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH").is_some() {
         return path.to_owned();
     }
@@ -1322,7 +1334,7 @@ mod tests {
         for bad in ["0", "-3", "four", "", "1.5", "8 # sk-live-0123456789"] {
             let (loops, problem) = concurrency(Some(bad));
             assert_eq!(loops, 1, "{bad:?}");
-            let problem = problem.unwrap();
+            let problem = problem.unwrap().to_string();
             assert!(problem.contains(AWS_LAMBDA_MAX_CONCURRENCY), "{problem}");
             assert!(problem.contains("not a whole number"), "{problem}");
             if !bad.is_empty() {

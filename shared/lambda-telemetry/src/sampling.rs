@@ -28,7 +28,7 @@ use opentelemetry::trace::{Link, SpanContext, SpanId, SpanKind, TraceContextExt,
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{Sampler, SamplingDecision, SamplingResult, ShouldSample};
 
-use crate::config::setting;
+use crate::config::{SettingProblem, TraceSettings};
 use crate::constants::{OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG};
 
 /// Where an invocation's spans live in X-Ray, and whether X-Ray sampled it: the X-Ray trace
@@ -108,25 +108,30 @@ impl InvocationTrace {
     }
 }
 
-/// `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`, as the specification names them;
-/// the default is `parentbased_always_on`. An unknown name or a ratio outside 0..=1 falls back
-/// to the default (the specification's rule) and is returned to be reported.
-pub(crate) fn sampler_from_env() -> (InvocationSampler, Option<String>) {
-    let (sampler, problem) = parse_sampler(
-        setting(OTEL_TRACES_SAMPLER).as_deref(),
-        setting(OTEL_TRACES_SAMPLER_ARG).as_deref(),
-    );
+/// The sampler set in code, else `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`, as the
+/// specification names them; the default is `parentbased_always_on`. An unknown name or a
+/// ratio outside 0..=1 falls back to the default (the specification's rule) and is returned
+/// to be reported.
+pub(crate) fn sampler(settings: &TraceSettings) -> (InvocationSampler, Option<SettingProblem>) {
+    let (sampler, problem) = match &settings.sampler {
+        Some(sampler) => (sampler.clone(), None),
+        None => parse_sampler(
+            settings.sampler_name.as_deref(),
+            settings.sampler_arg.as_deref(),
+        ),
+    };
     (InvocationSampler(sampler), problem)
 }
 
-fn parse_sampler(name: Option<&str>, arg: Option<&str>) -> (Sampler, Option<String>) {
+fn parse_sampler(name: Option<&str>, arg: Option<&str>) -> (Sampler, Option<SettingProblem>) {
     let mut problem = None;
     let mut ratio = || match arg.map(|a| a.trim().parse::<f64>()) {
         None => 1.0,
         Some(Ok(ratio)) if (0.0..=1.0).contains(&ratio) => ratio,
         Some(_) => {
-            problem = Some(format!(
-                "{OTEL_TRACES_SAMPLER_ARG} is not a ratio between 0 and 1; using 1.0"
+            problem = Some(SettingProblem::new(
+                OTEL_TRACES_SAMPLER_ARG,
+                "is not a ratio between 0 and 1; using 1.0",
             ));
             1.0
         }
@@ -142,8 +147,9 @@ fn parse_sampler(name: Option<&str>, arg: Option<&str>) -> (Sampler, Option<Stri
             Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio())))
         }
         Some(_) => {
-            problem = Some(format!(
-                "{OTEL_TRACES_SAMPLER} names a sampler this crate does not have; using parentbased_always_on"
+            problem = Some(SettingProblem::new(
+                OTEL_TRACES_SAMPLER,
+                "names a sampler this crate does not have; using parentbased_always_on",
             ));
             default()
         }
@@ -375,11 +381,11 @@ mod tests {
         assert!(problem.is_none());
         let (sampler, problem) = parse_sampler(Some("traceidratio"), Some("2"));
         assert!(matches!(sampler, Sampler::TraceIdRatioBased(r) if r == 1.0));
-        let problem = problem.unwrap();
+        let problem = problem.unwrap().to_string();
         assert!(problem.contains(OTEL_TRACES_SAMPLER_ARG) && !problem.contains('2'));
         let (sampler, problem) = parse_sampler(Some("jaeger_remote"), None);
         assert!(matches!(sampler, Sampler::ParentBased(_)));
-        assert!(!problem.unwrap().contains("jaeger"));
+        assert!(!problem.unwrap().to_string().contains("jaeger"));
     }
 
     #[test]

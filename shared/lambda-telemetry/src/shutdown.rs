@@ -15,17 +15,16 @@ use http::Method;
 use lambda_runtime_api_client::body::Body;
 use lambda_runtime_api_client::{PooledClient, build_request};
 
-use crate::constants::{AWS_LAMBDA_RUNTIME_API, LAMBDA_TELEMETRY_SHUTDOWN_FLUSH};
+use crate::config::Config;
 
 /// The extension's name: unique among the function's internal extensions.
 const EXTENSION_NAME: &str = "lambda-telemetry-shutdown";
 
-/// Registers the no-op extension when `LAMBDA_TELEMETRY_SHUTDOWN_FLUSH` asks for it; must run
-/// before the runtime asks for its first invocation. Off Lambda (no Runtime API) there is
-/// nothing to register.
-pub(crate) async fn register_extension() {
-    let asked = crate::config::flag(LAMBDA_TELEMETRY_SHUTDOWN_FLUSH, false);
-    if !asked || crate::config::setting(AWS_LAMBDA_RUNTIME_API).is_none() {
+/// Registers the no-op extension when `LAMBDA_TELEMETRY_SHUTDOWN_FLUSH` (or
+/// [`Config::with_shutdown_flush`]) asks for it; must run before the runtime asks for its first
+/// invocation. Off Lambda (no Runtime API) there is nothing to register.
+pub(crate) async fn register_extension(config: &Config) {
+    if !config.flush.at_shutdown || config.runtime.api.is_none() {
         return;
     }
     let client = PooledClient::builder().build();

@@ -19,7 +19,6 @@ use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::Config;
-use crate::constants::{AWS_LAMBDA_FUNCTION_VERSION, AWS_LAMBDA_LOG_STREAM_NAME, AWS_REGION};
 
 /// The provider behind the `tracing-opentelemetry` layer; ended spans go to `processor` (the
 /// sinks' buffer), or nowhere when there is none (spans still get ids for logs and headers);
@@ -112,21 +111,21 @@ where
 /// `service.name` and the FaaS and cloud attributes of the OpenTelemetry semantic
 /// conventions, from what Lambda sets; `OTEL_RESOURCE_ATTRIBUTES` adds to them.
 pub(crate) fn resource(config: &Config) -> Resource {
-    let var = crate::config::setting;
+    let runtime = &config.runtime;
     let mut attributes = vec![
         KeyValue::new("cloud.provider", "aws"),
         KeyValue::new("cloud.platform", "aws_lambda"),
     ];
-    if let Some(region) = var(AWS_REGION) {
+    if let Some(region) = runtime.region.clone() {
         attributes.push(KeyValue::new("cloud.region", region));
     }
     if let Some(name) = &config.function_name {
         attributes.push(KeyValue::new("faas.name", name.clone()));
     }
-    if let Some(version) = var(AWS_LAMBDA_FUNCTION_VERSION) {
+    if let Some(version) = runtime.function_version.clone() {
         attributes.push(KeyValue::new("faas.version", version));
     }
-    if let Some(stream) = var(AWS_LAMBDA_LOG_STREAM_NAME) {
+    if let Some(stream) = runtime.log_stream.clone() {
         attributes.push(KeyValue::new("faas.instance", stream));
     }
     if let Some(memory_mb) = config.function_memory_size {

@@ -5,6 +5,7 @@ use std::thread;
 use std::time::Duration;
 
 use lambda_http::{Body, Request, Response};
+use lambda_telemetry::Config;
 use tests::counting_sinks::CountingSinks;
 use tests::http_stub::Answer;
 use tests::runtime_api::RuntimeApi;
@@ -15,22 +16,16 @@ pub const EVENT: &[u8] = include_bytes!("../../../../events/home.json");
 /// Spans each handler invocation creates and ends, besides the invocation's own.
 pub const SPANS: usize = 100;
 
-/// Points the exporters named in `exporters` at loopback sinks that discard what they get.
-/// Runs before any thread is started, as `set_var` requires.
-pub fn sinks_from_env(exporters: &str) {
+/// Settings, given in code, that point the exporters named in `exporters` at loopback sinks
+/// that discard what they get.
+pub fn sinks(exporters: &str) -> Config {
     // Their threads serve for the whole benchmark process.
     let sinks = CountingSinks::start(Answer::Status(200, None));
-    // SAFETY: single-threaded so far: the sinks' threads read no environment.
-    unsafe {
-        std::env::set_var("OTEL_TRACES_EXPORTER", exporters);
-        std::env::set_var("OTEL_EXPORTER_OTLP_ENDPOINT", sinks.otlp_endpoint());
-        std::env::set_var("AWS_XRAY_DAEMON_ADDRESS", sinks.xray_address());
-        // What lambda_runtime requires of the environment Lambda sets.
-        std::env::set_var("AWS_LAMBDA_FUNCTION_NAME", "bench");
-        std::env::set_var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128");
-        std::env::set_var("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST");
-        std::env::set_var("AWS_LAMBDA_LOG_STREAM_NAME", "bench");
-    }
+    Config::from_env()
+        .with_service_name("bench")
+        .with_exporters(exporters)
+        .with_otlp_endpoint(format!("{}/v1/traces", sinks.otlp_endpoint()))
+        .with_xray_daemon_address(sinks.xray_address().parse().expect("a socket address"))
 }
 
 /// The handler: `spans` spans under the invocation's, then an empty 200.
@@ -55,11 +50,9 @@ pub struct Served {
 }
 
 impl Served {
-    pub fn start() -> Self {
+    pub fn start(config: Config) -> Self {
         let api = RuntimeApi::start();
-        // SAFETY: set before the runtime reads it; no other thread reads the environment.
-        unsafe { std::env::set_var("AWS_LAMBDA_RUNTIME_API", api.address()) };
-        let telemetry = lambda_telemetry::init();
+        let telemetry = config.with_runtime_api(api.address()).init();
         thread::spawn(move || {
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -106,8 +99,7 @@ impl Served {
 /// and one with [`SPANS`] of them, only `exporter` on. One exporter per benchmark binary: the
 /// telemetry is installed once per process.
 pub fn invocations(c: &mut criterion::Criterion, exporter: &str) {
-    sinks_from_env(exporter);
-    let mut served = Served::start();
+    let mut served = Served::start(sinks(exporter));
     let mut group = c.benchmark_group(format!("invocation_{exporter}"));
     group.bench_function("0 spans", |b| {
         b.iter_custom(|iters| served.time(iters, false))

@@ -53,14 +53,16 @@ pub struct InvocationLayer {
 impl InvocationLayer {
     /// With the propagators of `OTEL_PROPAGATORS` (default `tracecontext,xray-lambda`).
     pub fn from_env() -> Self {
-        let (propagators, unknown) = Propagators::from_env();
-        if !unknown.is_empty() {
-            // Named by position and count, never quoted: a settings problem never repeats the
-            // value, which may be a key typed into the wrong variable.
-            tracing::warn!(
-                unknown_entries = unknown.len(),
-                "OTEL_PROPAGATORS names entries other than tracecontext, baggage, xray, xray-lambda and none; they are ignored"
-            );
+        Self::from_config(&crate::Config::from_env())
+    }
+
+    /// With the propagators of `config` ([`Config::with_propagators`](crate::Config::with_propagators),
+    /// else `OTEL_PROPAGATORS`); unknown entries are said once, here.
+    pub fn from_config(config: &crate::Config) -> Self {
+        let (propagators, problem) =
+            Propagators::from_setting(config.traces.propagators.as_deref());
+        if let Some((problem, unknown_entries)) = problem {
+            tracing::warn!(unknown_entries, "{problem}");
         }
         Self {
             propagators: Arc::new(propagators),

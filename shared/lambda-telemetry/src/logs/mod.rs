@@ -52,12 +52,17 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::Config;
-use crate::constants::MAX_LINE_BYTES;
 use fields::{ContextFields, EventFields};
 use hooks::{EventHooks, LogEvent};
 use line::{Line, Process};
 pub(crate) use output::{LineCopy, Output};
 pub(crate) use split::within_limit;
+
+/// The longest log line written, in bytes without the newline: Lambda's log pipeline cuts
+/// longer stdout lines into 262,118-byte events (256 KiB less CloudWatch's 26-byte event
+/// overhead), though PutLogEvents now takes events up to 1 MB. A longer line is split into
+/// pieces of at most this size, each a JSON object. Not a setting: Lambda's limit.
+pub(crate) const MAX_LINE_BYTES: usize = 262_144 - 26;
 
 /// What the log layer sees: the events and spans `log_filter` enables (the log level), and
 /// the invocation span always, because every line of an invocation takes its Lambda context

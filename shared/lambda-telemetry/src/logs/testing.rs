@@ -48,6 +48,7 @@ pub(crate) fn config(format: LogFormat) -> Config {
         log_filter: "info".into(),
         route: None,
         in_lambda: false,
+        ..Config::from_lookup(&|_| None)
     }
 }
 

@@ -86,7 +86,7 @@ mod tests {
         let resource = crate::traces::resource(&config);
         let sinks =
             super::super::build(Setup::with_exporters(&config, &resource, Some("counting")));
-        assert_eq!(sinks.problems, Vec::<String>::new(), "its name is known");
+        assert_eq!(sinks.problems, Vec::new(), "its name is known");
         let processor = sinks.processor.expect("it takes spans: they are buffered");
         let pipeline = sinks.pipeline;
         let provider = crate::traces::provider(resource, Some(processor), default_sampler());

@@ -33,8 +33,8 @@ pub(crate) use spans::{BufferProcessor, SpanBuffer};
 #[cfg(test)]
 pub(crate) use {spans::EndedSpan, xray::XrayExporter};
 
-use crate::config::{Config, setting};
-use crate::constants::{DEFAULT_FLUSH_BUDGET_MS, LAMBDA_TELEMETRY_FLUSH_BUDGET_MS};
+use crate::config::{Config, SettingProblem, whole_number};
+use crate::constants::DEFAULT_FLUSH_BUDGET_MS;
 use crate::logs::Output;
 use crate::logs::hooks::EventHooks;
 
@@ -64,7 +64,7 @@ pub(crate) struct Sinks {
     /// spans are not even buffered.
     pub(crate) processor: Option<BufferProcessor>,
     /// Settings that cannot be used, in words, to say as WARN lines once the log is up.
-    pub(crate) problems: Vec<String>,
+    pub(crate) problems: Vec<SettingProblem>,
     /// What to say at start, after the problems: which sinks are on, and why not.
     pub(crate) notices: Vec<Notice>,
     /// What consumes log events besides the line, for the log layer.
@@ -73,14 +73,14 @@ pub(crate) struct Sinks {
     pub(crate) log_output: Output,
 }
 
-/// Builds every sink of [`SINKS`] from `config` and the environment.
-pub(crate) fn from_env(config: &Config, resource: &Resource) -> Sinks {
-    build(Setup::from_env(config, resource))
+/// Builds every sink of [`SINKS`] from `config`.
+pub(crate) fn from_config(config: &Config, resource: &Resource) -> Sinks {
+    build(Setup::new(config, resource))
 }
 
 fn build(mut setup: Setup<'_>) -> Sinks {
     let sinks: Vec<Box<dyn Sink>> = SINKS.iter().filter_map(|build| build(&mut setup)).collect();
-    let budget = budget_from_env(&mut setup.problems);
+    let budget = budget(setup.config, &mut setup.problems);
     let (problems, notices) = setup.finish();
     let log_hooks = EventHooks::new(setup.event_hooks);
     let log_output = Output::new(setup.line_copies);
@@ -97,18 +97,23 @@ fn build(mut setup: Setup<'_>) -> Sinks {
     }
 }
 
-/// The flush budget: `LAMBDA_TELEMETRY_FLUSH_BUDGET_MS`, 500 ms by default.
-fn budget_from_env(problems: &mut Vec<String>) -> Duration {
-    let ms = crate::config::number(LAMBDA_TELEMETRY_FLUSH_BUDGET_MS, setting, problems)
-        .unwrap_or(DEFAULT_FLUSH_BUDGET_MS);
-    Duration::from_millis(ms)
+/// The flush budget: set in code, else `LAMBDA_TELEMETRY_FLUSH_BUDGET_MS`, else 500 ms.
+fn budget(config: &Config, problems: &mut Vec<SettingProblem>) -> Duration {
+    config
+        .flush
+        .budget
+        .resolve(
+            |name, text| whole_number(name, text).map(Duration::from_millis),
+            problems,
+        )
+        .unwrap_or(Duration::from_millis(DEFAULT_FLUSH_BUDGET_MS))
 }
 
 /// Without the `cloudwatch` feature, `CLOUDWATCH_LOG_GROUP` is said to be ignored.
 #[cfg(not(feature = "cloudwatch"))]
 fn cloudwatch_left_out(setup: &mut Setup<'_>) -> Option<Box<dyn Sink>> {
     use crate::constants::CLOUDWATCH_LOG_GROUP;
-    if setting(CLOUDWATCH_LOG_GROUP).is_some() {
+    if setup.config.cloudwatch.group.is_some() {
         setup.notice(|| {
             tracing::info!(
                 target: "lambda_telemetry::cloudwatch",
@@ -140,11 +145,46 @@ mod tests {
         assert_eq!(setup.listed(), vec!["console", "otlp", "xray"]);
         assert_eq!(sinks.len(), 3);
         let (unavailable, _) = setup.finish();
+        let unavailable: Vec<String> = unavailable.iter().map(ToString::to_string).collect();
         assert_eq!(unavailable.len(), 1);
         assert!(
             unavailable[0].starts_with("OTEL_TRACES_EXPORTER: entry 7 of 7 "),
             "{unavailable:?}"
         );
         assert!(!unavailable[0].contains("jaeger"), "{unavailable:?}");
+    }
+
+    /// Sinks take their settings from the `Config` they are handed, never from the
+    /// environment: what is set in code is what they are built with, and a bad value in the
+    /// environment that code overrides is never parsed, so never said.
+    #[test]
+    fn sinks_are_built_from_the_settings_given_in_code() {
+        let config = Config::from_lookup(&|name| match name {
+            "OTEL_TRACES_EXPORTER" => Some("none".to_owned()),
+            "OTEL_EXPORTER_OTLP_TIMEOUT" => Some("slow-x9".to_owned()),
+            "AWS_XRAY_DAEMON_ADDRESS" => Some("nowhere-x9".to_owned()),
+            _ => None,
+        });
+        let resource = crate::traces::resource(&config);
+        let mut setup = Setup::new(&config, &resource);
+        let built = [otlp::build, xray::build]
+            .iter()
+            .filter_map(|build| build(&mut setup))
+            .count();
+        assert_eq!(built, 0, "none asked for");
+        let (problems, _) = setup.finish();
+        assert!(problems.is_empty(), "OTLP and X-Ray are off: {problems:?}");
+        let config = config
+            .with_exporters("otlp,xray")
+            .with_otlp_timeout(Duration::from_secs(1))
+            .with_xray_daemon_address(([127, 0, 0, 1], 2000).into());
+        let mut setup = Setup::new(&config, &resource);
+        let built = [otlp::build, xray::build]
+            .iter()
+            .filter_map(|build| build(&mut setup))
+            .count();
+        assert_eq!((built, setup.listed()), (2, vec!["otlp", "xray"]));
+        let (problems, _) = setup.finish();
+        assert!(problems.is_empty(), "{problems:?}");
     }
 }

@@ -25,12 +25,10 @@ use reqwest::header::{
 use super::loss::{Counts, Loss};
 use super::sink::{Setup, Sink};
 use super::spans::{SPANS_LOST, SpanBatch};
-use crate::constants::{
-    DEFAULT_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_COMPRESSION, OTEL_EXPORTER_OTLP_ENDPOINT,
-    OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_TIMEOUT, OTEL_EXPORTER_OTLP_TRACES_COMPRESSION,
-    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_HEADERS,
-    OTEL_EXPORTER_OTLP_TRACES_TIMEOUT,
-};
+use crate::config::{OtlpSettings, SettingProblem, whole_number};
+use crate::constants::{DEFAULT_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_COMPRESSION};
+#[cfg(test)]
+use crate::constants::{OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_TRACES_HEADERS};
 
 /// The first wait before a retry when the backend gives no `Retry-After`.
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
@@ -41,16 +39,16 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// OTLP endpoint is: the specification's default is `otlp`, but without an endpoint it would
 /// only knock on localhost for every invocation, and Lambda bills the wait.
 pub(super) fn build(setup: &mut Setup<'_>) -> Option<Box<dyn Sink>> {
-    let endpoint_set = || {
-        [
-            OTEL_EXPORTER_OTLP_ENDPOINT,
-            OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
-        ]
-        .iter()
-        .any(|name| crate::config::setting(name).is_some())
-    };
-    let asked = setup.exporter("otlp") || (!setup.exporters_named() && endpoint_set());
-    asked.then(|| Box::new(OtlpExporter::from_env(setup.resource, &mut setup.problems)) as _)
+    let settings = &setup.config.otlp;
+    let endpoint_set = settings.traces_endpoint.is_some();
+    let asked = setup.exporter("otlp") || (!setup.exporters_named() && endpoint_set);
+    asked.then(|| {
+        Box::new(OtlpExporter::new(
+            settings,
+            setup.resource,
+            &mut setup.problems,
+        )) as _
+    })
 }
 
 /// Sends spans to an OTLP/HTTP endpoint.
@@ -75,49 +73,52 @@ pub(crate) enum ExportFailure {
 }
 
 impl OtlpExporter {
-    /// From `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`, `_HEADERS`, `_TIMEOUT` and `_COMPRESSION`.
-    /// What cannot be used is added to `problems`, to be reported once telemetry is up.
-    pub(crate) fn from_env(resource: &Resource, problems: &mut Vec<String>) -> Self {
-        let var = crate::config::setting;
-        let endpoint = var(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT).unwrap_or_else(|| {
-            let base = var(OTEL_EXPORTER_OTLP_ENDPOINT)
-                .unwrap_or_else(|| DEFAULT_OTLP_ENDPOINT.to_owned());
-            format!("{}/v1/traces", base.trim_end_matches('/'))
-        });
-        // The signal's headers are added to the generic ones, and win on a shared name.
+    /// From the OTLP settings (`OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`, `_HEADERS`, `_TIMEOUT`
+    /// and `_COMPRESSION`, or set in code). What cannot be used is added to `problems`, to be
+    /// reported once telemetry is up.
+    pub(crate) fn new(
+        settings: &OtlpSettings,
+        resource: &Resource,
+        problems: &mut Vec<SettingProblem>,
+    ) -> Self {
+        let endpoint = settings
+            .traces_endpoint
+            .clone()
+            .unwrap_or_else(|| format!("{DEFAULT_OTLP_ENDPOINT}/v1/traces"));
+        // The signal's headers are added to the generic ones, and win on a shared name; those
+        // given in code come last and win over both.
         let mut headers = HeaderMap::new();
-        for setting in [
-            OTEL_EXPORTER_OTLP_HEADERS,
-            OTEL_EXPORTER_OTLP_TRACES_HEADERS,
-        ] {
-            if let Some(value) = var(setting) {
-                headers.extend(parse_headers(setting, &value, problems));
-            }
+        for (setting, value) in &settings.headers {
+            headers.extend(parse_headers(setting, value, problems));
         }
-        let timeout = [
-            OTEL_EXPORTER_OTLP_TRACES_TIMEOUT,
-            OTEL_EXPORTER_OTLP_TIMEOUT,
-        ]
-        .into_iter()
-        .find(|name| var(name).is_some())
-        .and_then(|name| crate::config::number(name, var, problems))
-        .map_or(DEFAULT_TIMEOUT, Duration::from_millis);
-        let compression = var(OTEL_EXPORTER_OTLP_TRACES_COMPRESSION)
-            .or_else(|| var(OTEL_EXPORTER_OTLP_COMPRESSION))
-            .map(|v| v.trim().to_ascii_lowercase());
-        let gzip = match compression.as_deref() {
-            Some("gzip") => true,
-            None | Some("none") => false,
-            Some(_) => {
-                // Named, not quoted: a setting's value is never said (it may be a key pasted
-                // into the wrong variable).
-                problems.push(format!(
-                    "{OTEL_EXPORTER_OTLP_COMPRESSION} (or its TRACES_ form) is not gzip or none; \
-                     sending uncompressed"
-                ));
-                false
-            }
-        };
+        for (name, value) in &settings.code_headers {
+            let mut value = value.clone();
+            value.set_sensitive(true);
+            headers.insert(name.clone(), value);
+        }
+        let timeout = settings
+            .timeout
+            .resolve(
+                |name, text| whole_number(name, text).map(Duration::from_millis),
+                problems,
+            )
+            .unwrap_or(DEFAULT_TIMEOUT);
+        let gzip = settings
+            .gzip
+            .resolve(
+                |_, text| match text.trim().to_ascii_lowercase().as_str() {
+                    "gzip" => Ok(true),
+                    "none" => Ok(false),
+                    // Named, not quoted: a setting's value is never said (it may be a key
+                    // pasted into the wrong variable).
+                    _ => Err(SettingProblem::new(
+                        OTEL_EXPORTER_OTLP_COMPRESSION,
+                        "(or its TRACES_ form) is not gzip or none; sending uncompressed",
+                    )),
+                },
+                problems,
+            )
+            .unwrap_or(false);
         Self {
             endpoint,
             headers,
@@ -275,7 +276,11 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 /// the variable `setting`. A malformed entry is skipped and reported by the setting, its
 /// position and the reason only: no part of it is quoted, since a bare key
 /// (`x-honeycomb-team KEY`, a lone `KEY`) is as likely as a name.
-fn parse_headers(setting: &str, value: &str, problems: &mut Vec<String>) -> HeaderMap {
+fn parse_headers(
+    setting: &'static str,
+    value: &str,
+    problems: &mut Vec<SettingProblem>,
+) -> HeaderMap {
     let mut headers = HeaderMap::new();
     let entries: Vec<&str> = value.split(',').filter(|e| !e.trim().is_empty()).collect();
     for (i, entry) in entries.iter().enumerate() {
@@ -296,10 +301,11 @@ fn parse_headers(setting: &str, value: &str, problems: &mut Vec<String>) -> Head
                 value.set_sensitive(true);
                 headers.insert(name, value);
             }
-            Err(reason) => problems.push(format!(
-                "{setting}: entry {} of {} {reason}; it is ignored",
+            Err(reason) => problems.push(SettingProblem::entry(
+                setting,
                 i + 1,
-                entries.len()
+                entries.len(),
+                format!("{reason}; it is ignored"),
             )),
         }
     }
@@ -322,7 +328,7 @@ mod tests {
         assert_eq!(headers["x-honeycomb-dataset"], "cruddur");
         assert_eq!(headers.len(), 3);
         assert!(headers["x-honeycomb-team"].is_sensitive());
-        assert_eq!(problems, Vec::<String>::new());
+        assert_eq!(problems, Vec::<SettingProblem>::new());
     }
 
     /// The settings model's rule: a problem names the setting and the reason, never the value,
@@ -346,6 +352,7 @@ mod tests {
             let [problem] = problems.as_slice() else {
                 panic!("{value}: {problems:?}")
             };
+            let problem = problem.to_string();
             assert!(
                 problem.starts_with("OTEL_EXPORTER_OTLP_TRACES_HEADERS: entry 2 of 2 ")
                     && problem.contains(reason),

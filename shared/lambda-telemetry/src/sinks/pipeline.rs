@@ -128,10 +128,10 @@ fn unwinding_is_no_loss<'s>(sink: &dyn Sink, work: BoxFuture<'s, Loss>) -> BoxFu
 mod tests {
     use super::*;
     use crate::config::LogFormat;
-    use crate::constants::SPAN_BUFFER_CAPACITY;
     use crate::logs::testing::capture;
     use crate::sinks::otlp::OtlpExporter;
     use crate::sinks::spans::BufferProcessor;
+    use crate::sinks::spans::SPAN_BUFFER_CAPACITY;
     use crate::sinks::xray::XrayExporter;
     use opentelemetry::trace::{Tracer as _, TracerProvider as _};
     use opentelemetry_sdk::trace::SdkTracerProvider;

@@ -13,7 +13,7 @@ use opentelemetry_sdk::Resource;
 
 use super::loss::Loss;
 use super::spans::SpanBatch;
-use crate::config::{Config, setting};
+use crate::config::{Config, SettingProblem};
 use crate::constants::OTEL_TRACES_EXPORTER;
 use crate::logs::LineCopy;
 use crate::logs::hooks::EventHook;
@@ -60,7 +60,7 @@ pub(crate) struct Setup<'a> {
     pub(crate) resource: &'a Resource,
     /// Settings that cannot be used, in words that name the setting and the reason, never the
     /// value (it may be a key): said as WARN lines once the log is up.
-    pub(crate) problems: Vec<String>,
+    pub(crate) problems: Vec<SettingProblem>,
     /// What consumes log events besides the line (Rollbar's capture).
     pub(crate) event_hooks: Vec<Arc<dyn EventHook>>,
     /// Where a copy of each log line goes besides stdout (CloudWatch Logs' queue).
@@ -74,9 +74,9 @@ pub(crate) struct Setup<'a> {
 }
 
 impl<'a> Setup<'a> {
-    /// A setup with `OTEL_TRACES_EXPORTER` read from the environment.
-    pub(crate) fn from_env(config: &'a Config, resource: &'a Resource) -> Self {
-        Self::with_exporters(config, resource, setting(OTEL_TRACES_EXPORTER).as_deref())
+    /// A setup with the exporters of `config` (`OTEL_TRACES_EXPORTER`, or set in code).
+    pub(crate) fn new(config: &'a Config, resource: &'a Resource) -> Self {
+        Self::with_exporters(config, resource, config.traces.exporters.as_deref())
     }
 
     /// A setup with `exporters` as the value of `OTEL_TRACES_EXPORTER`.
@@ -137,7 +137,7 @@ impl<'a> Setup<'a> {
     }
 
     /// The problems, those of `OTEL_TRACES_EXPORTER` first, and the notices.
-    pub(crate) fn finish(&mut self) -> (Vec<String>, Vec<Notice>) {
+    pub(crate) fn finish(&mut self) -> (Vec<SettingProblem>, Vec<Notice>) {
         let mut problems = self.unknown_exporters();
         problems.append(&mut self.problems);
         (problems, std::mem::take(&mut self.notices))
@@ -145,7 +145,7 @@ impl<'a> Setup<'a> {
 
     /// An entry of `OTEL_TRACES_EXPORTER` no sink asked for, by position: a setting's value is
     /// never said (it may be a key in the wrong place).
-    fn unknown_exporters(&self) -> Vec<String> {
+    fn unknown_exporters(&self) -> Vec<SettingProblem> {
         let Some(names) = &self.exporters else {
             return Vec::new();
         };
@@ -157,10 +157,11 @@ impl<'a> Setup<'a> {
                 !name.is_empty() && *name != "none" && !self.known.iter().any(|k| k == name)
             })
             .map(|(i, _)| {
-                format!(
-                    "{OTEL_TRACES_EXPORTER}: entry {} of {} is not {known} or none; it is ignored",
+                SettingProblem::entry(
+                    OTEL_TRACES_EXPORTER,
                     i + 1,
-                    names.len()
+                    names.len(),
+                    format!("is not {known} or none; it is ignored"),
                 )
             })
             .collect()

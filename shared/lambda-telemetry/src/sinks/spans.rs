@@ -13,8 +13,11 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanProcessor};
 
 use super::loss::{Counts, Lost};
-use crate::constants::SPAN_BUFFER_CAPACITY;
 use crate::sampling::{InvocationTrace, XrayTrace};
+
+/// Ended spans kept between two flushes; more are dropped and counted. Internal tuning, not
+/// a setting.
+pub(crate) const SPAN_BUFFER_CAPACITY: usize = 2048;
 
 /// Spans lost to a full buffer, a backend that refused them, or the budget: said in one WARN
 /// line per flush, whichever sinks lost them.

@@ -32,15 +32,14 @@ use futures_util::future::BoxFuture;
 use super::loss::Loss;
 use super::sink::{Setup, Sink};
 use super::spans::SpanBatch;
-use crate::config::setting;
-use crate::constants::{CLOUDWATCH_LOG_GROUP, LAMBDA_TASK_ROOT};
+use crate::constants::CLOUDWATCH_LOG_GROUP;
 use settings::Settings;
 use shipper::Shipper;
 
 /// The CloudWatch Logs sink, when `CLOUDWATCH_LOG_GROUP` is set, off Lambda; said at start.
 pub(crate) fn build(setup: &mut Setup<'_>) -> Option<Box<dyn Sink>> {
-    let group = setting(CLOUDWATCH_LOG_GROUP)?;
-    if setting(LAMBDA_TASK_ROOT).is_some() {
+    let group = setup.config.cloudwatch.group.clone()?;
+    if setup.config.runtime.task_root.is_some() {
         setup.notice(|| {
             tracing::info!(
                 target: "lambda_telemetry::cloudwatch",
@@ -49,7 +48,7 @@ pub(crate) fn build(setup: &mut Setup<'_>) -> Option<Box<dyn Sink>> {
         });
         return None;
     }
-    let settings = Settings::from_env(group, &setup.config.service_name);
+    let settings = Settings::new(group, setup.config);
     let said = format!(
         "shipping log lines to CloudWatch Logs group {} stream {}",
         settings.group, settings.stream

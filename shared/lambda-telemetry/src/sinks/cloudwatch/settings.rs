@@ -2,11 +2,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::config::{flag, setting};
-use crate::constants::{
-    CLOUDWATCH_CREATE_LOG_GROUP, CLOUDWATCH_LOG_RETENTION_DAYS, CLOUDWATCH_LOG_STREAM,
-    DEFAULT_LOG_RETENTION_DAYS,
-};
+use crate::config::Config;
+#[cfg(test)]
+use crate::constants::DEFAULT_LOG_RETENTION_DAYS;
 
 /// Where and how lines are shipped.
 #[derive(Debug)]
@@ -19,22 +17,27 @@ pub(crate) struct Settings {
 }
 
 impl Settings {
-    pub(super) fn from_env(group: String, service: &str) -> Self {
+    /// To `group`, with `config`'s CloudWatch settings.
+    pub(super) fn new(group: String, config: &Config) -> Self {
+        let settings = &config.cloudwatch;
+        let host = config.runtime.hostname.as_deref();
         Self {
             group,
-            stream: setting(CLOUDWATCH_LOG_STREAM).unwrap_or_else(|| default_stream(service)),
-            create: flag(CLOUDWATCH_CREATE_LOG_GROUP, true),
-            retention_days: setting(CLOUDWATCH_LOG_RETENTION_DAYS)
-                .and_then(|d| d.trim().parse().ok())
-                .unwrap_or(DEFAULT_LOG_RETENTION_DAYS),
+            stream: settings
+                .stream
+                .clone()
+                .unwrap_or_else(|| default_stream(&config.service_name, host)),
+            create: settings.create,
+            retention_days: settings.retention_days,
         }
     }
 }
 
 /// `<service>/<date>/<host>-<pid>-<random>`: which program, which day, which process, as
 /// Lambda's own `2026/11/21/[$LATEST]<id>` streams tell which execution environment.
-fn default_stream(service: &str) -> String {
-    let host = setting("HOSTNAME")
+fn default_stream(service: &str, host: Option<&str>) -> String {
+    let host = host
+        .map(str::to_owned)
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
@@ -58,7 +61,7 @@ mod tests {
 
     #[test]
     fn the_stream_name_says_service_date_and_instance() {
-        let stream = default_stream("home-activities");
+        let stream = default_stream("home-activities", None);
         let parts: Vec<_> = stream.split('/').collect();
         assert_eq!(parts.len(), 5, "{stream}");
         assert_eq!(parts[1].len(), 4, "{stream}");

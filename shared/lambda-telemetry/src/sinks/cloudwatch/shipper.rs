@@ -344,14 +344,11 @@ mod tests {
         }
         // An oversized line, as the log layer writes it: pieces within the limit.
         let big = serde_json::json!({"level": "INFO", "message": "y".repeat(600_000)}).to_string();
-        let pieces: Vec<String> = crate::logs::within_limit(
-            big.as_bytes(),
-            LogFormat::Json,
-            crate::constants::MAX_LINE_BYTES,
-        )
-        .into_iter()
-        .map(|p| String::from_utf8(p).unwrap())
-        .collect();
+        let pieces: Vec<String> =
+            crate::logs::within_limit(big.as_bytes(), LogFormat::Json, crate::logs::MAX_LINE_BYTES)
+                .into_iter()
+                .map(|p| String::from_utf8(p).unwrap())
+                .collect();
         for piece in &pieces {
             shipper.push(piece.as_bytes());
         }

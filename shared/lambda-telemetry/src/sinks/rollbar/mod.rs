@@ -71,11 +71,10 @@ fn say_items_lost(counts: &Counts, budget: std::time::Duration) {
 
 /// The Rollbar sink, when `ROLLBAR_ACCESS_TOKEN` is set; said at start either way.
 pub(crate) fn build(setup: &mut Setup<'_>) -> Option<Box<dyn Sink>> {
-    let (reporter, said) =
-        match Reporter::from_settings(crate::config::setting, &mut setup.problems) {
-            Ok(reporter) => (Some(Arc::new(reporter)), "Rollbar reporting is on"),
-            Err(off) => (None, off),
-        };
+    let (reporter, said) = match Reporter::from_settings(setup.config, &mut setup.problems) {
+        Ok(reporter) => (Some(Arc::new(reporter)), "Rollbar reporting is on"),
+        Err(off) => (None, off),
+    };
     setup.notice(move || tracing::info!(target: "lambda_telemetry::rollbar", "{said}"));
     let reporter = reporter?;
     // Items are made from log events: the log layer hands each one to the reporter.
@@ -116,7 +115,7 @@ mod tests {
     #[test]
     fn report_message_reports_through_the_log_layer_in_charge_only() {
         let reporter = Reporter::from_settings(
-            |name| (name == crate::constants::ROLLBAR_ACCESS_TOKEN).then(|| "canary".to_owned()),
+            &reporter::tests::config_of(&[(crate::constants::ROLLBAR_ACCESS_TOKEN, "canary")]),
             &mut Vec::new(),
         )
         .unwrap();

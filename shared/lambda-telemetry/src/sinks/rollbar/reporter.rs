@@ -8,11 +8,9 @@ use serde_json::{Map, Value, json};
 
 use super::item::{MAX_ITEM_BYTES, backtrace_frames, current_trace_id, frame_at, within_size};
 use super::level::{self, Level, REPORT_TARGET};
+use crate::config::{Config, SettingProblem, whole_number};
 use crate::constants::{
-    AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_LOG_STREAM_NAME, DEFAULT_ROLLBAR_ENDPOINT,
-    DEFAULT_ROLLBAR_ENVIRONMENT, DEFAULT_ROLLBAR_MAX_ITEMS, LAMBDA_TASK_ROOT,
-    LAMBDA_TELEMETRY_TRACE_LINK, REDACTED, ROLLBAR_ACCESS_TOKEN, ROLLBAR_CODE_VERSION,
-    ROLLBAR_ENDPOINT, ROLLBAR_ENVIRONMENT, ROLLBAR_LEVEL, ROLLBAR_MAX_ITEMS, ROLLBAR_SCRUB_FIELDS,
+    DEFAULT_ROLLBAR_ENDPOINT, DEFAULT_ROLLBAR_ENVIRONMENT, DEFAULT_ROLLBAR_MAX_ITEMS, REDACTED,
     log_keys,
 };
 use crate::logs::hooks::LogEvent;
@@ -41,13 +39,18 @@ pub(crate) struct Reporter {
 }
 
 impl Reporter {
-    /// From the `ROLLBAR_*` settings `setting` looks up; the reason when reporting is off.
+    /// From `config`'s Rollbar settings (the `ROLLBAR_*` variables, or set in code) and what
+    /// Lambda says of the function; the reason when reporting is off.
     pub(super) fn from_settings(
-        setting: impl Fn(&str) -> Option<String>,
-        problems: &mut Vec<String>,
+        config: &Config,
+        problems: &mut Vec<SettingProblem>,
     ) -> Result<Self, &'static str> {
-        let var = |name: &str| setting(name).filter(|v| !v.trim().is_empty());
-        let Some(token) = var(ROLLBAR_ACCESS_TOKEN) else {
+        let settings = &config.rollbar;
+        let Some(token) = settings
+            .access_token
+            .as_deref()
+            .filter(|t| !t.trim().is_empty())
+        else {
             return Err("Rollbar reporting is off: ROLLBAR_ACCESS_TOKEN is not set");
         };
         let Ok(mut token) = reqwest::header::HeaderValue::from_str(token.trim()) else {
@@ -56,51 +59,55 @@ impl Reporter {
             );
         };
         token.set_sensitive(true);
-        let event_level = match var(ROLLBAR_LEVEL).map(|l| l.trim().to_ascii_lowercase()) {
-            Some(l) if l == "off" || l == "none" => None,
-            Some(l) if l == "critical" => Some(Level::Critical),
-            Some(l) if l == "warning" || l == "warn" => Some(Level::Warning),
-            Some(l) if l == "info" => Some(Level::Info),
-            Some(l) if l == "debug" => Some(Level::Debug),
-            Some(l) if l == "error" => Some(Level::Error),
-            None => Some(Level::Error),
-            Some(_) => {
-                problems.push(format!(
-                    "{ROLLBAR_LEVEL} is not critical, error, warning, info, debug or off; using error"
-                ));
-                Some(Level::Error)
-            }
-        };
+        let event_level = settings
+            .level
+            .resolve(
+                |name, text| match text.trim().to_ascii_lowercase().as_str() {
+                    "off" | "none" => Ok(None),
+                    "critical" => Ok(Some(Level::Critical)),
+                    "warning" | "warn" => Ok(Some(Level::Warning)),
+                    "info" => Ok(Some(Level::Info)),
+                    "debug" => Ok(Some(Level::Debug)),
+                    "error" => Ok(Some(Level::Error)),
+                    _ => Err(SettingProblem::new(
+                        name,
+                        "is not critical, error, warning, info, debug or off; using error",
+                    )),
+                },
+                problems,
+            )
+            .unwrap_or(Some(Level::Error));
+        let runtime = &config.runtime;
         let reporter = Self {
             token,
-            endpoint: var(ROLLBAR_ENDPOINT).unwrap_or_else(|| DEFAULT_ROLLBAR_ENDPOINT.to_owned()),
-            environment: var(ROLLBAR_ENVIRONMENT)
+            endpoint: settings
+                .endpoint
+                .clone()
+                .unwrap_or_else(|| DEFAULT_ROLLBAR_ENDPOINT.to_owned()),
+            environment: settings
+                .environment
+                .clone()
                 .unwrap_or_else(|| DEFAULT_ROLLBAR_ENVIRONMENT.to_owned()),
             // The commit the build came from (see build.rs), else the crate's version.
-            code_version: var(ROLLBAR_CODE_VERSION).unwrap_or_else(|| {
+            code_version: settings.code_version.clone().unwrap_or_else(|| {
                 option_env!("LAMBDA_TELEMETRY_GIT_COMMIT")
                     .unwrap_or(env!("CARGO_PKG_VERSION"))
                     .to_owned()
             }),
             event_level,
-            max_items: crate::config::number(ROLLBAR_MAX_ITEMS, var, problems)
+            max_items: settings
+                .max_items
+                .resolve(whole_number, problems)
                 .unwrap_or(DEFAULT_ROLLBAR_MAX_ITEMS),
-            scrub: var(ROLLBAR_SCRUB_FIELDS)
-                .map(|list| {
-                    list.split(',')
-                        .map(|f| f.trim().to_ascii_lowercase())
-                        .filter(|f| !f.is_empty())
-                        .collect()
-                })
-                .unwrap_or_default(),
-            trace_link: var(LAMBDA_TELEMETRY_TRACE_LINK),
+            scrub: settings.scrub_fields.clone(),
+            trace_link: settings.trace_link.clone(),
             server: json!({
-                "host": var(AWS_LAMBDA_LOG_STREAM_NAME).or_else(|| var("HOSTNAME")).unwrap_or_default(),
-                "root": var(LAMBDA_TASK_ROOT).unwrap_or_else(|| {
+                "host": runtime.log_stream.clone().or_else(|| runtime.hostname.clone()).unwrap_or_default(),
+                "root": runtime.task_root.clone().unwrap_or_else(|| {
                     std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default()
                 }),
             }),
-            function_name: var(AWS_LAMBDA_FUNCTION_NAME),
+            function_name: config.function_name.clone(),
             queue: Mutex::new(Vec::new()),
             queued_outside_invocations: AtomicU64::new(0),
             over_cap: AtomicU64::new(0),
@@ -341,8 +348,12 @@ impl Reporter {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+    use crate::constants::{
+        ROLLBAR_ACCESS_TOKEN, ROLLBAR_ENDPOINT, ROLLBAR_LEVEL, ROLLBAR_MAX_ITEMS,
+        ROLLBAR_SCRUB_FIELDS,
+    };
     use std::sync::Arc;
 
     fn reporter(settings: &[(&str, &str)]) -> Reporter {
@@ -351,20 +362,22 @@ mod tests {
         reporter
     }
 
+    /// The settings `settings` give, read as from the environment.
+    pub(in crate::sinks::rollbar) fn config_of(settings: &[(&str, &str)]) -> Config {
+        Config::from_lookup(&|name| {
+            settings
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
     fn reporter_and_problems(settings: &[(&str, &str)]) -> (Reporter, Vec<String>) {
         let mut all = vec![(ROLLBAR_ACCESS_TOKEN, "canary-token-9d")];
         all.extend_from_slice(settings);
         let mut problems = Vec::new();
-        let reporter = Reporter::from_settings(
-            |name| {
-                all.iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| (*v).to_owned())
-            },
-            &mut problems,
-        )
-        .unwrap();
-        (reporter, problems)
+        let reporter = Reporter::from_settings(&config_of(&all), &mut problems).unwrap();
+        (reporter, problems.iter().map(ToString::to_string).collect())
     }
 
     #[test]
@@ -403,10 +416,10 @@ mod tests {
 
     #[test]
     fn without_a_token_reporting_is_off_and_says_why() {
-        let off = Reporter::from_settings(|_| None, &mut Vec::new()).unwrap_err();
+        let off = Reporter::from_settings(&config_of(&[]), &mut Vec::new()).unwrap_err();
         assert!(off.contains("ROLLBAR_ACCESS_TOKEN is not set"), "{off}");
         let bad = Reporter::from_settings(
-            |name| (name == ROLLBAR_ACCESS_TOKEN).then(|| "line\nbreak".to_owned()),
+            &config_of(&[(ROLLBAR_ACCESS_TOKEN, "line\nbreak")]),
             &mut Vec::new(),
         );
         assert!(bad.unwrap_err().contains("not a valid header value"));

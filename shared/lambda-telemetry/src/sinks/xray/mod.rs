@@ -53,6 +53,7 @@ use futures_util::future::BoxFuture;
 use super::loss::{Counts, Loss};
 use super::sink::{Setup, Sink};
 use super::spans::{EndedSpan, SPANS_LOST, SpanBatch};
+use crate::config::{SettingProblem, XraySettings};
 use crate::constants::{AWS_XRAY_DAEMON_ADDRESS, DEFAULT_XRAY_DAEMON_ADDRESS};
 use crate::sampling::XrayTrace;
 use document::datagram_of;
@@ -64,7 +65,7 @@ pub(super) fn build(setup: &mut Setup<'_>) -> Option<Box<dyn Sink>> {
         return None;
     }
     // The resource's `service.name`, which is this one.
-    match XrayExporter::from_env(&setup.config.service_name) {
+    match XrayExporter::from_settings(&setup.config.xray, &setup.config.service_name) {
         Ok(exporter) => Some(Box::new(exporter)),
         Err(problem) => {
             setup.problems.push(problem);
@@ -83,21 +84,32 @@ pub(crate) struct XrayExporter {
 }
 
 impl XrayExporter {
-    /// From `AWS_XRAY_DAEMON_ADDRESS` (`host:port`, or Lambda's `udp:host:port tcp:host:port`),
-    /// `127.0.0.1:2000` when unset. An address that does not resolve is an error to report.
-    pub(crate) fn from_env(service_name: &str) -> Result<Self, String> {
-        let value = std::env::var(AWS_XRAY_DAEMON_ADDRESS)
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .unwrap_or_else(|| DEFAULT_XRAY_DAEMON_ADDRESS.to_owned());
-        let daemon = daemon_address(&value)
-            // Named, not quoted: a setting's value is never said.
-            .ok_or_else(|| {
-                format!(
-                    "{AWS_XRAY_DAEMON_ADDRESS} is not host:port nor udp:host:port tcp:host:port; \
-                     X-Ray export is off"
-                )
-            })?;
+    /// To the daemon's address set in code, else `AWS_XRAY_DAEMON_ADDRESS` (`host:port`, or
+    /// Lambda's `udp:host:port tcp:host:port`), else `127.0.0.1:2000`. An address that does
+    /// not resolve is a problem to report.
+    pub(crate) fn from_settings(
+        settings: &XraySettings,
+        service_name: &str,
+    ) -> Result<Self, SettingProblem> {
+        let mut problems = Vec::new();
+        let daemon = settings.daemon.resolve(
+            |name, text| {
+                // Named, not quoted: a setting's value is never said.
+                daemon_address(text).ok_or_else(|| {
+                    SettingProblem::new(
+                        name,
+                        "is not host:port nor udp:host:port tcp:host:port; X-Ray export is off",
+                    )
+                })
+            },
+            &mut problems,
+        );
+        if let Some(problem) = problems.pop() {
+            return Err(problem);
+        }
+        let daemon = daemon
+            .or_else(|| daemon_address(DEFAULT_XRAY_DAEMON_ADDRESS))
+            .ok_or_else(|| SettingProblem::new(AWS_XRAY_DAEMON_ADDRESS, "has no default"))?;
         Ok(Self::new(daemon, service_name))
     }
 
