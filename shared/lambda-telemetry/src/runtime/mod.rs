@@ -41,20 +41,13 @@
 //! With `AWS_LAMBDA_MAX_CONCURRENCY` = N > 1 (Lambda Managed Instances), N loops run side
 //! by side, as lambda_runtime's `run_concurrent` does; each flushes after its own responses.
 
-use std::fmt;
-use std::future::{Future, poll_fn};
-use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
+use std::future::poll_fn;
 use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll};
 
-use base64::Engine as _;
-use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use http_body_util::BodyExt as _;
-use lambda_http::aws_lambda_events::query_map::QueryMap;
 use lambda_http::lambda_runtime::{Config as LambdaConfig, Context};
-use lambda_http::request::{LambdaRequest, RequestContext, RequestOrigin};
-use lambda_http::{Body, IntoResponse, Request, RequestExt as _, Response, TransformResponse};
+use lambda_http::{Body, IntoResponse, Request, Response, TransformResponse};
 use lambda_runtime_api_client::PooledClient;
 use lambda_runtime_api_client::body::Body as ApiBody;
 use tower::{Layer as _, Service};
@@ -64,6 +57,16 @@ use crate::constants::{AWS_LAMBDA_MAX_CONCURRENCY, AWS_LAMBDA_RUNTIME_API, span_
 use crate::invocation::InvocationLayer;
 use crate::propagation::xray_root;
 use crate::sinks::Pipeline;
+
+/// Checking an event before lambda_http converts it.
+mod check;
+/// The event as the handler's request.
+mod event;
+/// The headers as the event carried them.
+mod headers;
+
+use check::RejectMalformed;
+use event::{Unread, http_request, parse_event};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -76,11 +79,6 @@ const INVOKED_ARN: &str = "lambda-runtime-invoked-function-arn";
 /// invocation (newer Runtime APIs send it; lambda_runtime echoes it too).
 const INVOCATION_ID: &str = "lambda-runtime-invocation-id";
 const ERROR_TYPE: &str = "lambda-runtime-function-error-type";
-
-/// The longest URI `http::Uri` accepts: lambda_http's conversion panics past it.
-const MAX_URI_LEN: usize = u16::MAX as usize - 1;
-/// How much of a rejected event's path the access line shows.
-const SHOWN_PATH_LEN: usize = 1024;
 
 /// Serves `handler`, inside `invocation`, on the Runtime API at `AWS_LAMBDA_RUNTIME_API`,
 /// with `AWS_LAMBDA_MAX_CONCURRENCY` loops (both from `config`); returns only when no loop is
@@ -389,512 +387,16 @@ fn unanswerable(
     }
 }
 
-/// Why an event is not the `LambdaRequest` lambda_http reads.
-#[derive(Debug)]
-enum Unread {
-    /// An HTTP event's shape that aws_lambda_events cannot read: answered 400.
-    Http(Box<Unreadable>),
-    /// Not an HTTP event, or not JSON: an invocation error of this type, with this message.
-    Other(&'static str, String),
-}
-
-/// The event as lambda_http reads it, or why it cannot.
-fn parse_event(body: &[u8]) -> Result<LambdaRequest, Unread> {
-    let error = match serde_json::from_slice(body) {
-        Ok(event) => return Ok(event),
-        Err(error) => error,
-    };
-    Err(match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(json) => match Unreadable::of(&json) {
-            Some(unreadable) => Unread::Http(Box::new(unreadable)),
-            None => Unread::Other(
-                "Runtime.UnsupportedEvent",
-                "the event is not an HTTP event (API Gateway REST or HTTP API, function URL, ALB)"
-                    .to_owned(),
-            ),
-        },
-        Err(_) => Unread::Other(
-            "Runtime.InvalidJson",
-            format!("the event is not JSON: {error}"),
-        ),
-    })
-}
-
-/// An event with an HTTP event's shape that does not deserialize as one: a header name with
-/// a space, a header value with a line break, a method that is no HTTP token, a field of
-/// the wrong type. It is the caller's mistake, so it gets a 400 like any other event the
-/// function cannot read, not an invocation error (a 502 for the client) without an access
-/// line.
-#[derive(Debug)]
-struct Unreadable {
-    origin: RequestOrigin,
-    method: Method,
-    path: Option<String>,
-    context: Option<RequestContext>,
-    reason: &'static str,
-}
-
-impl Unreadable {
-    /// `None` unless `json` has the shape `LambdaRequest`'s variants are told apart by:
-    /// `httpMethod` (REST, ALB when `requestContext.elb` is there), or `requestContext.http`
-    /// or `version` `2.0` (HTTP API, function URL).
-    fn of(json: &serde_json::Value) -> Option<Self> {
-        let context = json.get("requestContext");
-        let (origin, method, path) = if json.get("httpMethod").is_some() {
-            let origin = match context.and_then(|c| c.get("elb")) {
-                Some(_) => RequestOrigin::Alb,
-                None => RequestOrigin::ApiGatewayV1,
-            };
-            (origin, json.get("httpMethod"), json.get("path"))
-        } else if context.and_then(|c| c.get("http")).is_some()
-            || json.get("version").and_then(|v| v.as_str()) == Some("2.0")
-        {
-            let http = context.and_then(|c| c.get("http"));
-            let path = json.get("rawPath").or_else(|| http?.get("path"));
-            (
-                RequestOrigin::ApiGatewayV2,
-                http.and_then(|h| h.get("method")),
-                path,
-            )
-        } else {
-            return None;
-        };
-        // Read on its own, the request context still names the route and the source IP
-        // for the access line, when it is not what failed.
-        let context = context.cloned().and_then(|c| match origin {
-            RequestOrigin::ApiGatewayV1 => serde_json::from_value(c)
-                .ok()
-                .map(RequestContext::ApiGatewayV1),
-            RequestOrigin::ApiGatewayV2 => serde_json::from_value(c)
-                .ok()
-                .map(RequestContext::ApiGatewayV2),
-            RequestOrigin::Alb => serde_json::from_value(c).ok().map(RequestContext::Alb),
-            _ => None,
-        });
-        let reason = unreadable_part(json, method);
-        Some(Self {
-            origin,
-            // aws_lambda_events reads an empty method as GET.
-            method: method
-                .and_then(|m| m.as_str())
-                .filter(|m| !m.is_empty())
-                .and_then(|m| Method::from_bytes(m.as_bytes()).ok())
-                .unwrap_or(Method::GET),
-            path: path.and_then(|p| p.as_str()).map(str::to_owned),
-            context,
-            reason,
-        })
-    }
-
-    /// The bare request that stands for it, marked with its [`Rejection`]. Without headers:
-    /// a part of them may be what failed, and a caller's trace context read from the rest
-    /// could be half of what was sent (one of two `traceparent` fields).
-    fn request(self, context: Context) -> Request {
-        bare_request(
-            self.method,
-            self.path.as_deref(),
-            HeaderMap::new(),
-            self.context,
-            Rejection::Unreadable(self.reason),
-        )
-        .with_lambda_context(context)
-    }
-}
-
-/// Which part of an HTTP-shaped event aws_lambda_events refuses, checked as its
-/// `deserialize_headers` and `http_method` read them; a kind, never the value.
-fn unreadable_part(json: &serde_json::Value, method: Option<&serde_json::Value>) -> &'static str {
-    use serde_json::Value;
-    for headers in ["headers", "multiValueHeaders"].map(|key| json.get(key)) {
-        let Some(Value::Object(headers)) = headers else {
-            continue;
-        };
-        for (name, values) in headers {
-            if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                return "a header name is not a valid HTTP field name";
-            }
-            let valid = |value: &Value| {
-                value
-                    .as_str()
-                    .is_some_and(|v| HeaderValue::from_str(v).is_ok())
-            };
-            let values_valid = match values {
-                Value::Array(values) => values.iter().all(valid),
-                value => valid(value),
-            };
-            if !values_valid {
-                return "a header value is not a valid HTTP field value";
-            }
-        }
-    }
-    match method {
-        Some(Value::String(m)) if m.is_empty() || Method::from_bytes(m.as_bytes()).is_ok() => {}
-        None => {}
-        Some(_) => return "the method is not an HTTP method",
-    }
-    "a field is missing or not of its type"
-}
-
-/// Why an event got a 400 instead of reaching the handler; the request carries it as an
-/// extension, for [`RejectMalformed`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Rejection {
-    /// `isBase64Encoded` with a body that is not base64.
-    Base64Body,
-    /// The URL built from the event is longer than a URI can be.
-    UriTooLong(usize),
-    /// No URL can be built from the event's path, host and scheme.
-    InvalidUrl(String),
-    /// lambda_http's conversion panicked for a reason [`check`] did not foresee.
-    ConversionPanicked(String),
-    /// The event has an HTTP event's shape and does not deserialize as one; which part
-    /// failed, never its value ([`unreadable_part`]).
-    Unreadable(&'static str),
-}
-
-impl fmt::Display for Rejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Base64Body => f.write_str("isBase64Encoded is true and the body is not base64"),
-            Self::UriTooLong(len) => write!(
-                f,
-                "the URL is {len} bytes, more than the {MAX_URI_LEN} a URI may have"
-            ),
-            Self::InvalidUrl(why) => write!(f, "no URL can be made of the event: {why}"),
-            Self::ConversionPanicked(why) => {
-                write!(f, "lambda_http could not convert the event: {why}")
-            }
-            Self::Unreadable(part) => {
-                write!(
-                    f,
-                    "the event has an HTTP event's shape but cannot be read: {part}"
-                )
-            }
-        }
-    }
-}
-
-/// The request the handler sees: lambda_http's conversion of the event, with the Lambda
-/// context, and the headers as the event carried them (the caller's `X-Amzn-Trace-Id`
-/// stays, and every value of a repeated header: [`event_headers`]). An event the conversion
-/// cannot take becomes a bare request marked with its [`Rejection`].
-fn http_request(mut event: LambdaRequest, context: Context) -> Request {
-    let request = match check(&event) {
-        Ok(()) => {
-            // Kept for the unforeseen panic, which consumes the event.
-            let (method, path) = outline(&event);
-            // Taken out so the conversion leaves the request only `headers`, which
-            // `event_headers` then adds to these.
-            let multi_value = take_multi_value_headers(&mut event);
-            match crate::panics::catch_quietly(AssertUnwindSafe(|| Request::from(event))) {
-                Ok(mut request) => {
-                    let single = std::mem::take(request.headers_mut());
-                    *request.headers_mut() = event_headers(multi_value, single);
-                    request
-                }
-                Err(panic) => bare_request(
-                    method,
-                    path.as_deref(),
-                    HeaderMap::new(),
-                    None,
-                    Rejection::ConversionPanicked(panic),
-                ),
-            }
-        }
-        Err(rejection) => rejected(event, rejection),
-    };
-    request.with_lambda_context(context)
-}
-
-/// The event's `multiValueHeaders` (REST APIs, and ALB with multi-value headers on); empty
-/// for the other kinds.
-fn take_multi_value_headers(event: &mut LambdaRequest) -> HeaderMap {
-    match event {
-        LambdaRequest::ApiGatewayV1(ag) => std::mem::take(&mut ag.multi_value_headers),
-        LambdaRequest::Alb(alb) => std::mem::take(&mut alb.multi_value_headers),
-        _ => HeaderMap::new(),
-    }
-}
-
-/// The headers the client sent: every value of `multi_value`, in order, then each name
-/// found only in `single`.
-///
-/// API Gateway REST (and ALB) put every field of a repeated header in `multiValueHeaders` and
-/// only the last in `headers`. lambda_http 1.3 (`into_proxy_request`, `into_alb_request`)
-/// merges them with `HeaderMap::extend`, which replaces all the values of a name with the
-/// one in `headers`: two `tracestate` fields became the last one, not one list, and two
-/// `traceparent` fields became one that continued the trace instead of starting a new one.
-/// HTTP APIs and function URLs join a repeated header's fields with commas in one value,
-/// which is already one list (and no valid `traceparent`): they have no `multiValueHeaders`.
-fn event_headers(mut multi_value: HeaderMap, single: HeaderMap) -> HeaderMap {
-    // `HeaderMap`'s iterator names a header at its first value only.
-    let mut adding = None;
-    for (name, value) in single {
-        if let Some(name) = name {
-            adding = (!multi_value.contains_key(&name)).then_some(name);
-        }
-        if let Some(name) = &adding {
-            multi_value.append(name.clone(), value);
-        }
-    }
-    multi_value
-}
-
-/// What lambda_http's conversion (`lambda_http::request`, 1.3) would `expect` or `unwrap`
-/// and panic on, checked the way it computes it: `Body::from_maybe_encoded` (a base64 body),
-/// `build_request_uri` (`Url::parse` of scheme, host and path) and the request builder (the
-/// URI `http` accepts). The `query.parse().unwrap()` of an HTTP API query is infallible.
-pub(crate) fn check(event: &LambdaRequest) -> Result<(), Rejection> {
-    let (base64, body, path, headers, host, query) = match event {
-        LambdaRequest::ApiGatewayV1(ag) => (
-            ag.is_base64_encoded,
-            ag.body.as_deref(),
-            with_stage(ag.request_context.stage.as_deref(), ag.path.as_deref()),
-            &ag.headers,
-            host(&ag.headers).or(ag.request_context.domain_name.as_deref()),
-            query_string(
-                &ag.multi_value_query_string_parameters,
-                &ag.query_string_parameters,
-            ),
-        ),
-        LambdaRequest::ApiGatewayV2(ag) => (
-            ag.is_base64_encoded,
-            ag.body.as_deref(),
-            with_stage(ag.request_context.stage.as_deref(), ag.raw_path.as_deref()),
-            &ag.headers,
-            host(&ag.headers).or(ag.request_context.domain_name.as_deref()),
-            ag.raw_query_string.clone().filter(|q| !q.is_empty()),
-        ),
-        LambdaRequest::Alb(alb) => (
-            alb.is_base64_encoded,
-            alb.body.as_deref(),
-            alb.path.clone().unwrap_or_default(),
-            &alb.headers,
-            host(&alb.headers),
-            query_string(
-                &decoded(&alb.multi_value_query_string_parameters),
-                &decoded(&alb.query_string_parameters),
-            ),
-        ),
-        // Kinds this build does not serve: the catch_unwind is their only guard.
-        _ => return Ok(()),
-    };
-    if base64
-        && let Some(body) = body
-        && base64::engine::general_purpose::STANDARD
-            .decode(body)
-            .is_err()
-    {
-        return Err(Rejection::Base64Body);
-    }
-    let mut url = match host {
-        None => url::Url::parse(&format!("http://localhost{path}"))
-            .map_err(|e| Rejection::InvalidUrl(e.to_string()))?
-            .path()
-            .to_owned(),
-        Some(host) => {
-            let scheme = headers
-                .get("x-forwarded-proto")
-                .and_then(|s| s.to_str().ok())
-                .unwrap_or("https");
-            url::Url::parse(&format!("{scheme}://{host}{path}"))
-                .map_err(|e| Rejection::InvalidUrl(e.to_string()))?
-                .to_string()
-        }
-    };
-    if let Some(query) = query {
-        url.push('?');
-        url.push_str(&query);
-    }
-    if url.len() > MAX_URI_LEN {
-        return Err(Rejection::UriTooLong(url.len()));
-    }
-    Uri::try_from(url).map_err(|e| Rejection::InvalidUrl(e.to_string()))?;
-    Ok(())
-}
-
-fn host(headers: &HeaderMap) -> Option<&str> {
-    headers.get(header::HOST).and_then(|h| h.to_str().ok())
-}
-
-/// lambda_http's `apigw_path_with_stage`: the stage in front of the path, unless
-/// `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH` is set or the path has it already.
-fn with_stage(stage: Option<&str>, path: Option<&str>) -> String {
-    let path = path.unwrap_or_default();
-    // lambda_http's own variable, not a setting of this crate: lambda_http reads it from the
-    // process environment on every event (set at all, even empty, counts), and this copy of
-    // its conversion must agree with it, so it is read here the same way and has no `with_*`
-    // (a value in code would never reach lambda_http).
-    if std::env::var_os("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH").is_some() {
-        return path.to_owned();
-    }
-    match stage {
-        None | Some("$default") => path.to_owned(),
-        Some(stage) if path.starts_with(&format!("/{stage}/")) => path.to_owned(),
-        Some(stage) => format!("/{stage}{path}"),
-    }
-}
-
-/// The query lambda_http appends: the multi-valued parameters, else the single ones.
-fn query_string(multi: &QueryMap, single: &QueryMap) -> Option<String> {
-    if !multi.is_empty() {
-        Some(multi.to_query_string())
-    } else if !single.is_empty() {
-        Some(single.to_query_string())
-    } else {
-        None
-    }
-}
-
-/// lambda_http's `decode_query_map` of ALB parameters.
-fn decoded(query: &QueryMap) -> QueryMap {
-    let query = query.to_query_string();
-    let decoded = percent_encoding::percent_decode(query.as_bytes()).decode_utf8_lossy();
-    decoded.parse().unwrap_or_default()
-}
-
-/// The method and path of an event, for the access line of one the conversion chokes on.
-fn outline(event: &LambdaRequest) -> (Method, Option<String>) {
-    match event {
-        LambdaRequest::ApiGatewayV1(ag) => (ag.http_method.clone(), ag.path.clone()),
-        LambdaRequest::ApiGatewayV2(ag) => {
-            (ag.request_context.http.method.clone(), ag.raw_path.clone())
-        }
-        LambdaRequest::Alb(alb) => (alb.http_method.clone(), alb.path.clone()),
-        _ => (Method::GET, None),
-    }
-}
-
-/// The request a rejected event stands for: its method, path, headers and request context
-/// (so the span and access line say what they say of any request), and no body.
-fn rejected(event: LambdaRequest, rejection: Rejection) -> Request {
-    let (method, path, headers, context) = match event {
-        LambdaRequest::ApiGatewayV1(ag) => {
-            let headers = event_headers(ag.multi_value_headers, ag.headers);
-            let context = RequestContext::ApiGatewayV1(ag.request_context);
-            (ag.http_method, ag.path, headers, Some(context))
-        }
-        LambdaRequest::ApiGatewayV2(ag) => {
-            let method = ag.request_context.http.method.clone();
-            let context = RequestContext::ApiGatewayV2(ag.request_context);
-            (method, ag.raw_path, ag.headers, Some(context))
-        }
-        LambdaRequest::Alb(alb) => {
-            let headers = event_headers(alb.multi_value_headers, alb.headers);
-            let context = RequestContext::Alb(alb.request_context);
-            (alb.http_method, alb.path, headers, Some(context))
-        }
-        _ => (Method::GET, None, HeaderMap::new(), None),
-    };
-    bare_request(method, path.as_deref(), headers, context, rejection)
-}
-
-fn bare_request(
-    method: Method,
-    path: Option<&str>,
-    headers: HeaderMap,
-    context: Option<RequestContext>,
-    rejection: Rejection,
-) -> Request {
-    let mut request = Request::new(Body::Empty);
-    *request.method_mut() = method;
-    *request.uri_mut() = shown_path(path.unwrap_or("/"));
-    *request.headers_mut() = headers;
-    if let Some(context) = context {
-        request.extensions_mut().insert(context);
-    }
-    request.extensions_mut().insert(rejection);
-    request
-}
-
-/// The path as the access line can show it: at most [`SHOWN_PATH_LEN`] bytes, characters a
-/// URI cannot carry percent-encoded; `/` when even that is no URI path.
-fn shown_path(path: &str) -> Uri {
-    const ESCAPED: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
-        .add(b' ')
-        .add(b'"')
-        .add(b'#')
-        .add(b'<')
-        .add(b'>')
-        .add(b'?')
-        .add(b'`')
-        .add(b'{')
-        .add(b'}')
-        .add(b'|')
-        .add(b'\\')
-        .add(b'^');
-    let mut end = path.len().min(SHOWN_PATH_LEN);
-    while !path.is_char_boundary(end) {
-        end -= 1;
-    }
-    let path = percent_encoding::utf8_percent_encode(&path[..end], ESCAPED).to_string();
-    if path.starts_with('/') {
-        path.parse().unwrap_or_else(|_| Uri::from_static("/"))
-    } else {
-        Uri::from_static("/")
-    }
-}
-
-/// Answers a request marked with a [`Rejection`] with a 400 instead of calling the handler.
-/// It sits inside the invocation layer, so the 400 has its span and access line like any
-/// answer, and the one line that says why is inside the invocation.
-#[derive(Clone, Debug)]
-struct RejectMalformed<S>(S);
-
-impl<S> Service<Request> for RejectMalformed<S>
-where
-    S: Service<Request>,
-    S::Response: IntoResponse + Send,
-    S::Error: Into<BoxError> + Send,
-    S::Future: Send + 'static,
-{
-    type Response = Response<Body>;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
-        self.0.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        if let Some(rejection) = request.extensions().get::<Rejection>() {
-            match rejection {
-                // Nothing we did not foresee: the caller's mistake, said once, no report.
-                Rejection::Base64Body
-                | Rejection::UriTooLong(_)
-                | Rejection::InvalidUrl(_)
-                | Rejection::Unreadable(_) => {
-                    tracing::warn!(reason = %rejection, "event rejected before the handler")
-                }
-                // A gap in `check`: an error, reported once (the panic hook kept quiet).
-                Rejection::ConversionPanicked(_) => {
-                    tracing::error!(error = %rejection, "event rejected before the handler")
-                }
-            }
-            return Box::pin(std::future::ready(Ok(bad_request())));
-        }
-        let answer = self.0.call(request);
-        Box::pin(async move {
-            let response = answer.await.map_err(Into::into)?;
-            Ok(response.into_response().await)
-        })
-    }
-}
-
-/// What a client sees for an event the function could not read.
-fn bad_request() -> Response<Body> {
-    let mut response = Response::new(Body::from(r#"{"message":"Bad Request"}"#));
-    *response.status_mut() = StatusCode::BAD_REQUEST;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::panic::AssertUnwindSafe;
+
+    use lambda_http::RequestExt as _;
+    use lambda_http::request::{LambdaRequest, RequestContext, RequestOrigin};
+
+    use super::check::{Rejection, SHOWN_PATH_LEN, check};
+    use super::event::Unreadable;
     use crate::propagation::{ParentSource, Propagators, choose_parent};
     use opentelemetry::trace::{TraceContextExt as _, TraceId};
     use serde_json::{Value, json};
@@ -1390,6 +892,6 @@ mod tests {
             message.starts_with("failed to build request at "),
             "{message}"
         );
-        assert!(message.contains("runtime.rs"), "{message}");
+        assert!(message.contains("runtime/mod.rs"), "{message}");
     }
 }
