@@ -1,8 +1,7 @@
 //! `name=value`, `name: value` and `"name": "value"` pairs, and the values they hold.
 
-use super::credentials::scheme;
 use super::is_secret_name;
-use super::scanner::{MAX_NAME_LEN, Scanner, ends_value, is_name_byte};
+use super::scanner::{MAX_NAME_LEN, Scanner, ends_value, is_name_byte, scheme};
 use crate::constants::REDACTED;
 
 impl Scanner<'_> {

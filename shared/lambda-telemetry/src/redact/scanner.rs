@@ -4,8 +4,39 @@
 
 use std::ops::Range;
 
-use super::credentials::scheme;
 use crate::constants::REDACTED;
+
+/// How an authorization scheme carries its credentials.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Credentials {
+    /// One word, always a credential: `Bearer <token>`.
+    Word,
+    /// One word, when it looks like a credential rather than prose: `Basic dXNlcjpwYXNz`,
+    /// `token ghp_1a2b`, but not "token expired".
+    WordIfCredential,
+    /// Comma-separated `name=value` parameters: `Digest username="a", response="..."`,
+    /// `AWS4-HMAC-SHA256 Credential=.../aws4_request, SignedHeaders=..., Signature=...`.
+    Params,
+}
+
+/// The authorization schemes of the IANA registry (RFC 9110 §11) that carry credentials,
+/// AWS Signature Version 4, and GitHub's `token`, by their lower-case names.
+pub(super) const SCHEMES: [(&str, Credentials); 7] = [
+    ("bearer", Credentials::Word),
+    ("basic", Credentials::WordIfCredential),
+    ("token", Credentials::WordIfCredential),
+    ("negotiate", Credentials::WordIfCredential),
+    ("ntlm", Credentials::WordIfCredential),
+    ("digest", Credentials::Params),
+    ("aws4-hmac-sha256", Credentials::Params),
+];
+
+pub(super) fn scheme(word: &str) -> Option<Credentials> {
+    SCHEMES
+        .iter()
+        .find(|(name, _)| word.eq_ignore_ascii_case(name))
+        .map(|&(_, credentials)| credentials)
+}
 
 /// A name longer than this is a hash or a token, not a field name.
 pub(super) const MAX_NAME_LEN: usize = 64;
