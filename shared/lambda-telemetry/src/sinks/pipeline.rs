@@ -114,11 +114,11 @@ pub(crate) fn deadline_after(wait: Duration) -> Instant {
 /// A sink's flush or close that panics ends as if it had sent nothing new: the panic hook
 /// has logged the panic, and the process goes on serving. Without this, a bug in one sink
 /// would end the Runtime API loop, and every later invocation with it.
-fn unwinding_is_no_loss<'s>(sink: &dyn Sink, work: BoxFuture<'s, Loss>) -> BoxFuture<'s, Loss> {
-    let sink = format!("{sink:?}");
+fn unwinding_is_no_loss<'s>(sink: &'s dyn Sink, work: BoxFuture<'s, Loss>) -> BoxFuture<'s, Loss> {
     Box::pin(AssertUnwindSafe(work).catch_unwind().map(move |done| {
         done.unwrap_or_else(|_| {
-            tracing::error!(sink, "a telemetry sink panicked; what it held is lost");
+            // Named only when it happens: formatting a sink on every flush costs.
+            tracing::error!(sink = ?sink, "a telemetry sink panicked; what it held is lost");
             Loss::default()
         })
     }))
