@@ -19,8 +19,8 @@
 //! not sampled (`RecordOnly`): its `traceparent` flags and `traceresponse` say `00`, because
 //! they speak for the OpenTelemetry trace. Spans of an invocation follow its decisions.
 //!
-//! The decisions travel in the OpenTelemetry [`Context`] the invocation layer sets as the
-//! server span's parent ([`InvocationTrace`]); `tracing-opentelemetry` builds every child's
+//! The decisions travel in the OpenTelemetry [`Context`](opentelemetry::Context) the invocation layer sets as the
+//! server span's parent ([`InvocationTrace`](crate::sampling::InvocationTrace)); `tracing-opentelemetry` builds every child's
 //! parent context from it, so every span of the invocation carries them to the sampler and to
 //! the span processor.
 

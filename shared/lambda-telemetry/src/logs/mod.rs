@@ -1,7 +1,7 @@
 //! Structured log lines: one JSON object per line on stdout, with the Lambda context on each,
 //! or with `AWS_LAMBDA_LOG_FORMAT=Text` one line a person reads.
 //!
-//! [`LogLayer`] is a `tracing-subscriber` layer. It reads the invocation span's fields once,
+//! [`LogLayer`](crate::logs::LogLayer) is a `tracing-subscriber` layer. It reads the invocation span's fields once,
 //! when the span is created, and writes them under Powertools' keys on every line written
 //! inside that span, so a line from deep in a handler still says which request it belongs to.
 //!

@@ -1,7 +1,7 @@
 //! Keeps secrets out of telemetry: a value whose name looks secret is never written, nor is a
 //! credential in free text (after an authorization scheme, in a URL's userinfo or query, a
 //! JWT). Log lines and Rollbar items are masked as they are made; spans once, in the flush,
-//! before any exporter sees them ([`redact_span`]).
+//! before any exporter sees them ([`redact_span`](crate::redact::redact_span)).
 
 /// Authorization schemes and their credentials, URLs, source locations.
 mod credentials;

@@ -17,7 +17,7 @@
 //!    a request `expect`s a valid base64 body and a URL it can build (at most 64 KiB, a host
 //!    and scheme `url` accepts). Such an event was an invocation error (a 502 for the client),
 //!    two error reports and no access line. Here the event is checked first, as the
-//!    conversion would see it ([`check`]); one that fails is answered 400 through the
+//!    conversion would see it (`check::check`); one that fails is answered 400 through the
 //!    invocation layer, with its span and access line. The conversion still runs under
 //!    `catch_unwind` for what the check does not foresee.
 //! 3. **The caller's `X-Amzn-Trace-Id` was lost.** lambda_http's adapter overwrote that header
@@ -25,10 +25,10 @@
 //!    caller's trace. Here the request keeps the headers the event carried.
 //!
 //! Two more are lambda_http's conversion, which we still use, and are mended around it: a
-//! REST or ALB event's repeated header kept only its last field ([`event_headers`]), and an
+//! REST or ALB event's repeated header kept only its last field (`headers::event_headers`), and an
 //! event of an HTTP event's shape that does not deserialize (a header value with a line
 //! break) was "not an HTTP event", an invocation error; it is answered 400 like the events
-//! above ([`Unreadable`]).
+//! above (`event::Unreadable`).
 //!
 //! What we gave up from lambda_runtime: SnapStart (its `/restore/next` lifecycle and
 //! `SnapStartResource` hooks; SnapStart is not offered for custom runtimes on
