@@ -1,4 +1,5 @@
-//! moto's server standing in for CloudWatch Logs on a loopback port, stopped on drop, with a
+//! moto's server standing in for CloudWatch Logs, Secrets Manager, SSM Parameter Store and
+//! IAM on a loopback port, stopped on drop, with a
 //! plain-HTTP reader of what it holds (moto does not check signatures unless asked to).
 
 use std::process::{Child, Command, Stdio};
@@ -66,16 +67,79 @@ impl Moto {
 
     /// One CloudWatch Logs action, as the JSON protocol carries it.
     fn call(&self, action: &str, body: Value) -> Value {
+        self.call_json("logs", &format!("Logs_20140328.{action}"), body)
+    }
+
+    /// One action of a JSON-protocol service: `service` is its signing name (moto routes by
+    /// it), `target` its `X-Amz-Target` (`secretsmanager.CreateSecret`).
+    fn call_json(&self, service: &str, target: &str, body: Value) -> Value {
         let mut response = ureq::post(&self.endpoint())
-            .header("x-amz-target", &format!("Logs_20140328.{action}"))
+            .header("x-amz-target", target)
             .header("content-type", "application/x-amz-json-1.1")
             .header(
                 "authorization",
-                "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261121/us-east-1/logs/aws4_request, SignedHeaders=host, Signature=0",
+                &format!("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261121/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"),
             )
             .send(body.to_string())
-            .unwrap_or_else(|e| panic!("{action}: {e}"));
+            .unwrap_or_else(|e| panic!("{target}: {e}"));
         serde_json::from_reader(response.body_mut().as_reader()).expect("a JSON answer")
+    }
+
+    /// Creates a Secrets Manager secret holding `value`; its ARN.
+    pub fn create_secret(&self, name: &str, value: &str) -> String {
+        let answer = self.call_json(
+            "secretsmanager",
+            "secretsmanager.CreateSecret",
+            json!({ "Name": name, "SecretString": value }),
+        );
+        answer["ARN"].as_str().expect("the secret's ARN").to_owned()
+    }
+
+    /// A new version of the secret `arn`, current from now on (a rotation).
+    pub fn put_secret_value(&self, arn: &str, value: &str) {
+        self.call_json(
+            "secretsmanager",
+            "secretsmanager.PutSecretValue",
+            json!({ "SecretId": arn, "SecretString": value }),
+        );
+    }
+
+    /// Creates (or overwrites) an SSM SecureString parameter holding `value`; its ARN.
+    pub fn put_parameter(&self, name: &str, value: &str) -> String {
+        self.call_json(
+            "ssm",
+            "AmazonSSM.PutParameter",
+            json!({ "Name": name, "Value": value, "Type": "SecureString", "Overwrite": true }),
+        );
+        format!(
+            "arn:aws:ssm:us-east-1:123456789012:parameter/{}",
+            name.trim_start_matches('/')
+        )
+    }
+
+    /// An IAM user with an access key and no policy: whatever it asks is denied, once
+    /// authentication is on (`INITIAL_NO_AUTH_ACTION_COUNT`; this takes two actions). Its
+    /// access key id and secret key.
+    pub fn user_without_permissions(&self, name: &str) -> (String, String) {
+        let query = |action: &str| {
+            let mut response = ureq::post(&self.endpoint())
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header(
+                    "authorization",
+                    "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261121/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0",
+                )
+                .send(format!("Action={action}&UserName={name}&Version=2010-05-08"))
+                .unwrap_or_else(|e| panic!("{action}: {e}"));
+            response.body_mut().read_to_string().expect("an XML answer")
+        };
+        query("CreateUser");
+        let key = query("CreateAccessKey");
+        let element = |tag: &str| {
+            let start = key.find(&format!("<{tag}>")).expect(tag) + tag.len() + 2;
+            let end = key[start..].find('<').expect(tag) + start;
+            key[start..end].to_owned()
+        };
+        (element("AccessKeyId"), element("SecretAccessKey"))
     }
 
     /// The names of the groups that start with `prefix`.

@@ -53,6 +53,10 @@ pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 pub const OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
 /// `key=value,...` headers for every OTLP request (`x-honeycomb-team=<key>`).
 pub const OTEL_EXPORTER_OTLP_HEADERS: &str = "OTEL_EXPORTER_OTLP_HEADERS";
+/// The ARN of a Secrets Manager secret or SSM parameter whose value is more OTLP headers, in
+/// the `OTEL_EXPORTER_OTLP_HEADERS` format (`x-honeycomb-team=<key>`); they win on a shared
+/// name. OTLP export waits for it (feature `secrets`).
+pub const OTEL_EXPORTER_OTLP_HEADERS_SECRET_ARN: &str = "OTEL_EXPORTER_OTLP_HEADERS_SECRET_ARN";
 /// Headers for OTLP trace requests only.
 pub const OTEL_EXPORTER_OTLP_TRACES_HEADERS: &str = "OTEL_EXPORTER_OTLP_TRACES_HEADERS";
 /// Milliseconds one OTLP request may take (the flush budget bounds it too).
@@ -73,6 +77,13 @@ pub const DEFAULT_FLUSH_BUDGET_MS: u64 = 500;
 /// crate flushes once more. Off by default: it costs every cold start a Runtime API round trip.
 pub const LAMBDA_TELEMETRY_SHUTDOWN_FLUSH: &str = "LAMBDA_TELEMETRY_SHUTDOWN_FLUSH";
 
+/// Seconds a value read from a secret (`*_SECRET_ARN`) is used before it is read again;
+/// `0` reads it at every flush.
+pub const LAMBDA_TELEMETRY_SECRETS_MAX_AGE_SECONDS: &str =
+    "LAMBDA_TELEMETRY_SECRETS_MAX_AGE_SECONDS";
+/// The maximum age when unset: the AWS Parameters and Secrets Lambda Extension's default TTL.
+pub const DEFAULT_SECRETS_MAX_AGE_SECONDS: u64 = 300;
+
 /// The CloudWatch Logs group to ship log lines to, off Lambda (feature `cloudwatch`).
 pub const CLOUDWATCH_LOG_GROUP: &str = "CLOUDWATCH_LOG_GROUP";
 /// The stream in it; default `<service>/<yyyy/mm/dd>/<host>-<pid>-<random>`.
@@ -86,6 +97,9 @@ pub const DEFAULT_LOG_RETENTION_DAYS: i32 = 30;
 
 /// Rollbar's `post_server_item` token; unset, reporting is off.
 pub const ROLLBAR_ACCESS_TOKEN: &str = "ROLLBAR_ACCESS_TOKEN";
+/// The ARN of a Secrets Manager secret or SSM parameter whose value is the token; wins over
+/// `ROLLBAR_ACCESS_TOKEN` (feature `secrets`).
+pub const ROLLBAR_ACCESS_TOKEN_SECRET_ARN: &str = "ROLLBAR_ACCESS_TOKEN_SECRET_ARN";
 /// Where items are posted.
 pub const ROLLBAR_ENDPOINT: &str = "ROLLBAR_ENDPOINT";
 /// Rollbar's item API.

@@ -87,6 +87,9 @@
 //! [`SettingProblem`], said once at start; the default is used instead.
 #![warn(missing_docs, rust_2018_idioms)]
 
+/// The AWS SDK's configuration, shared by the parts that call AWS.
+#[cfg(any(feature = "cloudwatch", feature = "secrets"))]
+mod aws;
 /// Traced outgoing HTTP for handlers.
 mod client;
 /// Settings, read from the environment and overridable in code.
@@ -107,6 +110,8 @@ mod panics;
 mod propagation;
 /// Masking of secret values.
 mod redact;
+/// Keys read from Secrets Manager or Parameter Store, cached and refreshed off the request path.
+mod secrets;
 /// Error reports to Rollbar.
 #[cfg(feature = "rollbar")]
 pub use sinks::rollbar;

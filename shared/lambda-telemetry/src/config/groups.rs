@@ -68,6 +68,8 @@ pub(crate) struct OtlpSettings {
     pub(crate) traces_endpoint: Option<String>,
     /// The headers' text, generic then signal (the signal's win on a shared name).
     pub(crate) headers: Vec<(&'static str, String)>,
+    /// `OTEL_EXPORTER_OTLP_HEADERS_SECRET_ARN`: more headers, read from a secret.
+    pub(crate) headers_secret_arn: Option<String>,
     /// Headers given in code: added last, they win on a shared name.
     pub(crate) code_headers: Vec<(http::HeaderName, http::HeaderValue)>,
     /// How long one request may take; the flush budget bounds it too.
@@ -92,6 +94,7 @@ impl OtlpSettings {
         Self {
             traces_endpoint,
             headers,
+            headers_secret_arn: var(OTEL_EXPORTER_OTLP_HEADERS_SECRET_ARN),
             code_headers: Vec::new(),
             timeout: Setting::read(
                 &[
@@ -107,6 +110,22 @@ impl OtlpSettings {
                 ],
                 var,
             ),
+        }
+    }
+}
+
+/// Secrets (`*_SECRET_ARN`, feature `secrets`).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SecretsSettings {
+    /// `LAMBDA_TELEMETRY_SECRETS_MAX_AGE_SECONDS`; default
+    /// [`DEFAULT_SECRETS_MAX_AGE_SECONDS`].
+    pub(crate) max_age: Setting<Duration>,
+}
+
+impl SecretsSettings {
+    pub(crate) fn from_lookup(var: Lookup<'_>) -> Self {
+        Self {
+            max_age: Setting::read(&[LAMBDA_TELEMETRY_SECRETS_MAX_AGE_SECONDS], var),
         }
     }
 }
@@ -132,6 +151,8 @@ impl XraySettings {
 pub(crate) struct RollbarSettings {
     /// `ROLLBAR_ACCESS_TOKEN`; unset, reporting is off.
     pub(crate) access_token: Option<String>,
+    /// `ROLLBAR_ACCESS_TOKEN_SECRET_ARN`; wins over the token.
+    pub(crate) access_token_secret_arn: Option<String>,
     /// `ROLLBAR_ENDPOINT`.
     pub(crate) endpoint: Option<String>,
     /// `ROLLBAR_ENVIRONMENT`.
@@ -153,6 +174,7 @@ impl RollbarSettings {
     pub(crate) fn from_lookup(var: Lookup<'_>) -> Self {
         Self {
             access_token: var(ROLLBAR_ACCESS_TOKEN),
+            access_token_secret_arn: var(ROLLBAR_ACCESS_TOKEN_SECRET_ARN),
             endpoint: var(ROLLBAR_ENDPOINT),
             environment: var(ROLLBAR_ENVIRONMENT),
             code_version: var(ROLLBAR_CODE_VERSION),

@@ -17,8 +17,8 @@ use std::time::Duration;
 #[cfg(feature = "rollbar")]
 pub(crate) use groups::RollbarSettings;
 pub(crate) use groups::{
-    CloudwatchSettings, FlushSettings, Lookup, OtlpSettings, RuntimeSettings, TraceSettings,
-    XraySettings,
+    CloudwatchSettings, FlushSettings, Lookup, OtlpSettings, RuntimeSettings, SecretsSettings,
+    TraceSettings, XraySettings,
 };
 pub use problem::SettingProblem;
 pub(crate) use problem::{Setting, whole_number};
@@ -76,6 +76,8 @@ pub struct Config {
     pub(crate) otlp: OtlpSettings,
     /// The X-Ray exporter's.
     pub(crate) xray: XraySettings,
+    /// How long values read from secrets are kept.
+    pub(crate) secrets: SecretsSettings,
     /// Rollbar's.
     #[cfg(feature = "rollbar")]
     pub(crate) rollbar: RollbarSettings,
@@ -127,6 +129,7 @@ impl Config {
             flush: FlushSettings::from_lookup(&var),
             otlp: OtlpSettings::from_lookup(&var),
             xray: XraySettings::from_lookup(&var),
+            secrets: SecretsSettings::from_lookup(&var),
             #[cfg(feature = "rollbar")]
             rollbar: RollbarSettings::from_lookup(&var),
             cloudwatch: CloudwatchSettings::from_lookup(&var),
@@ -304,6 +307,36 @@ impl Config {
     /// `{xray_trace_id}` replaced (`LAMBDA_TELEMETRY_TRACE_LINK`).
     pub fn with_trace_link(mut self, template: impl Into<String>) -> Self {
         self.rollbar.trace_link = Some(template.into());
+        self
+    }
+}
+
+/// Keys read from AWS Secrets Manager or SSM Parameter Store (feature `secrets`).
+#[cfg(feature = "secrets")]
+impl Config {
+    /// The ARN of a Secrets Manager secret or an SSM parameter holding more OTLP headers,
+    /// `name=value,...` as `OTEL_EXPORTER_OTLP_HEADERS` writes them
+    /// (`OTEL_EXPORTER_OTLP_HEADERS_SECRET_ARN`). They win over the environment's headers on a
+    /// shared name; those given with [`with_otlp_header`](Self::with_otlp_header) win over
+    /// them. OTLP export sends nothing until the secret is read.
+    pub fn with_otlp_headers_secret_arn(mut self, arn: impl Into<String>) -> Self {
+        self.otlp.headers_secret_arn = Some(arn.into());
+        self
+    }
+
+    /// The ARN of a Secrets Manager secret or an SSM parameter holding Rollbar's token
+    /// (`ROLLBAR_ACCESS_TOKEN_SECRET_ARN`); it wins over the token itself.
+    #[cfg(feature = "rollbar")]
+    pub fn with_rollbar_access_token_secret_arn(mut self, arn: impl Into<String>) -> Self {
+        self.rollbar.access_token_secret_arn = Some(arn.into());
+        self
+    }
+
+    /// How long a value read from a secret is used before it is read again
+    /// (`LAMBDA_TELEMETRY_SECRETS_MAX_AGE_SECONDS`; default 300 s). Zero reads it at every
+    /// flush.
+    pub fn with_secrets_max_age(mut self, max_age: Duration) -> Self {
+        self.secrets.max_age = Setting::Code(max_age);
         self
     }
 }

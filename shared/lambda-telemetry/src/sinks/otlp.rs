@@ -25,13 +25,23 @@ use reqwest::header::{
 use super::loss::{Counts, Loss};
 use super::sink::{Setup, Sink};
 use super::spans::{SPANS_LOST, SpanBatch};
-use crate::config::{OtlpSettings, SettingProblem, whole_number};
-use crate::constants::{DEFAULT_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_COMPRESSION};
+use crate::config::{OtlpSettings, SecretsSettings, SettingProblem, whole_number};
+use crate::constants::{
+    DEFAULT_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_COMPRESSION, OTEL_EXPORTER_OTLP_HEADERS_SECRET_ARN,
+};
 #[cfg(test)]
 use crate::constants::{OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_TRACES_HEADERS};
+use crate::secrets::{Credential, SecretFor};
 
 /// The first wait before a retry when the backend gives no `Retry-After`.
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+/// The headers' secret: `name=value,...`, as `OTEL_EXPORTER_OTLP_HEADERS` writes them.
+const HEADERS_SECRET: SecretFor<HeaderMap> = SecretFor {
+    setting: OTEL_EXPORTER_OTLP_HEADERS_SECRET_ARN,
+    sink: "OTLP export",
+    parse: headers_from_secret,
+};
+
 /// The specification's default export timeout.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -45,6 +55,7 @@ pub(super) fn build(setup: &mut Setup<'_>) -> Option<Box<dyn Sink>> {
     asked.then(|| {
         Box::new(OtlpExporter::new(
             settings,
+            &setup.config.secrets,
             setup.resource,
             &mut setup.problems,
         )) as _
@@ -55,7 +66,12 @@ pub(super) fn build(setup: &mut Setup<'_>) -> Option<Box<dyn Sink>> {
 #[derive(Debug)]
 pub(crate) struct OtlpExporter {
     endpoint: String,
+    /// The environment's headers, then those given in code.
     headers: HeaderMap,
+    /// `OTEL_EXPORTER_OTLP_HEADERS_SECRET_ARN`'s, added over the environment's and under those
+    /// given in code (kept apart for that).
+    headers_secret: Option<Credential<HeaderMap>>,
+    code_headers: HeaderMap,
     timeout: Duration,
     gzip: bool,
     resource: ResourceAttributesWithSchema,
@@ -78,6 +94,7 @@ impl OtlpExporter {
     /// reported once telemetry is up.
     pub(crate) fn new(
         settings: &OtlpSettings,
+        secrets: &SecretsSettings,
         resource: &Resource,
         problems: &mut Vec<SettingProblem>,
     ) -> Self {
@@ -91,11 +108,19 @@ impl OtlpExporter {
         for (setting, value) in &settings.headers {
             headers.extend(parse_headers(setting, value, problems));
         }
+        let mut code_headers = HeaderMap::new();
         for (name, value) in &settings.code_headers {
             let mut value = value.clone();
             value.set_sensitive(true);
-            headers.insert(name.clone(), value);
+            code_headers.insert(name.clone(), value);
         }
+        headers.extend(code_headers.clone());
+        let headers_secret = settings.headers_secret_arn.as_deref().and_then(|arn| {
+            let max_age = crate::secrets::max_age(&secrets.max_age, problems);
+            Credential::from_secret(HEADERS_SECRET, arn, max_age)
+                .map_err(|problem| problems.push(problem))
+                .ok()
+        });
         let timeout = settings
             .timeout
             .resolve(
@@ -122,6 +147,8 @@ impl OtlpExporter {
         Self {
             endpoint,
             headers,
+            headers_secret,
+            code_headers,
             timeout,
             gzip,
             resource: resource.into(),
@@ -135,6 +162,8 @@ impl OtlpExporter {
         Self {
             endpoint,
             headers: HeaderMap::new(),
+            headers_secret: None,
+            code_headers: HeaderMap::new(),
             timeout: DEFAULT_TIMEOUT,
             gzip: false,
             resource: (&Resource::builder_empty().build()).into(),
@@ -156,6 +185,10 @@ impl OtlpExporter {
         if self.gzip {
             body = gzip(&body);
         }
+        let headers = self
+            .headers_by(deadline)
+            .await
+            .ok_or(ExportFailure::GaveUp)?;
         let mut backoff = FIRST_BACKOFF;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -166,7 +199,7 @@ impl OtlpExporter {
             // the cold start.
             let mut post = crate::transport::shared_client()
                 .post(&self.endpoint)
-                .headers(self.headers.clone())
+                .headers(headers.clone())
                 .header(CONTENT_TYPE, "application/x-protobuf")
                 .timeout(self.timeout.min(remaining));
             if self.gzip {
@@ -180,6 +213,11 @@ impl OtlpExporter {
                 }
                 Ok(response) => {
                     let status = response.status().as_u16();
+                    if matches!(status, 401 | 403)
+                        && let Some(secret) = &self.headers_secret
+                    {
+                        secret.refused();
+                    }
                     self.report_once(status);
                     return Err(ExportFailure::Refused(status));
                 }
@@ -194,6 +232,19 @@ impl OtlpExporter {
             tokio::time::sleep(wait).await;
             backoff = backoff.saturating_mul(2);
         }
+    }
+
+    /// The headers to send with: with a secret's, once it is read (waiting within
+    /// `deadline` for the read under way); `None` while it is not.
+    async fn headers_by(&self, deadline: Instant) -> Option<HeaderMap> {
+        let Some(secret) = &self.headers_secret else {
+            return Some(self.headers.clone());
+        };
+        let from_secret = secret.value_by(deadline).await?;
+        let mut headers = self.headers.clone();
+        headers.extend(HeaderMap::clone(&from_secret));
+        headers.extend(self.code_headers.clone());
+        Some(headers)
     }
 
     fn report_once(&self, status: u16) {
@@ -218,9 +269,19 @@ impl Sink for OtlpExporter {
         true
     }
 
+    /// The first read of the headers' secret, if they come from one.
+    fn start_background(&self, _budget: Duration) {
+        if let Some(secret) = &self.headers_secret {
+            secret.start();
+        }
+    }
+
     /// The spans the OpenTelemetry sampler sampled; a batch that fails costs all of them.
     fn flush<'s>(&'s self, spans: &mut SpanBatch, deadline: Instant) -> BoxFuture<'s, Loss> {
-        if spans.sampled().next().is_none() {
+        // Off while its headers' secret cannot be read: its line said so once, and the spans
+        // are not counted as lost on every invocation.
+        let off = self.headers_secret.as_ref().is_some_and(Credential::is_off);
+        if off || spans.sampled().next().is_none() {
             return Loss::default().at_once();
         }
         let claim = spans.claim_sampled();
@@ -310,6 +371,21 @@ fn parse_headers(
         }
     }
     headers
+}
+
+/// A secret's headers: every entry must be usable (a bare key, stored without its
+/// `x-honeycomb-team=`, is the likely mistake), else the reasons, which never quote it.
+fn headers_from_secret(text: &str) -> Result<HeaderMap, String> {
+    let mut problems = Vec::new();
+    let headers = parse_headers(OTEL_EXPORTER_OTLP_HEADERS_SECRET_ARN, text, &mut problems);
+    if !problems.is_empty() {
+        let reasons: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        return Err(reasons.join("; "));
+    }
+    if headers.is_empty() {
+        return Err("it holds no header".into());
+    }
+    Ok(headers)
 }
 
 #[cfg(test)]

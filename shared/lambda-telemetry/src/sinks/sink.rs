@@ -139,7 +139,12 @@ impl<'a> Setup<'a> {
     /// The problems, those of `OTEL_TRACES_EXPORTER` first, and the notices.
     pub(crate) fn finish(&mut self) -> (Vec<SettingProblem>, Vec<Notice>) {
         let mut problems = self.unknown_exporters();
-        problems.append(&mut self.problems);
+        // A setting two sinks read (the secrets' maximum age) is said once.
+        for problem in self.problems.drain(..) {
+            if !problems.contains(&problem) {
+                problems.push(problem);
+            }
+        }
         (problems, std::mem::take(&mut self.notices))
     }
 

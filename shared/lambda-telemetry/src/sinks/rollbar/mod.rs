@@ -72,7 +72,13 @@ fn say_items_lost(counts: &Counts, budget: std::time::Duration) {
 /// The Rollbar sink, when `ROLLBAR_ACCESS_TOKEN` is set; said at start either way.
 pub(crate) fn build(setup: &mut Setup<'_>) -> Option<Box<dyn Sink>> {
     let (reporter, said) = match Reporter::from_settings(setup.config, &mut setup.problems) {
-        Ok(reporter) => (Some(Arc::new(reporter)), "Rollbar reporting is on"),
+        Ok(reporter) if reporter.token.is_given() => {
+            (Some(Arc::new(reporter)), "Rollbar reporting is on")
+        }
+        Ok(reporter) => (
+            Some(Arc::new(reporter)),
+            "Rollbar reporting is on once ROLLBAR_ACCESS_TOKEN_SECRET_ARN is read",
+        ),
         Err(off) => (None, off),
     };
     setup.notice(move || tracing::info!(target: "lambda_telemetry::rollbar", "{said}"));
@@ -87,6 +93,11 @@ pub(crate) fn build(setup: &mut Setup<'_>) -> Option<Box<dyn Sink>> {
 struct Rollbar(Arc<Reporter>);
 
 impl Sink for Rollbar {
+    /// The token's first read, when it comes from a secret.
+    fn start_background(&self, _budget: std::time::Duration) {
+        self.0.token.start();
+    }
+
     fn flush<'s>(&'s self, _spans: &mut SpanBatch, deadline: Instant) -> BoxFuture<'s, Loss> {
         Box::pin(async move { Loss::of(&ITEMS_LOST, self.0.flush(deadline).await) })
     }

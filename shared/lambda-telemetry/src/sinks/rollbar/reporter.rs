@@ -1,9 +1,10 @@
 //! The Rollbar client: its settings, the items it makes from log events, and their delivery.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use reqwest::header::HeaderValue;
 use serde_json::{Map, Value, json};
 
 use super::item::{MAX_ITEM_BYTES, backtrace_frames, current_trace_id, frame_at, within_size};
@@ -11,16 +12,38 @@ use super::level::{self, Level, REPORT_TARGET};
 use crate::config::{Config, SettingProblem, whole_number};
 use crate::constants::{
     DEFAULT_ROLLBAR_ENDPOINT, DEFAULT_ROLLBAR_ENVIRONMENT, DEFAULT_ROLLBAR_MAX_ITEMS, REDACTED,
-    log_keys,
+    ROLLBAR_ACCESS_TOKEN, ROLLBAR_ACCESS_TOKEN_SECRET_ARN, log_keys,
 };
 use crate::logs::hooks::LogEvent;
 use crate::redact::{is_secret_name, redact_text};
+use crate::secrets::{self, Credential, SecretFor};
 use crate::sinks::loss::Counts;
+
+/// The token's secret: its text, trimmed, is the header's value.
+const TOKEN_SECRET: SecretFor<HeaderValue> = SecretFor {
+    setting: ROLLBAR_ACCESS_TOKEN_SECRET_ARN,
+    sink: "Rollbar reporting",
+    parse: parse_token,
+};
+
+/// A token as the `X-Rollbar-Access-Token` header's value, marked sensitive; why not, never
+/// quoting it.
+fn parse_token(text: &str) -> Result<HeaderValue, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("it is empty".into());
+    }
+    let mut token =
+        HeaderValue::from_str(text).map_err(|_| "it is not a valid header value".to_owned())?;
+    token.set_sensitive(true);
+    Ok(token)
+}
 
 /// Settings and queue of the Rollbar client.
 #[derive(Debug)]
 pub(crate) struct Reporter {
-    token: reqwest::header::HeaderValue,
+    /// `X-Rollbar-Access-Token`: given, or read from a secret.
+    pub(super) token: Credential<HeaderValue>,
     endpoint: String,
     environment: String,
     code_version: String,
@@ -46,19 +69,7 @@ impl Reporter {
         problems: &mut Vec<SettingProblem>,
     ) -> Result<Self, &'static str> {
         let settings = &config.rollbar;
-        let Some(token) = settings
-            .access_token
-            .as_deref()
-            .filter(|t| !t.trim().is_empty())
-        else {
-            return Err("Rollbar reporting is off: ROLLBAR_ACCESS_TOKEN is not set");
-        };
-        let Ok(mut token) = reqwest::header::HeaderValue::from_str(token.trim()) else {
-            return Err(
-                "Rollbar reporting is off: ROLLBAR_ACCESS_TOKEN is not a valid header value",
-            );
-        };
-        token.set_sensitive(true);
+        let token = Self::token(config, problems)?;
         let event_level = settings
             .level
             .resolve(
@@ -116,6 +127,39 @@ impl Reporter {
         Ok(reporter)
     }
 
+    /// The token: from `ROLLBAR_ACCESS_TOKEN_SECRET_ARN`'s secret when it is set (and usable),
+    /// else `ROLLBAR_ACCESS_TOKEN`; the reason reporting is off when neither gives one.
+    fn token(
+        config: &Config,
+        problems: &mut Vec<SettingProblem>,
+    ) -> Result<Credential<HeaderValue>, &'static str> {
+        let settings = &config.rollbar;
+        let given = settings.access_token.as_deref();
+        if let Some(arn) = settings.access_token_secret_arn.as_deref() {
+            let max_age = secrets::max_age(&config.secrets.max_age, problems);
+            match Credential::from_secret(TOKEN_SECRET, arn, max_age) {
+                Ok(secret) => {
+                    if given.is_some() {
+                        problems.push(SettingProblem::new(
+                            ROLLBAR_ACCESS_TOKEN,
+                            "is ignored: ROLLBAR_ACCESS_TOKEN_SECRET_ARN is set",
+                        ));
+                    }
+                    return Ok(secret);
+                }
+                Err(problem) => problems.push(problem),
+            }
+        }
+        let Some(token) = given else {
+            return Err("Rollbar reporting is off: ROLLBAR_ACCESS_TOKEN is not set");
+        };
+        parse_token(token)
+            .map(|token| Credential::Given(Arc::new(token)))
+            .map_err(
+                |_| "Rollbar reporting is off: ROLLBAR_ACCESS_TOKEN is not a valid header value",
+            )
+    }
+
     /// An item for a log event at or above the configured level; its uuid.
     pub(crate) fn capture(&self, event: &LogEvent<'_>) -> Option<String> {
         let field = |name: &str| {
@@ -130,6 +174,10 @@ impl Reporter {
             Some(Value::String(l)) if l == "critical" => Level::Critical,
             _ => Level::of(event.level),
         };
+        // While its token cannot be read, nothing would be sent: no item, no uuid on the line.
+        if self.token.is_off() {
+            return None;
+        }
         // Its own delivery problems are not reported to itself.
         if !asked
             && (event.target.starts_with("lambda_telemetry::rollbar")
@@ -293,12 +341,26 @@ impl Reporter {
                 ..Counts::default()
             };
         }
+        let Some(token) = self.token.value_by(deadline).await else {
+            // The secret's line said why it is off; items made while its first read was under
+            // way and not done in time are lost like those of a slow Rollbar.
+            let dropped = if self.token.is_off() {
+                0
+            } else {
+                items.len() as u64
+            };
+            return Counts {
+                dropped,
+                over_cap,
+                ..Counts::default()
+            };
+        };
         let client = crate::transport::shared_client();
         let sends = items.into_iter().map(|item| {
             let timeout = deadline.saturating_duration_since(Instant::now());
             client
                 .post(&self.endpoint)
-                .header("X-Rollbar-Access-Token", self.token.clone())
+                .header("X-Rollbar-Access-Token", HeaderValue::clone(&token))
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(item.to_string())
                 .timeout(timeout)
@@ -311,6 +373,9 @@ impl Reporter {
                 Ok(response) => {
                     dropped += 1;
                     let status = response.status();
+                    if matches!(status.as_u16(), 401 | 403) {
+                        self.token.refused();
+                    }
                     if status.is_client_error() && status.as_u16() != 429 {
                         self.report_refusal_once(status.as_u16());
                     }

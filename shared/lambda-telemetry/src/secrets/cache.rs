@@ -1,0 +1,216 @@
+//! A secret's value, read in the background and kept for its maximum age, the way Powertools'
+//! Parameters utility caches (`max_age`), with two differences a sink after the response asks
+//! for: no read ever runs on the request path, and a failed read keeps the value it replaces.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tracing::instrument::WithSubscriber as _;
+
+use super::SecretFor;
+use super::arn::SecretArn;
+use super::read::{self, Failure, Unreadable};
+
+/// The longest wait before a failed read is tried again (sooner when the maximum age is
+/// shorter): a missing secret may be created, a role granted, a network come back.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(10);
+/// The log target of the lines about secrets.
+const TARGET: &str = "lambda_telemetry::secrets";
+
+/// One secret: what it is for, where it is, and its cached value.
+pub(crate) struct Secret<T> {
+    purpose: SecretFor<T>,
+    arn: SecretArn,
+    max_age: Duration,
+    /// The AWS configuration to read with; `None`: the process's (tests give their own, each
+    /// with its own moto).
+    aws: Option<aws_config::SdkConfig>,
+    state: Mutex<State<T>>,
+    /// Counts finished reads, so that a flush can wait for the one under way.
+    reads: tokio::sync::watch::Sender<u64>,
+}
+
+struct State<T> {
+    value: Option<Arc<T>>,
+    /// When the value was read.
+    read_at: Option<Instant>,
+    /// When the next read is due; `None`: now.
+    next_read: Option<Instant>,
+    reading: bool,
+    /// The failure said last: a line when one starts or changes, not on every retry.
+    said: Option<Failure>,
+}
+
+impl<T> std::fmt::Debug for Secret<T> {
+    /// The ARN, never the value.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secret")
+            .field("setting", &self.purpose.setting)
+            .field("arn", &self.arn.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Send + Sync + 'static> Secret<T> {
+    pub(crate) fn new(purpose: SecretFor<T>, arn: SecretArn, max_age: Duration) -> Self {
+        Self {
+            purpose,
+            arn,
+            max_age,
+            aws: None,
+            state: Mutex::new(State {
+                value: None,
+                read_at: None,
+                next_read: None,
+                reading: false,
+                said: None,
+            }),
+            reads: tokio::sync::watch::Sender::new(0),
+        }
+    }
+
+    /// The same, read with `aws` rather than the process's AWS configuration.
+    #[cfg(test)]
+    pub(crate) fn with_aws_config(mut self, aws: aws_config::SdkConfig) -> Self {
+        self.aws = Some(aws);
+        self
+    }
+
+    /// Starts a read in the background if one is due (never read, older than the maximum
+    /// age, or failed long enough ago) and none is under way. Needs a tokio runtime; without
+    /// one (a test's synchronous code) it does nothing.
+    pub(crate) fn start(self: &Arc<Self>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        {
+            let Ok(mut state) = self.state.lock() else {
+                return;
+            };
+            let due = state.next_read.is_none_or(|at| Instant::now() >= at);
+            if state.reading || !due {
+                return;
+            }
+            state.reading = true;
+        }
+        let secret = Arc::clone(self);
+        runtime.spawn(async move { secret.read().await });
+    }
+
+    /// The value to send with, for a flush that must be done by `deadline`: the cached one,
+    /// after starting a read when one is due. While a read is under way it waits for it: until
+    /// `deadline` when there is no value yet (nothing can be sent without one), else for half
+    /// the time left at most (the old value still works while a rotation is under way).
+    pub(crate) async fn value_by(self: &Arc<Self>, deadline: Instant) -> Option<Arc<T>> {
+        let mut reads = self.reads.subscribe();
+        self.start();
+        let (value, reading) = match self.state.lock() {
+            Ok(state) => (state.value.clone(), state.reading),
+            Err(_) => return None,
+        };
+        if !reading {
+            return value;
+        }
+        let wait_until = match value {
+            None => deadline,
+            Some(_) => {
+                let now = Instant::now();
+                now + deadline.saturating_duration_since(now) / 2
+            }
+        };
+        let _ = tokio::time::timeout_at(wait_until.into(), reads.changed()).await;
+        self.state.lock().ok().and_then(|state| state.value.clone())
+    }
+
+    /// Whether the sink is off for now: no value, and the last read failed (its line said
+    /// why). Not while the first read is under way: what happens meanwhile may still be sent.
+    pub(crate) fn is_off(&self) -> bool {
+        self.state
+            .lock()
+            .is_ok_and(|state| state.value.is_none() && !state.reading && state.said.is_some())
+    }
+
+    /// The backend refused the value (rotated, or revoked): read it again soon, without
+    /// reading on every refused flush.
+    pub(crate) fn refused(&self) {
+        if let Ok(mut state) = self.state.lock()
+            && let Some(read_at) = state.read_at
+        {
+            let soon = read_at + self.retry_after_failure();
+            state.next_read = Some(state.next_read.map_or(soon, |at| at.min(soon)));
+        }
+    }
+
+    fn retry_after_failure(&self) -> Duration {
+        self.max_age.min(RETRY_AFTER_FAILURE)
+    }
+
+    /// One read, its outcome kept and said. The SDK's own events are not logged: at TRACE
+    /// they hold the response, the value with it.
+    async fn read(self: Arc<Self>) {
+        let aws = match &self.aws {
+            Some(aws) => aws,
+            None => crate::aws::sdk_config().await,
+        };
+        let outcome = read::read(aws, &self.arn)
+            .with_subscriber(tracing::subscriber::NoSubscriber::default())
+            .await
+            .and_then(|text| (self.purpose.parse)(&text).map_err(Unreadable::malformed));
+        let now = Instant::now();
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        state.reading = false;
+        match outcome {
+            Ok(value) => {
+                state.value = Some(Arc::new(value));
+                state.read_at = Some(now);
+                state.next_read = Some(later(now, self.max_age));
+                if state.said.take().is_some() {
+                    tracing::info!(
+                        target: TARGET,
+                        secret_arn = self.arn.as_str(),
+                        "{} is on: {} was read",
+                        self.purpose.sink,
+                        self.purpose.setting,
+                    );
+                } else {
+                    tracing::debug!(target: TARGET, secret_arn = self.arn.as_str(), "{} was read", self.purpose.setting);
+                }
+            }
+            Err(unreadable) => {
+                let retry = self.retry_after_failure();
+                state.next_read = Some(later(now, retry));
+                if state.said != Some(unreadable.kind) {
+                    state.said = Some(unreadable.kind);
+                    match state.read_at {
+                        None => tracing::warn!(
+                            target: TARGET,
+                            secret_arn = self.arn.as_str(),
+                            "{} is off: the secret {} names {unreadable}; read again every {} s until it is read",
+                            self.purpose.sink,
+                            self.purpose.setting,
+                            retry.as_secs_f64(),
+                        ),
+                        Some(read_at) => tracing::warn!(
+                            target: TARGET,
+                            secret_arn = self.arn.as_str(),
+                            "the secret {} names could not be read again: it {unreadable}; the value read {} s ago is still used",
+                            self.purpose.setting,
+                            now.duration_since(read_at).as_secs(),
+                        ),
+                    }
+                }
+            }
+        }
+        drop(state);
+        self.reads.send_modify(|reads| *reads += 1);
+    }
+}
+
+/// `now + wait`, or a year from now when that is beyond what an `Instant` holds.
+fn later(now: Instant, wait: Duration) -> Instant {
+    now.checked_add(wait)
+        .or_else(|| now.checked_add(Duration::from_secs(365 * 24 * 3600)))
+        .unwrap_or(now)
+}
