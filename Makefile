@@ -9,6 +9,9 @@ SHELL := bash
 
 VENV := .venv
 TOOLS_STAMP := $(VENV)/.tools-installed
+# checkov in a venv of its own (.ci/checkov.txt says why).
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.tools-installed
 PORT ?= 4567
 # The bench workspace builds into the root's target/ (cargo reads tests/bench/.cargo only
 # when run from there).
@@ -35,8 +38,8 @@ help:
 	@echo "make bench         the benchmarks of tests/bench/README.md (about 11 min on 2 cores)"
 	@echo "make bench-quick   a few invocations of every benchmark variant; part of make test"
 	@echo "make sam-build     build the four functions for arm64 with sam"
-	@echo "make tools         install the pinned tools of .ci/tools.txt into .venv"
-	@echo "make clean-tools   remove .venv"
+	@echo "make tools         install the pinned tools of .ci/tools.txt into .venv (and checkov's)"
+	@echo "make clean-tools   remove .venv and .venv-checkov"
 
 ## serve: the functions under the real Lambda emulator, built before it listens; prints the
 ## routes and settings once the API answers; the functions' log lines print here.
@@ -56,9 +59,13 @@ lint:
 	cargo fmt --manifest-path tests/bench/Cargo.toml --all --check
 	cargo clippy $(BENCH) --all-targets -- -D warnings
 
-lint-template: $(TOOLS_STAMP)
-	cfn-lint template.yaml
+# cfn-lint with its informational rules; checkov fails on any finding not fixed or skipped
+# in the template with its reason (README: "Deploying safely"). --skip-download: checkov
+# asks Prisma Cloud for nothing (the checks ship with it).
+lint-template: $(TOOLS_STAMP) $(CHECKOV_STAMP)
+	cfn-lint template.yaml --include-checks I
 	sam validate --lint --region us-east-1
+	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --compact --quiet --skip-download
 
 # The binaries are built first, so that `cargo lambda watch` in the end-to-end tests
 # starts each function at once instead of compiling it on its first request.
@@ -92,7 +99,7 @@ bench-quick: $(TOOLS_STAMP)
 sam-build: $(TOOLS_STAMP) arm64-target
 	sam build --beta-features
 
-tools: $(TOOLS_STAMP)
+tools: $(TOOLS_STAMP) $(CHECKOV_STAMP)
 
 # cargo-lambda cross-compiles for arm64 (Graviton, as deployed) with zig from .venv; the
 # standard library for that target comes from rustup. Added here once, with a line saying
@@ -108,5 +115,11 @@ $(TOOLS_STAMP): .ci/tools.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r .ci/tools.txt
 	touch $@
 
+$(CHECKOV_STAMP): .ci/checkov.txt
+	@echo "Installing the pinned checkov of .ci/checkov.txt into $(CHECKOV_VENV): once, under a minute"
+	python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r .ci/checkov.txt
+	touch $@
+
 clean-tools:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(CHECKOV_VENV)
