@@ -2,6 +2,7 @@
 //! Parameters utility caches (`max_age`), with two differences a sink after the response asks
 //! for: no read ever runs on the request path, and a failed read keeps the value it replaces.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,9 @@ pub(crate) struct Secret<T> {
     /// with its own moto).
     aws: Option<aws_config::SdkConfig>,
     state: Mutex<State<T>>,
+    /// No value, and the last read failed: [`is_off`](Self::is_off), kept apart from the
+    /// state so that asking never takes its lock.
+    off: AtomicBool,
     /// Counts finished reads, so that a flush can wait for the one under way.
     reads: tokio::sync::watch::Sender<u64>,
 }
@@ -65,6 +69,7 @@ impl<T: Send + Sync + 'static> Secret<T> {
                 reading: false,
                 said: None,
             }),
+            off: AtomicBool::new(false),
             reads: tokio::sync::watch::Sender::new(0),
         }
     }
@@ -123,11 +128,10 @@ impl<T: Send + Sync + 'static> Secret<T> {
     }
 
     /// Whether the sink is off for now: no value, and the last read failed (its line said
-    /// why). Not while the first read is under way: what happens meanwhile may still be sent.
+    /// why). A retry under way does not turn it on; only a value does.
+    /// Lock-free: Rollbar asks on every log event.
     pub(crate) fn is_off(&self) -> bool {
-        self.state
-            .lock()
-            .is_ok_and(|state| state.value.is_none() && !state.reading && state.said.is_some())
+        self.off.load(Ordering::Relaxed)
     }
 
     /// The backend refused the value (rotated, or revoked): read it again soon, without
@@ -141,71 +145,108 @@ impl<T: Send + Sync + 'static> Secret<T> {
         }
     }
 
+    fn say(&self, said: Said) {
+        let (setting, sink, arn) = (self.purpose.setting, self.purpose.sink, self.arn.as_str());
+        match said {
+            Said::Nothing => {}
+            Said::Read {
+                after_failure: true,
+            } => {
+                tracing::info!(target: TARGET, arn, "{sink} is on: {setting} was read")
+            }
+            Said::Read {
+                after_failure: false,
+            } => tracing::debug!(target: TARGET, arn, "{setting} was read"),
+            Said::Unreadable {
+                unreadable,
+                kept_for: None,
+            } => tracing::warn!(
+                target: TARGET,
+                arn,
+                "{sink} is off: the secret that {setting} names {unreadable}; read again every {} s until it is read",
+                self.retry_after_failure().as_secs_f64(),
+            ),
+            Said::Unreadable {
+                unreadable,
+                kept_for: Some(age),
+            } => tracing::warn!(
+                target: TARGET,
+                arn,
+                "the secret that {setting} names {unreadable}; the value read {} s ago is still used",
+                age.as_secs(),
+            ),
+        }
+    }
+
     fn retry_after_failure(&self) -> Duration {
         self.max_age.min(RETRY_AFTER_FAILURE)
     }
 
-    /// One read, its outcome kept and said. The SDK's own events are not logged: at TRACE
-    /// they hold the response, the value with it.
+    /// One read, its outcome kept and said. The SDK's own events are not logged: with
+    /// `LOG_SENSITIVE_BODIES` at TRACE they hold the response, the value with it.
     async fn read(self: Arc<Self>) {
-        let aws = match &self.aws {
-            Some(aws) => aws,
-            None => crate::aws::sdk_config().await,
-        };
-        let outcome = read::read(aws, &self.arn)
-            .with_subscriber(tracing::subscriber::NoSubscriber::default())
-            .await
-            .and_then(|text| (self.purpose.parse)(&text).map_err(Unreadable::malformed));
+        let outcome = async {
+            let aws = match &self.aws {
+                Some(aws) => aws,
+                None => crate::aws::sdk_config().await,
+            };
+            read::read(aws, &self.arn).await
+        }
+        .with_subscriber(tracing::subscriber::NoSubscriber::default())
+        .await
+        .and_then(|text| (self.purpose.parse)(&text).map_err(Unreadable::malformed));
         let now = Instant::now();
-        let Ok(mut state) = self.state.lock() else {
-            return;
-        };
-        state.reading = false;
-        match outcome {
-            Ok(value) => {
-                state.value = Some(Arc::new(value));
-                state.read_at = Some(now);
-                state.next_read = Some(later(now, self.max_age));
-                if state.said.take().is_some() {
-                    tracing::info!(
-                        target: TARGET,
-                        secret_arn = self.arn.as_str(),
-                        "{} is on: {} was read",
-                        self.purpose.sink,
-                        self.purpose.setting,
-                    );
-                } else {
-                    tracing::debug!(target: TARGET, secret_arn = self.arn.as_str(), "{} was read", self.purpose.setting);
-                }
-            }
-            Err(unreadable) => {
-                let retry = self.retry_after_failure();
-                state.next_read = Some(later(now, retry));
-                if state.said != Some(unreadable.kind) {
-                    state.said = Some(unreadable.kind);
-                    match state.read_at {
-                        None => tracing::warn!(
-                            target: TARGET,
-                            secret_arn = self.arn.as_str(),
-                            "{} is off: the secret {} names {unreadable}; read again every {} s until it is read",
-                            self.purpose.sink,
-                            self.purpose.setting,
-                            retry.as_secs_f64(),
-                        ),
-                        Some(read_at) => tracing::warn!(
-                            target: TARGET,
-                            secret_arn = self.arn.as_str(),
-                            "the secret {} names could not be read again: it {unreadable}; the value read {} s ago is still used",
-                            self.purpose.setting,
-                            now.duration_since(read_at).as_secs(),
-                        ),
+        // What to say is decided under the lock and said after it: a line goes through the
+        // log layer's hooks, and Rollbar's asks whether its own secret is off.
+        let said = {
+            let Ok(mut state) = self.state.lock() else {
+                return;
+            };
+            state.reading = false;
+            let said = match outcome {
+                Ok(value) => {
+                    state.value = Some(Arc::new(value));
+                    state.read_at = Some(now);
+                    state.next_read = Some(later(now, self.max_age));
+                    Said::Read {
+                        after_failure: state.said.take().is_some(),
                     }
                 }
-            }
-        }
-        drop(state);
+                Err(unreadable) => {
+                    state.next_read = Some(later(now, self.retry_after_failure()));
+                    if state.said == Some(unreadable.kind) {
+                        Said::Nothing
+                    } else {
+                        state.said = Some(unreadable.kind);
+                        Said::Unreadable {
+                            unreadable,
+                            kept_for: state.read_at.map(|at| now.duration_since(at)),
+                        }
+                    }
+                }
+            };
+            self.off.store(
+                state.value.is_none() && state.said.is_some(),
+                Ordering::Relaxed,
+            );
+            said
+        };
+        self.say(said);
         self.reads.send_modify(|reads| *reads += 1);
     }
+}
+
+/// What a read's outcome is worth a line for.
+enum Said {
+    Nothing,
+    Read {
+        after_failure: bool,
+    },
+    Unreadable {
+        unreadable: Unreadable,
+        /// How old the value still used is, when there is one.
+        kept_for: Option<Duration>,
+    },
 }
 
 /// `now + wait`, or a year from now when that is beyond what an `Instant` holds.
