@@ -16,9 +16,9 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use measure::{Context, Receivers};
+use measure::{Context, Receivers, Secrets};
 use report::{Distribution, Figures};
-use variants::{Build, Launch, Variant};
+use variants::{Build, Keys, Launch, Variant};
 
 /// How many of each measurement: the minimums in full, a handful in quick mode.
 struct Counts {
@@ -65,25 +65,43 @@ fn main() {
         .and_then(|exe| exe.parent().map(Path::to_path_buf))
         .unwrap_or_else(|| root.join("target/release"));
 
-    let python = python_venv(&root, &out_dir);
-    let moto = python.as_ref().ok().and_then(|venv| start_moto(venv).ok());
-    let context = Context {
-        root: root.clone(),
-        python: python.clone().unwrap_or_default(),
-        moto_endpoint: moto.as_ref().map(|(_, endpoint)| endpoint.clone()),
-    };
-    let valgrind = Command::new("valgrind")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-
     // `--only <name>`: just that variant (to profile it).
     let only = std::env::args().skip_while(|a| a != "--only").nth(1);
     let mut all = variants::all(&bin_dir);
     if let Some(only) = &only {
         all.retain(|v| &v.name == only);
     }
+    // The key variants run home-activities' code under callgrind like its own row does; in
+    // quick mode that path is kept working by the other rows, and these two runs under
+    // valgrind would double what the key variants add to `make test` (about 6 s).
+    if quick {
+        for variant in all.iter_mut().filter(|v| v.keys != Keys::Token) {
+            variant.callgrind = false;
+        }
+    }
+
+    let python = python_venv(&root, &out_dir);
+    let moto = python.as_ref().ok().and_then(|venv| start_moto(venv).ok());
+    // A moto of its own for the Secrets Manager variant (the one above serves watchtower and
+    // exists only with the Python stacks), started only when that variant runs.
+    let mut secrets_moto = all
+        .iter()
+        .any(|v| v.keys == Keys::SecretsManager)
+        .then(start_secrets_moto);
+    let context = Context {
+        root: root.clone(),
+        python: python.clone().unwrap_or_default(),
+        moto_endpoint: moto.as_ref().map(|(_, endpoint)| endpoint.clone()),
+        secrets: match &secrets_moto {
+            Some(Ok((_, secrets))) => Some(secrets.clone()),
+            _ => None,
+        },
+    };
+    let valgrind = Command::new("valgrind")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
     // One variant is a timing comparison or a profile: no arm64 cross-build for its sizes.
     let sizes = if only.is_some() {
         Vec::new()
@@ -99,6 +117,11 @@ fn main() {
             ..Figures::default()
         };
         if let (Launch::Python(_), Err(error)) = (&variant.launch, &python) {
+            f.error = Some(error.clone());
+            figures.push(f);
+            continue;
+        }
+        if let (Keys::SecretsManager, Some(Err(error))) = (variant.keys, &secrets_moto) {
             f.error = Some(error.clone());
             figures.push(f);
             continue;
@@ -120,6 +143,9 @@ fn main() {
     if let Some((mut moto, _)) = moto {
         let _ = moto.kill();
         let _ = moto.wait();
+    }
+    if let Some(Ok((moto, _))) = &mut secrets_moto {
+        moto.stop();
     }
 
     let same_as_emulator = compare_with_cargo_lambda_watch(&figures);
@@ -197,7 +223,7 @@ fn measure_variant(
         .join("events")
         .join(format!("{}.json", variant.event));
     let event = std::fs::read(&event_path).map_err(|e| format!("{}: {e}", event_path.display()))?;
-    let receivers = Receivers::start(variant.sinks);
+    let receivers = Receivers::start(variant.sinks, variant.keys);
 
     let starts = measure::cold_starts(context, variant, &receivers, &event, counts.cold_starts)?;
     let ms = 1e-3;
@@ -246,7 +272,40 @@ fn measure_variant(
         )?);
     }
     f.received = receivers.received();
+    // The header on every OTLP request proves the keys reached the sink: from Secrets
+    // Manager, a build without the `secrets` feature would ignore the ARN and send without it.
+    if let Some(with_key) = receivers.otlp_with_key()
+        && (with_key == 0 || with_key != f.received.0)
+    {
+        return Err(format!(
+            "{with_key} of {} OTLP requests carried the OTLP headers",
+            f.received.0
+        ));
+    }
     Ok(())
+}
+
+/// moto's server (the tests' helper, from `.venv`) on a free loopback port, holding the
+/// Rollbar token and the OTLP headers as Secrets Manager secrets; or why not.
+fn start_secrets_moto() -> Result<(tests::moto::Moto, Secrets), String> {
+    // The helper panics with its reason (moto_server missing, not listening).
+    std::panic::catch_unwind(|| {
+        let moto = tests::moto::Moto::start(&[]);
+        let secrets = Secrets {
+            endpoint: moto.endpoint(),
+            rollbar_token_arn: moto.create_secret("bench/rollbar-token", measure::ROLLBAR_TOKEN),
+            otlp_headers_arn: moto.create_secret("bench/otlp-headers", measure::OTLP_HEADERS),
+        };
+        (moto, secrets)
+    })
+    .map_err(|panic| {
+        let why = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_default();
+        format!("moto for Secrets Manager did not start: {why}")
+    })
 }
 
 /// The benchmark's Python venv under target/bench, installed from the pinned requirements

@@ -4,6 +4,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -12,27 +13,78 @@ use tests::counting_sinks::CountingSinks;
 use tests::http_stub::Answer;
 use tests::runtime_api::RuntimeApi;
 
-use crate::variants::{Launch, Sinks, Variant};
+use crate::variants::{Keys, Launch, Sinks, Variant};
 
 /// How long one start may take to answer, even under valgrind or a cold Python import.
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The loopback receivers a variant's telemetry goes to; they live for the whole variant and
 /// only count what arrives, so that no decoding is timed as part of the flush.
-pub struct Receivers(CountingSinks);
+pub struct Receivers {
+    sinks: CountingSinks,
+    /// For the variants that send the OTLP headers: an OTLP endpoint of their own that
+    /// counts every request, and those carrying the header the keys say.
+    keyed_otlp: Option<KeyedOtlp>,
+}
+
+struct KeyedOtlp {
+    port: u16,
+    all: Arc<AtomicUsize>,
+    with_key: Arc<AtomicUsize>,
+}
 
 impl Receivers {
-    pub fn start(sinks: Sinks) -> Self {
+    pub fn start(sinks: Sinks, keys: Keys) -> Self {
         let otlp_answer = match sinks {
             Sinks::SlowOtlp(_) => Answer::After(Duration::from_millis(100), 200),
             _ => Answer::Status(200, None),
         };
-        Self(CountingSinks::start(otlp_answer))
+        let keyed_otlp = (keys != Keys::Token).then(|| {
+            let all = Arc::new(AtomicUsize::new(0));
+            let with_key = Arc::new(AtomicUsize::new(0));
+            let (name, value) = OTLP_HEADERS.split_once('=').expect("name=value");
+            let port = tests::http_stub::start(otlp_answer, {
+                let (all, with_key) = (Arc::clone(&all), Arc::clone(&with_key));
+                move |headers, _| {
+                    all.fetch_add(1, Ordering::Relaxed);
+                    if headers.iter().any(|(n, v)| n == name && v == value) {
+                        with_key.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+            KeyedOtlp {
+                port,
+                all,
+                with_key,
+            }
+        });
+        Self {
+            sinks: CountingSinks::start(otlp_answer),
+            keyed_otlp,
+        }
+    }
+
+    fn otlp_endpoint(&self) -> String {
+        match &self.keyed_otlp {
+            Some(keyed) => format!("http://127.0.0.1:{}", keyed.port),
+            None => self.sinks.otlp_endpoint(),
+        }
     }
 
     /// What arrived, for the JSON: (OTLP requests, X-Ray documents, Rollbar items).
     pub fn received(&self) -> (usize, usize, usize) {
-        self.0.received()
+        let (otlp, xray, rollbar) = self.sinks.received();
+        match &self.keyed_otlp {
+            Some(keyed) => (keyed.all.load(Ordering::Relaxed), xray, rollbar),
+            None => (otlp, xray, rollbar),
+        }
+    }
+
+    /// The OTLP requests that carried the benchmark's header, for the variants that send it.
+    pub fn otlp_with_key(&self) -> Option<usize> {
+        self.keyed_otlp
+            .as_ref()
+            .map(|keyed| keyed.with_key.load(Ordering::Relaxed))
     }
 }
 
@@ -41,6 +93,21 @@ pub struct Context {
     pub root: PathBuf,
     pub python: PathBuf,
     pub moto_endpoint: Option<String>,
+    /// The secrets of the Secrets Manager variant, when its moto started.
+    pub secrets: Option<Secrets>,
+}
+
+/// The Rollbar token and the OTLP headers, the values both key variants send with.
+pub const ROLLBAR_TOKEN: &str = "bench-token";
+pub const OTLP_HEADERS: &str = "x-bench-key=bench-key";
+
+/// Where the Secrets Manager variant reads its keys: a moto of its own, and the ARNs of the
+/// two secrets in it.
+#[derive(Clone, Debug)]
+pub struct Secrets {
+    pub endpoint: String,
+    pub rollbar_token_arn: String,
+    pub otlp_headers_arn: String,
 }
 
 /// Spawns `variant` against `api`, under `wrapper` (valgrind) when given.
@@ -97,11 +164,32 @@ fn spawn(
         command
             .env("OTEL_TRACES_EXPORTER", "otlp,xray")
             .env("OTEL_SERVICE_NAME", "cruddur")
-            .env("OTEL_EXPORTER_OTLP_ENDPOINT", receivers.0.otlp_endpoint())
-            .env("AWS_XRAY_DAEMON_ADDRESS", receivers.0.xray_address())
-            .env("ROLLBAR_ACCESS_TOKEN", "bench-token")
-            .env("ROLLBAR_ENDPOINT", receivers.0.rollbar_endpoint())
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", receivers.otlp_endpoint())
+            .env("AWS_XRAY_DAEMON_ADDRESS", receivers.sinks.xray_address())
+            .env("ROLLBAR_ACCESS_TOKEN", ROLLBAR_TOKEN)
+            .env("ROLLBAR_ENDPOINT", receivers.sinks.rollbar_endpoint())
             .env("POWERTOOLS_SERVICE_NAME", "cruddur");
+    }
+    match (variant.keys, &context.secrets) {
+        (Keys::Token, _) => {}
+        (Keys::Env, _) => {
+            command.env("OTEL_EXPORTER_OTLP_HEADERS", OTLP_HEADERS);
+        }
+        (Keys::SecretsManager, Some(secrets)) => {
+            command
+                .env_remove("ROLLBAR_ACCESS_TOKEN")
+                .env(
+                    "ROLLBAR_ACCESS_TOKEN_SECRET_ARN",
+                    &secrets.rollbar_token_arn,
+                )
+                .env(
+                    "OTEL_EXPORTER_OTLP_HEADERS_SECRET_ARN",
+                    &secrets.otlp_headers_arn,
+                )
+                .env("AWS_ENDPOINT_URL", &secrets.endpoint);
+        }
+        // Refused before anything is spawned (`measure_variant`).
+        (Keys::SecretsManager, None) => {}
     }
     if let Sinks::SlowOtlp(budget) = variant.sinks {
         command.env("LAMBDA_TELEMETRY_FLUSH_BUDGET_MS", budget.to_string());

@@ -284,6 +284,38 @@ pub fn targets(all: &[Figures]) -> Vec<Target> {
             None,
         );
     }
+    // Issue 14: a secret is never read on the request path, so the response should not
+    // notice it; the first flush waits for the first read, and the binary carries the SDK.
+    if let (Some(env), Some(sm)) = (
+        find(all, "home-activities, keys in env"),
+        find(all, "home-activities, keys from Secrets Manager"),
+    ) {
+        check(
+            "keys from Secrets Manager against in env: warm latency (the request path), reported"
+                .into(),
+            format!(
+                "p50 {} vs {} µs, p99 {} vs {} µs",
+                us(sm.warm_latency_us.p50),
+                us(env.warm_latency_us.p50),
+                us(sm.warm_latency_us.p99),
+                us(env.warm_latency_us.p99)
+            ),
+            None,
+        );
+        check(
+            "keys from Secrets Manager against in env: cold start (to the first response) and the first flush (waits for the first read), reported".into(),
+            format!(
+                "cold start p50 {} vs {} ms, p90 {} vs {} ms; first flush p50 {} vs {} ms",
+                ms(sm.cold_start_ms.p50),
+                ms(env.cold_start_ms.p50),
+                ms(sm.cold_start_ms.p90),
+                ms(env.cold_start_ms.p90),
+                ms(sm.cold_flush_ms.p50),
+                ms(env.cold_flush_ms.p50)
+            ),
+            None,
+        );
+    }
     if let (Some(h), Some(lite)) = (home, find(all, "lambda-otel-lite")) {
         check(
             "home-activities ahead of lambda-otel-lite on cold start (p50)".into(),

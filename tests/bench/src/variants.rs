@@ -14,6 +14,20 @@ pub enum Sinks {
     SlowOtlp(u64),
 }
 
+/// Where the sinks' keys (the Rollbar token, the OTLP headers) come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keys {
+    /// The Rollbar token as a plain variable, no OTLP headers: the rows measured since
+    /// issue 6, kept as they were so that their figures stay comparable.
+    Token,
+    /// `ROLLBAR_ACCESS_TOKEN` and `OTEL_EXPORTER_OTLP_HEADERS` as plain variables.
+    Env,
+    /// The same two values from Secrets Manager (`*_SECRET_ARN`), in the moto the benchmark
+    /// starts on loopback: read in the background when serving starts, waited for by the
+    /// first flush only.
+    SecretsManager,
+}
+
 /// How a variant is started.
 #[derive(Clone, Debug)]
 pub enum Launch {
@@ -45,6 +59,8 @@ pub struct Variant {
     /// Events handed out this long after they are asked for: the control for the slow
     /// receiver, whose flush leaves the process idle for 100 ms between invocations.
     pub gap: Option<std::time::Duration>,
+    /// Where the sinks' keys come from (with sinks on).
+    pub keys: Keys,
 }
 
 /// Where a native binary is built from.
@@ -76,6 +92,7 @@ pub fn all(bin_dir: &Path) -> Vec<Variant> {
         callgrind: true,
         slow,
         gap: None,
+        keys: Keys::Token,
     };
     let mut variants = vec![
         native(
@@ -109,6 +126,31 @@ pub fn all(bin_dir: &Path) -> Vec<Variant> {
             Sinks::Local,
             false,
         ));
+    }
+    // Issue 14: the same keys as plain variables and from Secrets Manager, everything else
+    // equal, so that the difference is the secrets' alone.
+    for (name, about, keys) in [
+        (
+            "home-activities, keys in env",
+            "home-activities with ROLLBAR_ACCESS_TOKEN and OTEL_EXPORTER_OTLP_HEADERS as plain variables",
+            Keys::Env,
+        ),
+        (
+            "home-activities, keys from Secrets Manager",
+            "the same two values from Secrets Manager (moto on loopback), read in the background when serving starts",
+            Keys::SecretsManager,
+        ),
+    ] {
+        let mut variant = native(
+            Build::Root("home-activities"),
+            name,
+            about,
+            "home",
+            Sinks::Local,
+            false,
+        );
+        variant.keys = keys;
+        variants.push(variant);
     }
     variants.push(native(
         Build::Root("home-activities"),
@@ -183,6 +225,7 @@ pub fn all(bin_dir: &Path) -> Vec<Variant> {
             callgrind: false,
             slow: false,
             gap: None,
+            keys: Keys::Token,
         });
     }
     variants
