@@ -87,9 +87,6 @@
 //! [`SettingProblem`], said once at start; the default is used instead.
 #![warn(missing_docs, rust_2018_idioms)]
 
-/// The AWS SDK's configuration, shared by the parts that call AWS.
-#[cfg(any(feature = "cloudwatch", feature = "secrets"))]
-mod aws;
 /// Traced outgoing HTTP for handlers.
 mod client;
 /// Settings, read from the environment and overridable in code.

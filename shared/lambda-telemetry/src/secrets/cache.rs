@@ -186,10 +186,10 @@ impl<T: Send + Sync + 'static> Secret<T> {
     /// `LOG_SENSITIVE_BODIES` at TRACE they hold the response, the value with it.
     async fn read(self: Arc<Self>) {
         let outcome = async {
-            let aws = match &self.aws {
-                Some(aws) => aws,
-                None => crate::aws::sdk_config().await,
-            };
+            let aws = self
+                .aws
+                .as_ref()
+                .unwrap_or_else(|| read::lambda_sdk_config());
             read::read(aws, &self.arn).await
         }
         .with_subscriber(tracing::subscriber::NoSubscriber::default())

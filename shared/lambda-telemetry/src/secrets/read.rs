@@ -4,6 +4,16 @@
 //! secret and the caller, never what it holds.
 
 use std::fmt;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use aws_config::ecs::EcsCredentialsProvider;
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
+use aws_config::meta::credentials::CredentialsProviderChain;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_secretsmanager::config::SharedCredentialsProvider;
 
 use aws_sdk_secretsmanager::config::http::HttpResponse;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
@@ -58,6 +68,45 @@ impl Unreadable {
             words: reason,
         }
     }
+}
+
+/// What secrets are read with: the execution role's credentials as Lambda hands them over
+/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`; else the container
+/// credentials endpoint, `AWS_CONTAINER_CREDENTIALS_FULL_URI`), `AWS_ENDPOINT_URL` when set,
+/// short timeouts and quick retries; the region is the ARN's. Not the SDK's whole default
+/// chain (profiles, SSO, STS, IMDS), which a function never uses and which would cost its
+/// binary megabytes (tests/bench/README.md). Made once per process.
+pub(crate) fn lambda_sdk_config() -> &'static SdkConfig {
+    static CONFIG: OnceLock<SdkConfig> = OnceLock::new();
+    CONFIG.get_or_init(|| {
+        let credentials = CredentialsProviderChain::first_try(
+            "Environment",
+            EnvironmentVariableCredentialsProvider::new(),
+        )
+        .or_else("EcsContainer", EcsCredentialsProvider::builder().build());
+        let mut config = SdkConfig::builder();
+        config.set_endpoint_url(
+            std::env::var("AWS_ENDPOINT_URL")
+                .ok()
+                .filter(|url| !url.trim().is_empty()),
+        );
+        config
+            .behavior_version(BehaviorVersion::latest())
+            .credentials_provider(SharedCredentialsProvider::new(credentials))
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(3)
+                    .with_initial_backoff(Duration::from_millis(50))
+                    .with_max_backoff(Duration::from_secs(1)),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(1))
+                    .operation_attempt_timeout(Duration::from_secs(2))
+                    .build(),
+            )
+            .build()
+    })
 }
 
 /// The secret's text: a Secrets Manager secret's `SecretString` (or its `SecretBinary` as

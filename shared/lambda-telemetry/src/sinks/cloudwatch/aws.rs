@@ -1,6 +1,8 @@
 //! The AWS side of shipping: one PutLogEvents (making the group and stream when missing), the
 //! client, and its errors in words for the log.
 
+use std::time::Duration;
+
 use aws_sdk_cloudwatchlogs::Client;
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 
@@ -159,7 +161,26 @@ where
     }
 }
 
-/// The client of the process's AWS configuration (see [`crate::aws`]).
+/// The client of the standard AWS configuration (region, credential chain,
+/// `AWS_ENDPOINT_URL[_CLOUDWATCH_LOGS]`), with short timeouts and quick retries: it runs inside
+/// the flush budget.
 pub(super) async fn aws_client() -> Client {
-    Client::new(crate::aws::sdk_config().await)
+    use aws_config::retry::RetryConfig;
+    use aws_config::timeout::TimeoutConfig;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_millis(50))
+                .with_max_backoff(Duration::from_secs(1)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(1))
+                .operation_attempt_timeout(Duration::from_secs(2))
+                .build(),
+        )
+        .load()
+        .await;
+    Client::new(&config)
 }
