@@ -84,7 +84,7 @@ impl<T: Send + Sync + 'static> Secret<T> {
     /// Starts a read in the background if one is due (never read, older than the maximum
     /// age, or failed long enough ago) and none is under way. Needs a tokio runtime; without
     /// one (a test's synchronous code) it does nothing.
-    pub(crate) fn start(self: &Arc<Self>) {
+    fn start(self: &Arc<Self>) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };

@@ -8,8 +8,10 @@
 //! execution environment and kept for a maximum age (`LAMBDA_TELEMETRY_SECRETS_MAX_AGE_SECONDS`,
 //! default 300 s, the AWS Parameters and Secrets Lambda Extension's default), then read again,
 //! so a rotation reaches every warm environment within it; a refused key is read again
-//! sooner. Unlike it, no read is on the request path: the first starts when serving starts,
-//! in the background, and only the flush after a response waits for it, within its budget.
+//! sooner. Unlike it, no read is on the request path, nor beside it: the first starts in the
+//! flush after the first response (started at init, its CPU, mostly the TLS client's first
+//! use, would share a small function's fraction of a core with that response: 3 ms more cold
+//! start on the bench), and a flush waits for a read under way only within its budget.
 //!
 //! Until the value is read, its sink sends nothing; a secret that is missing, unreadable or
 //! unusable is said in one WARN line (its ARN and the store's error, never a value) and read
@@ -94,14 +96,6 @@ impl<T: Send + Sync + 'static> Credential<T> {
                     purpose.sink
                 ),
             ))
-        }
-    }
-
-    /// Starts reading the secret in the background, if it is one; called when serving starts.
-    pub(crate) fn start(&self) {
-        #[cfg(feature = "secrets")]
-        if let Self::Secret(secret) = self {
-            secret.start();
         }
     }
 

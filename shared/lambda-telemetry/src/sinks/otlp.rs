@@ -269,13 +269,6 @@ impl Sink for OtlpExporter {
         true
     }
 
-    /// The first read of the headers' secret, if they come from one.
-    fn start_background(&self, _budget: Duration) {
-        if let Some(secret) = &self.headers_secret {
-            secret.start();
-        }
-    }
-
     /// The spans the OpenTelemetry sampler sampled; a batch that fails costs all of them.
     fn flush<'s>(&'s self, spans: &mut SpanBatch, deadline: Instant) -> BoxFuture<'s, Loss> {
         // Off while its headers' secret cannot be read: its line said so once, and the spans

@@ -93,11 +93,6 @@ pub(crate) fn build(setup: &mut Setup<'_>) -> Option<Box<dyn Sink>> {
 struct Rollbar(Arc<Reporter>);
 
 impl Sink for Rollbar {
-    /// The token's first read, when it comes from a secret.
-    fn start_background(&self, _budget: std::time::Duration) {
-        self.0.token.start();
-    }
-
     fn flush<'s>(&'s self, _spans: &mut SpanBatch, deadline: Instant) -> BoxFuture<'s, Loss> {
         Box::pin(async move { Loss::of(&ITEMS_LOST, self.0.flush(deadline).await) })
     }
