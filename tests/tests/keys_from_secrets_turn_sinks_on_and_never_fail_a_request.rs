@@ -13,11 +13,11 @@
 use std::time::Duration;
 
 use serde_json::Value;
+use tests::eventually;
 use tests::moto::Moto;
 use tests::otlp_receiver::{Answer as OtlpAnswer, OtlpReceiver};
 use tests::rollbar_api::{Answer, Item, RollbarApi};
 use tests::runtime_api::{Function, RuntimeApi, function_binary};
-use tests::{CLOSED_ADDRESS, eventually};
 
 const TOKEN: &str = "canary-secret-token-5d1e";
 const ROTATED_TOKEN: &str = "canary-rotated-token-90b2";
@@ -145,15 +145,22 @@ fn keys_from_secrets_turn_the_sinks_on_and_follow_a_rotation() {
     assert_no_value(&function);
 }
 
+/// The store unreachable: every request answers, nothing is sent, one line per sink says why;
+/// once the store answers (moto started where the function looks for it), the next flushes
+/// read the secrets and the sinks are on.
 #[test]
-fn an_unreachable_store_never_fails_a_request_and_says_so_once() {
+fn an_unreachable_store_never_fails_a_request_and_the_sinks_come_on_once_it_answers() {
     let rollbar = RollbarApi::start(Answer::Status(200, None));
     let otlp = OtlpReceiver::start(OtlpAnswer::Status(200, None));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
     let api = RuntimeApi::start();
     let function = start(
         &api,
-        &format!("http://{CLOSED_ADDRESS}"),
-        "arn:aws:secretsmanager:us-east-1:123456789012:secret:cruddur/rollbar-token-AbCdEf",
+        &format!("http://127.0.0.1:{port}"),
+        "arn:aws:ssm:us-east-1:123456789012:parameter/cruddur/rollbar-token",
         "arn:aws:ssm:us-east-1:123456789012:parameter/cruddur/otlp-headers",
         &rollbar.endpoint(),
         &otlp.endpoint(),
@@ -183,6 +190,30 @@ fn an_unreachable_store_never_fails_a_request_and_says_so_once() {
             .collect();
         assert_eq!(said.len(), 1, "{setting}: said once: {lines:#?}");
         assert!(said[0].contains("the store did not answer"), "{}", said[0]);
+    }
+
+    let moto = Moto::start_on(port, &[]);
+    moto.put_parameter("/cruddur/rollbar-token", TOKEN);
+    moto.put_parameter(
+        "/cruddur/otlp-headers",
+        &format!("x-honeycomb-team={HONEYCOMB_KEY}"),
+    );
+    // Tried again 1 s (the maximum age here) after the last failure, at a flush.
+    std::thread::sleep(Duration::from_millis(1100));
+    let mut done = 4;
+    eventually("the sinks on once the store answers", || {
+        done += 1;
+        assert_eq!(invoke(&api, done), 200);
+        let sent = rollbar
+            .items()
+            .iter()
+            .any(|item| token(item) == Some(TOKEN))
+            && !otlp.exports().is_empty();
+        sent.then_some(())
+    });
+    let lines = function.lines();
+    for on in ["Rollbar reporting is on", "OTLP export is on"] {
+        assert!(lines.iter().any(|l| l.contains(on)), "{on}: {lines:#?}");
     }
     assert_no_value(&function);
 }

@@ -19,18 +19,16 @@ fn only_the_xray_statement_has_resource_star() {
         .map_or(lines.len(), |e| role + 1 + e);
     let role = &lines[role..end];
 
+    // Any `*` outside a comment counts, whatever its YAML form (`"*"`, `['*']`, `- "*"`, an
+    // action wildcard such as `logs:*`): only the X-Ray statement's resource may have one.
     let star: Vec<usize> = role
         .iter()
         .enumerate()
-        .filter(|(_, l)| {
-            matches!(
-                l.trim(),
-                "Resource: \"*\"" | "Resource: '*'" | "Resource: *"
-            )
-        })
+        .filter(|(_, l)| !l.trim().starts_with('#') && l.contains('*'))
         .map(|(i, _)| i)
         .collect();
-    assert_eq!(star.len(), 1, "statements on *: {star:?}");
+    assert_eq!(star.len(), 1, "lines with *: {star:?}");
+    assert_eq!(role[star[0]].trim(), "Resource: \"*\"");
     let action = role[..star[0]]
         .iter()
         .rev()

@@ -41,6 +41,8 @@ struct State<T> {
     /// When the next read is due; `None`: now.
     next_read: Option<Instant>,
     reading: bool,
+    /// The read under way was still going when a flush stopped waiting for it.
+    outlived_flush: bool,
     /// The failure said last: a line when one starts or changes, not on every retry.
     said: Option<Failure>,
 }
@@ -67,6 +69,7 @@ impl<T: Send + Sync + 'static> Secret<T> {
                 read_at: None,
                 next_read: None,
                 reading: false,
+                outlived_flush: false,
                 said: None,
             }),
             off: AtomicBool::new(false),
@@ -82,9 +85,10 @@ impl<T: Send + Sync + 'static> Secret<T> {
     }
 
     /// Starts a read in the background if one is due (never read, older than the maximum
-    /// age, or failed long enough ago) and none is under way. Needs a tokio runtime; without
-    /// one (a test's synchronous code) it does nothing.
-    fn start(self: &Arc<Self>) {
+    /// age, or failed long enough ago) and none is under way; waits for nothing. Every flush
+    /// calls it, with something to send or not, so that an off sink comes back on. Needs a
+    /// tokio runtime; without one (a test's synchronous code) it does nothing.
+    pub(crate) fn read_if_due(self: &Arc<Self>) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
@@ -97,6 +101,7 @@ impl<T: Send + Sync + 'static> Secret<T> {
                 return;
             }
             state.reading = true;
+            state.outlived_flush = false;
         }
         let secret = Arc::clone(self);
         runtime.spawn(async move { secret.read().await });
@@ -108,7 +113,7 @@ impl<T: Send + Sync + 'static> Secret<T> {
     /// the time left at most (the old value still works while a rotation is under way).
     pub(crate) async fn value_by(self: &Arc<Self>, deadline: Instant) -> Option<Arc<T>> {
         let mut reads = self.reads.subscribe();
-        self.start();
+        self.read_if_due();
         let (value, reading) = match self.state.lock() {
             Ok(state) => (state.value.clone(), state.reading),
             Err(_) => return None,
@@ -124,7 +129,13 @@ impl<T: Send + Sync + 'static> Secret<T> {
             }
         };
         let _ = tokio::time::timeout_at(wait_until.into(), reads.changed()).await;
-        self.state.lock().ok().and_then(|state| state.value.clone())
+        let Ok(mut state) = self.state.lock() else {
+            return None;
+        };
+        // Lambda may freeze the process once the flush is over, the read with it: its
+        // timeouts then run out during the freeze, and such a failure says nothing of the store.
+        state.outlived_flush |= state.reading;
+        state.value.clone()
     }
 
     /// Whether the sink is off for now: no value, and the last read failed (its line said
@@ -208,9 +219,18 @@ impl<T: Send + Sync + 'static> Secret<T> {
                     state.value = Some(Arc::new(value));
                     state.read_at = Some(now);
                     state.next_read = Some(later(now, self.max_age));
+                    state.said = None;
+                    // "On again" only when it was off: a failed refresh kept the old value.
                     Said::Read {
-                        after_failure: state.said.take().is_some(),
+                        after_failure: self.off.load(Ordering::Relaxed),
                     }
+                }
+                // Timed out or cut off across a freeze: tried again at the next flush, unsaid.
+                Err(unreadable)
+                    if state.outlived_flush && unreadable.kind == Failure::Unreachable =>
+                {
+                    state.next_read = None;
+                    Said::Nothing
                 }
                 Err(unreadable) => {
                     state.next_read = Some(later(now, self.retry_after_failure()));

@@ -8,10 +8,12 @@
 //! execution environment and kept for a maximum age (`LAMBDA_TELEMETRY_SECRETS_MAX_AGE_SECONDS`,
 //! default 300 s, the AWS Parameters and Secrets Lambda Extension's default), then read again,
 //! so a rotation reaches every warm environment within it; a refused key is read again
-//! sooner. Unlike it, no read is on the request path, nor beside it: the first starts in the
-//! flush after the first response (started at init, its CPU, mostly the TLS client's first
-//! use, would share a small function's fraction of a core with that response: 3 ms more cold
-//! start on the bench), and a flush waits for a read under way only within its budget.
+//! sooner. Unlike it, no read is on the request path, nor beside it: every flush starts a read
+//! that is due, so the first starts after the first response (started at init, its CPU, mostly
+//! the TLS client's first use, would share a small function's fraction of a core with that
+//! response: 3 ms more cold start on the bench), and a flush waits for a read under way only
+//! within its budget. A read a flush stopped waiting for may be frozen with the process; if it
+//! then times out, it is tried again at the next flush, unsaid.
 //!
 //! Until the value is read, its sink sends nothing; a secret that is missing, unreadable or
 //! unusable is said in one WARN line (its ARN and the store's error, never a value) and read
@@ -39,6 +41,7 @@ pub(crate) struct SecretFor<T> {
     /// The variable of the ARN (`ROLLBAR_ACCESS_TOKEN_SECRET_ARN`).
     pub(crate) setting: &'static str,
     /// What is off without it, in words (`Rollbar reporting`).
+    #[cfg_attr(not(feature = "secrets"), allow(dead_code))]
     pub(crate) sink: &'static str,
     #[cfg_attr(not(feature = "secrets"), allow(dead_code))]
     pub(crate) parse: fn(&str) -> Result<T, String>,
@@ -68,17 +71,16 @@ impl<T> std::fmt::Debug for Credential<T> {
 impl<T: Send + Sync + 'static> Credential<T> {
     /// The credential of the secret `arn` names, for `purpose`, kept for `max_age` (see
     /// [`max_age`]). A problem when `arn` is not a secret's ARN, or when the crate was built
-    /// without the `secrets` feature.
+    /// without the `secrets` feature; `instead` ends it with what the sink does then
+    /// (`Rollbar reporting is off`).
     pub(crate) fn from_secret(
         purpose: SecretFor<T>,
         arn: &str,
         max_age: Duration,
+        instead: &str,
     ) -> Result<Self, SettingProblem> {
         let arn: SecretArn = arn.parse().map_err(|refused: arn::NotASecretArn| {
-            SettingProblem::new(
-                purpose.setting,
-                format!("{refused}; {} is off", purpose.sink),
-            )
+            SettingProblem::new(purpose.setting, format!("{refused}; {instead}"))
         })?;
         #[cfg(feature = "secrets")]
         {
@@ -92,10 +94,18 @@ impl<T: Send + Sync + 'static> Credential<T> {
             Err(SettingProblem::new(
                 purpose.setting,
                 format!(
-                    "is ignored: lambda-telemetry was built without its `secrets` feature; {} is off",
-                    purpose.sink
+                    "is ignored: lambda-telemetry was built without its `secrets` feature; {instead}"
                 ),
             ))
+        }
+    }
+
+    /// Starts a read of the secret if one is due, waiting for nothing: every flush calls it
+    /// first, so that a sink off for want of its secret comes back on once it can be read.
+    pub(crate) fn read_if_due(&self) {
+        #[cfg(feature = "secrets")]
+        if let Self::Secret(secret) = self {
+            secret.read_if_due();
         }
     }
 

@@ -33,8 +33,8 @@ pub(crate) struct Unreadable {
 pub(crate) enum Failure {
     /// No secret or parameter of that ARN (`ResourceNotFoundException`, `ParameterNotFound`).
     Missing,
-    /// The store refused the caller (HTTP 403: `AccessDeniedException`, a KMS key it may not
-    /// use, credentials it does not know).
+    /// The store refused the caller (HTTP 403: `AccessDeniedException`; a KMS key it may not
+    /// use: `DecryptionFailure`, `KMS*`; credentials it does not know).
     Denied,
     /// The store did not answer, or was busy (a connection that failed, a timeout, a 5xx or
     /// throttling).
@@ -178,6 +178,7 @@ fn unreadable<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> Unr
             } else if status == 403
                 || code.contains("AccessDenied")
                 || code.starts_with("KMS")
+                || code == "DecryptionFailure"
                 || matches!(code, "UnrecognizedClientException" | "InvalidClientTokenId")
             {
                 Failure::Denied

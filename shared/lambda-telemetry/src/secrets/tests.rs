@@ -292,3 +292,55 @@ fn an_unreachable_store_leaves_the_sink_off_until_the_secret_is_read() {
     moto.put_parameter("/cruddur/later", VALUE);
     assert_on_at_the_next_try(&runtime, &secret);
 }
+
+/// A read a flush stopped waiting for, which then times out (as one frozen with the process
+/// between invocations would), says nothing of the store: no line, the sink not off, read
+/// again at the next flush. The same timeout within a flush's wait is said.
+#[test]
+fn a_read_that_outlived_its_flush_and_timed_out_is_tried_again_unsaid() {
+    // Accepts connections (the kernel's backlog) and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", silent.local_addr().unwrap());
+    let runtime = runtime();
+    let aws = runtime.block_on(
+        aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new(
+                "AKIDEXAMPLE",
+                "secret",
+                None,
+                None,
+                "test",
+            ))
+            .retry_config(RetryConfig::standard().with_max_attempts(1))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_attempt_timeout(Duration::from_millis(300))
+                    .build(),
+            )
+            .load(),
+    );
+    let arn = "arn:aws:ssm:us-east-1:123456789012:parameter/cruddur/frozen";
+    let outlived = secret(arn, Duration::from_secs(300), aws.clone());
+    let lines = capture_at(LevelFilter::TRACE, LogFormat::Json, || {
+        runtime.block_on(async {
+            let flush_over = Instant::now() + Duration::from_millis(50);
+            assert!(outlived.value_by(flush_over).await.is_none());
+            // The read times out after the flush stopped waiting.
+            tokio::time::sleep(Duration::from_millis(700)).await;
+        })
+    });
+    assert!(!outlived.is_off(), "{lines:#?}");
+    assert!(!lines.iter().any(|l| l.contains("\"WARN\"")), "{lines:#?}");
+
+    let waited = secret(arn, Duration::from_secs(300), aws);
+    let lines = capture_at(LevelFilter::TRACE, LogFormat::Json, || {
+        assert!(runtime.block_on(waited.value_by(soon())).is_none());
+    });
+    assert!(waited.is_off());
+    assert!(
+        lines.iter().any(|l| l.contains("the store did not answer")),
+        "{lines:#?}"
+    );
+}

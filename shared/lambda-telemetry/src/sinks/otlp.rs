@@ -117,9 +117,14 @@ impl OtlpExporter {
         headers.extend(code_headers.clone());
         let headers_secret = settings.headers_secret_arn.as_deref().and_then(|arn| {
             let max_age = crate::secrets::max_age(&secrets.max_age, problems);
-            Credential::from_secret(HEADERS_SECRET, arn, max_age)
-                .map_err(|problem| problems.push(problem))
-                .ok()
+            Credential::from_secret(
+                HEADERS_SECRET,
+                arn,
+                max_age,
+                "the environment's headers are sent alone",
+            )
+            .map_err(|problem| problems.push(problem))
+            .ok()
         });
         let timeout = settings
             .timeout
@@ -273,6 +278,10 @@ impl Sink for OtlpExporter {
     fn flush<'s>(&'s self, spans: &mut SpanBatch, deadline: Instant) -> BoxFuture<'s, Loss> {
         // Off while its headers' secret cannot be read: its line said so once, and the spans
         // are not counted as lost on every invocation.
+        // Even with nothing to send: an off secret is read again, or nothing would turn it on.
+        if let Some(secret) = &self.headers_secret {
+            secret.read_if_due();
+        }
         let off = self.headers_secret.as_ref().is_some_and(Credential::is_off);
         if off || spans.sampled().next().is_none() {
             return Loss::default().at_once();
@@ -372,7 +381,11 @@ fn headers_from_secret(text: &str) -> Result<HeaderMap, String> {
     let mut problems = Vec::new();
     let headers = parse_headers(OTEL_EXPORTER_OTLP_HEADERS_SECRET_ARN, text, &mut problems);
     if !problems.is_empty() {
-        let reasons: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        // Entry by entry, without the plain variable's "it is ignored": the whole value is.
+        let reasons: Vec<String> = problems
+            .iter()
+            .map(|p| p.to_string().trim_end_matches("; it is ignored").to_owned())
+            .collect();
         return Err(reasons.join("; "));
     }
     if headers.is_empty() {

@@ -137,7 +137,12 @@ impl Reporter {
         let given = settings.access_token.as_deref();
         if let Some(arn) = settings.access_token_secret_arn.as_deref() {
             let max_age = secrets::max_age(&config.secrets.max_age, problems);
-            match Credential::from_secret(TOKEN_SECRET, arn, max_age) {
+            let instead = if given.is_some() {
+                "ROLLBAR_ACCESS_TOKEN is used instead"
+            } else {
+                "Rollbar reporting is off"
+            };
+            match Credential::from_secret(TOKEN_SECRET, arn, max_age, instead) {
                 Ok(secret) => {
                     if given.is_some() {
                         problems.push(SettingProblem::new(
@@ -328,6 +333,8 @@ impl Reporter {
 
     /// Sends the queued items before `deadline`; what was lost.
     pub(crate) async fn flush(&self, deadline: Instant) -> Counts {
+        // Even with nothing queued: an off token is read again, or nothing would turn it on.
+        self.token.read_if_due();
         let items = self
             .queue
             .lock()
@@ -477,6 +484,41 @@ pub(super) mod tests {
 
     fn queued(reporter: &Reporter) -> Vec<Value> {
         reporter.queue.lock().unwrap().clone()
+    }
+
+    /// A token pasted where its secret's ARN goes is refused without being quoted, and the
+    /// plain token, when there is one, is used; with both usable, the secret wins and the
+    /// plain token is said to be ignored.
+    #[test]
+    fn a_token_secret_arn_wins_and_a_bad_one_falls_back_to_the_plain_token() {
+        use crate::constants::ROLLBAR_ACCESS_TOKEN_SECRET_ARN;
+        let (reporter, problems) =
+            reporter_and_problems(&[(ROLLBAR_ACCESS_TOKEN_SECRET_ARN, "canary-pasted-token-4e")]);
+        assert!(reporter.token.is_given());
+        let [problem] = problems.as_slice() else {
+            panic!("{problems:?}")
+        };
+        assert!(
+            problem.starts_with("ROLLBAR_ACCESS_TOKEN_SECRET_ARN is not the ARN"),
+            "{problem}"
+        );
+        assert!(
+            problem.ends_with("ROLLBAR_ACCESS_TOKEN is used instead"),
+            "{problem}"
+        );
+        assert!(!problem.contains("canary"), "{problem}");
+
+        #[cfg(feature = "secrets")]
+        {
+            let arn = "arn:aws:ssm:us-east-1:123456789012:parameter/cruddur/rollbar-token";
+            let (reporter, problems) =
+                reporter_and_problems(&[(ROLLBAR_ACCESS_TOKEN_SECRET_ARN, arn)]);
+            assert!(!reporter.token.is_given());
+            assert_eq!(
+                problems,
+                ["ROLLBAR_ACCESS_TOKEN is ignored: ROLLBAR_ACCESS_TOKEN_SECRET_ARN is set"]
+            );
+        }
     }
 
     #[test]
