@@ -15,6 +15,8 @@ use super::read::{self, Failure, Unreadable};
 /// The longest wait before a failed read is tried again (sooner when the maximum age is
 /// shorter): a missing secret may be created, a role granted, a network come back.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(10);
+/// Reads in a row that may fail unanswered after their flush without a line (see `read`).
+const UNSAID_OUTLIVED_READS: u32 = 2;
 /// The log target of the lines about secrets.
 const TARGET: &str = "lambda_telemetry::secrets";
 
@@ -41,8 +43,11 @@ struct State<T> {
     /// When the next read is due; `None`: now.
     next_read: Option<Instant>,
     reading: bool,
-    /// The read under way was still going when a flush stopped waiting for it.
-    outlived_flush: bool,
+    /// The end of the last flush that started or waited for the read under way: a read that
+    /// fails after it may have been frozen with the process.
+    flush_deadline: Option<Instant>,
+    /// Reads in a row that failed unanswered after their flush, not said (see `read`).
+    unsaid_in_a_row: u32,
     /// The failure said last: a line when one starts or changes, not on every retry.
     said: Option<Failure>,
 }
@@ -69,7 +74,8 @@ impl<T: Send + Sync + 'static> Secret<T> {
                 read_at: None,
                 next_read: None,
                 reading: false,
-                outlived_flush: false,
+                flush_deadline: None,
+                unsaid_in_a_row: 0,
                 said: None,
             }),
             off: AtomicBool::new(false),
@@ -86,9 +92,10 @@ impl<T: Send + Sync + 'static> Secret<T> {
 
     /// Starts a read in the background if one is due (never read, older than the maximum
     /// age, or failed long enough ago) and none is under way; waits for nothing. Every flush
-    /// calls it, with something to send or not, so that an off sink comes back on. Needs a
-    /// tokio runtime; without one (a test's synchronous code) it does nothing.
-    pub(crate) fn read_if_due(self: &Arc<Self>) {
+    /// calls it, with something to send or not, so that an off sink comes back on; `deadline`
+    /// is that flush's end. Needs a tokio runtime; without one (a test's synchronous code) it
+    /// does nothing.
+    pub(crate) fn read_if_due(self: &Arc<Self>, deadline: Instant) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
@@ -96,12 +103,16 @@ impl<T: Send + Sync + 'static> Secret<T> {
             let Ok(mut state) = self.state.lock() else {
                 return;
             };
-            let due = state.next_read.is_none_or(|at| Instant::now() >= at);
-            if state.reading || !due {
+            if state.reading {
+                // A later flush waits for it too: it is frozen, if at all, after that one.
+                state.flush_deadline = state.flush_deadline.max(Some(deadline));
+                return;
+            }
+            if state.next_read.is_some_and(|at| Instant::now() < at) {
                 return;
             }
             state.reading = true;
-            state.outlived_flush = false;
+            state.flush_deadline = Some(deadline);
         }
         let secret = Arc::clone(self);
         runtime.spawn(async move { secret.read().await });
@@ -113,7 +124,7 @@ impl<T: Send + Sync + 'static> Secret<T> {
     /// the time left at most (the old value still works while a rotation is under way).
     pub(crate) async fn value_by(self: &Arc<Self>, deadline: Instant) -> Option<Arc<T>> {
         let mut reads = self.reads.subscribe();
-        self.read_if_due();
+        self.read_if_due(deadline);
         let (value, reading) = match self.state.lock() {
             Ok(state) => (state.value.clone(), state.reading),
             Err(_) => return None,
@@ -129,13 +140,7 @@ impl<T: Send + Sync + 'static> Secret<T> {
             }
         };
         let _ = tokio::time::timeout_at(wait_until.into(), reads.changed()).await;
-        let Ok(mut state) = self.state.lock() else {
-            return None;
-        };
-        // Lambda may freeze the process once the flush is over, the read with it: its
-        // timeouts then run out during the freeze, and such a failure says nothing of the store.
-        state.outlived_flush |= state.reading;
-        state.value.clone()
+        self.state.lock().ok().and_then(|state| state.value.clone())
     }
 
     /// Whether the sink is off for now: no value, and the last read failed (its line said
@@ -220,19 +225,27 @@ impl<T: Send + Sync + 'static> Secret<T> {
                     state.read_at = Some(now);
                     state.next_read = Some(later(now, self.max_age));
                     state.said = None;
+                    state.unsaid_in_a_row = 0;
                     // "On again" only when it was off: a failed refresh kept the old value.
                     Said::Read {
                         after_failure: self.off.load(Ordering::Relaxed),
                     }
                 }
-                // Timed out or cut off across a freeze: tried again at the next flush, unsaid.
+                // Unanswered after its flush was over: Lambda may have frozen the process, the
+                // read with it, and its timeouts ran out during the freeze, which says nothing of
+                // the store. Tried again at the next flush, unsaid, up to twice in a row (a store
+                // that never answers within a flush is said at the third).
                 Err(unreadable)
-                    if state.outlived_flush && unreadable.kind == Failure::Unreachable =>
+                    if unreadable.kind == Failure::Unreachable
+                        && state.flush_deadline.is_some_and(|end| now > end)
+                        && state.unsaid_in_a_row < UNSAID_OUTLIVED_READS =>
                 {
+                    state.unsaid_in_a_row += 1;
                     state.next_read = None;
                     Said::Nothing
                 }
                 Err(unreadable) => {
+                    state.unsaid_in_a_row = 0;
                     state.next_read = Some(later(now, self.retry_after_failure()));
                     if state.said == Some(unreadable.kind) {
                         Said::Nothing

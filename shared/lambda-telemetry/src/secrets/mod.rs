@@ -12,8 +12,8 @@
 //! that is due, so the first starts after the first response (started at init, its CPU, mostly
 //! the TLS client's first use, would share a small function's fraction of a core with that
 //! response: 3 ms more cold start on the bench), and a flush waits for a read under way only
-//! within its budget. A read a flush stopped waiting for may be frozen with the process; if it
-//! then times out, it is tried again at the next flush, unsaid.
+//! within its budget. A read still under way when its flush ends may be frozen with the process;
+//! if it then fails unanswered, it is tried again at the next flush, unsaid (twice at most).
 //!
 //! Until the value is read, its sink sends nothing; a secret that is missing, unreadable or
 //! unusable is said in one WARN line (its ARN and the store's error, never a value) and read
@@ -101,12 +101,15 @@ impl<T: Send + Sync + 'static> Credential<T> {
     }
 
     /// Starts a read of the secret if one is due, waiting for nothing: every flush calls it
-    /// first, so that a sink off for want of its secret comes back on once it can be read.
-    pub(crate) fn read_if_due(&self) {
+    /// first, with its `deadline`, so that a sink off for want of its secret comes back on
+    /// once it can be read.
+    pub(crate) fn read_if_due(&self, deadline: Instant) {
         #[cfg(feature = "secrets")]
         if let Self::Secret(secret) = self {
-            secret.read_if_due();
+            secret.read_if_due(deadline);
         }
+        #[cfg(not(feature = "secrets"))]
+        let _ = deadline;
     }
 
     /// The value to send with before `deadline`: a given one at once; a secret's once read,

@@ -280,7 +280,7 @@ impl Sink for OtlpExporter {
         // are not counted as lost on every invocation.
         // Even with nothing to send: an off secret is read again, or nothing would turn it on.
         if let Some(secret) = &self.headers_secret {
-            secret.read_if_due();
+            secret.read_if_due(deadline);
         }
         let off = self.headers_secret.as_ref().is_some_and(Credential::is_off);
         if off || spans.sampled().next().is_none() {

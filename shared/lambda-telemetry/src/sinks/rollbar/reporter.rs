@@ -334,7 +334,7 @@ impl Reporter {
     /// Sends the queued items before `deadline`; what was lost.
     pub(crate) async fn flush(&self, deadline: Instant) -> Counts {
         // Even with nothing queued: an off token is read again, or nothing would turn it on.
-        self.token.read_if_due();
+        self.token.read_if_due(deadline);
         let items = self
             .queue
             .lock()
