@@ -44,7 +44,7 @@ import json, sys
 for path, function in json.load(sys.stdin)["metadata"]["lambda"]["watch"]["router"].items():
     print(path, function)')
 describe() {
-    local path function endpoint token group
+    local path function endpoint token token_arn group
     while read -r path function; do
         case $path in
         / | *'{*'*) catch_all=$function ;;
@@ -56,10 +56,12 @@ describe() {
     endpoint=$(setting OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
     [[ -n $endpoint ]] || endpoint=$(setting OTEL_EXPORTER_OTLP_ENDPOINT)
     token=$(setting ROLLBAR_ACCESS_TOKEN)
+    token_arn=$(setting ROLLBAR_ACCESS_TOKEN_SECRET_ARN)
+    [[ -z $token_arn ]] || token="once ROLLBAR_ACCESS_TOKEN_SECRET_ARN is read"
     group=$(setting CLOUDWATCH_LOG_GROUP)
     echo "Telemetry ($([[ -f .env ]] && echo ".env, then ")the environment; .env.example lists more):"
     echo "  AWS_LAMBDA_LOG_FORMAT=$(setting AWS_LAMBDA_LOG_FORMAT)  OTEL_TRACES_EXPORTER=$(setting OTEL_TRACES_EXPORTER)${endpoint:+  OTLP endpoint $endpoint}"
-    echo "  Rollbar $([[ -n $token ]] && echo on || echo "off (no ROLLBAR_ACCESS_TOKEN)")  CloudWatch Logs shipping $([[ -n $group ]] && echo "on (group $group)" || echo "off (no CLOUDWATCH_LOG_GROUP)")"
+    echo "  Rollbar $([[ -n $token ]] && echo "on${token_arn:+ $token}" || echo "off (no ROLLBAR_ACCESS_TOKEN)")  CloudWatch Logs shipping $([[ -n $group ]] && echo "on (group $group)" || echo "off (no CLOUDWATCH_LOG_GROUP)")"
     echo "  FRONTEND_URL=$(setting FRONTEND_URL)"
     echo "Ctrl-C stops the emulator and the functions."
 }

@@ -190,11 +190,16 @@ fn unreadable<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> Unr
             (kind, words)
         }
         SdkError::TimeoutError(_) => (Failure::Unreachable, "timed out".to_owned()),
-        SdkError::DispatchFailure(failure) if failure.is_user() => (
+        SdkError::DispatchFailure(failure) if failure.is_io() || failure.is_timeout() => {
+            (Failure::Unreachable, "the connection failed".to_owned())
+        }
+        // Before any connection: no credentials from the environment or the container
+        // endpoint (the SDK says "other"), or a request it could not make.
+        SdkError::DispatchFailure(_) => (
             Failure::NotConfigured,
-            "no usable credentials or region".to_owned(),
+            "no usable credentials: none in the environment or from the container endpoint"
+                .to_owned(),
         ),
-        SdkError::DispatchFailure(_) => (Failure::Unreachable, "the connection failed".to_owned()),
         SdkError::ConstructionFailure(_) => (
             Failure::NotConfigured,
             "the request could not be made".to_owned(),

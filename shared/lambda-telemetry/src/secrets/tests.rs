@@ -357,3 +357,44 @@ fn a_read_that_outlived_its_flush_and_timed_out_is_tried_again_unsaid() {
         "{lines:#?}"
     );
 }
+
+/// Without credentials the line says so, not that the store did not answer: nothing was
+/// sent (the endpoint is a closed loopback port, were anything sent).
+#[test]
+fn without_credentials_the_line_says_so() {
+    use aws_credential_types::provider::error::CredentialsError;
+    use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
+    #[derive(Debug)]
+    struct NoCredentials;
+    impl ProvideCredentials for NoCredentials {
+        fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            future::ProvideCredentials::ready(Err(CredentialsError::not_loaded("none here")))
+        }
+    }
+    let aws = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url("http://127.0.0.1:1")
+        .credentials_provider(SharedCredentialsProvider::new(NoCredentials))
+        .build();
+    let runtime = runtime();
+    let secret = secret(
+        "arn:aws:ssm:us-east-1:123456789012:parameter/cruddur/any",
+        Duration::from_secs(300),
+        aws,
+    );
+    let lines = capture_at(LevelFilter::TRACE, LogFormat::Json, || {
+        assert!(runtime.block_on(secret.value_by(soon())).is_none());
+    });
+    let [warn] = lines
+        .iter()
+        .filter(|l| l.contains("\"WARN\""))
+        .collect::<Vec<_>>()[..]
+    else {
+        panic!("{lines:#?}")
+    };
+    assert!(warn.contains("no AWS region or credentials"), "{warn}");
+    assert!(!warn.contains("did not answer"), "{warn}");
+}
