@@ -87,6 +87,9 @@
 //! [`SettingProblem`], said once at start; the default is used instead.
 #![warn(missing_docs, rust_2018_idioms)]
 
+/// How the crate's AWS calls retry and time out.
+#[cfg(any(feature = "cloudwatch", feature = "secrets"))]
+mod aws_calls;
 /// Traced outgoing HTTP for handlers.
 mod client;
 /// Settings, read from the environment and overridable in code.

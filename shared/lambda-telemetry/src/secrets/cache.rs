@@ -90,6 +90,12 @@ impl<T: Send + Sync + 'static> Secret<T> {
         self
     }
 
+    /// How many reads have finished.
+    #[cfg(test)]
+    pub(crate) fn reads_finished(&self) -> u64 {
+        *self.reads.borrow()
+    }
+
     /// Starts a read in the background if one is due (never read, older than the maximum
     /// age, or failed long enough ago) and none is under way; waits for nothing. Every flush
     /// calls it, with something to send or not, so that an off sink comes back on; `deadline`

@@ -5,13 +5,10 @@
 
 use std::fmt;
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use aws_config::ecs::EcsCredentialsProvider;
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::meta::credentials::CredentialsProviderChain;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_secretsmanager::config::SharedCredentialsProvider;
 
@@ -73,7 +70,7 @@ impl Unreadable {
 /// What secrets are read with: the execution role's credentials as Lambda hands them over
 /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`; else the container
 /// credentials endpoint, `AWS_CONTAINER_CREDENTIALS_FULL_URI`), `AWS_ENDPOINT_URL` when set,
-/// short timeouts and quick retries; the region is the ARN's. Not the SDK's whole default
+/// the crate's AWS retries and timeouts; the region is the ARN's. Not the SDK's whole default
 /// chain (profiles, SSO, STS, IMDS), which a function never uses and which would cost its
 /// binary megabytes (tests/bench/README.md). Made once per process.
 pub(crate) fn lambda_sdk_config() -> &'static SdkConfig {
@@ -93,18 +90,8 @@ pub(crate) fn lambda_sdk_config() -> &'static SdkConfig {
         config
             .behavior_version(BehaviorVersion::latest())
             .credentials_provider(SharedCredentialsProvider::new(credentials))
-            .retry_config(
-                RetryConfig::standard()
-                    .with_max_attempts(3)
-                    .with_initial_backoff(Duration::from_millis(50))
-                    .with_max_backoff(Duration::from_secs(1)),
-            )
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(1))
-                    .operation_attempt_timeout(Duration::from_secs(2))
-                    .build(),
-            )
+            .retry_config(crate::aws_calls::retry_config())
+            .timeout_config(crate::aws_calls::timeout_config())
             .build()
     })
 }

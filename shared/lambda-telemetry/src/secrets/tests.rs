@@ -64,6 +64,15 @@ fn soon() -> Instant {
     Instant::now() + Duration::from_secs(30)
 }
 
+/// The one WARN line among `lines`.
+fn the_one_warn(lines: &[String]) -> &str {
+    let warns: Vec<&String> = lines.iter().filter(|l| l.contains("\"WARN\"")).collect();
+    let [warn] = warns[..] else {
+        panic!("one WARN line: {lines:#?}")
+    };
+    warn
+}
+
 /// Every line at TRACE, the SDK's included were they let through: none holds a value.
 fn assert_no_value(lines: &[String]) {
     for line in lines {
@@ -244,13 +253,7 @@ fn a_secret_the_role_may_not_read_is_said_as_denied() {
         assert!(runtime.block_on(secret.value_by(soon())).is_none());
     });
     assert!(secret.is_off());
-    let [warn] = lines
-        .iter()
-        .filter(|l| l.contains("\"WARN\""))
-        .collect::<Vec<_>>()[..]
-    else {
-        panic!("{lines:#?}")
-    };
+    let warn = the_one_warn(&lines);
     assert!(
         warn.contains("may not be read by this function's role"),
         "{warn}"
@@ -279,13 +282,7 @@ fn an_unreachable_store_leaves_the_sink_off_until_the_secret_is_read() {
         assert!(runtime.block_on(secret.value_by(soon())).is_none());
     });
     assert!(secret.is_off());
-    let [warn] = lines
-        .iter()
-        .filter(|l| l.contains("\"WARN\""))
-        .collect::<Vec<_>>()[..]
-    else {
-        panic!("{lines:#?}")
-    };
+    let warn = the_one_warn(&lines);
     assert!(warn.contains("the store did not answer"), "{warn}");
 
     let moto = Moto::start_on(port, &[]);
@@ -388,13 +385,40 @@ fn without_credentials_the_line_says_so() {
     let lines = capture_at(LevelFilter::TRACE, LogFormat::Json, || {
         assert!(runtime.block_on(secret.value_by(soon())).is_none());
     });
-    let [warn] = lines
-        .iter()
-        .filter(|l| l.contains("\"WARN\""))
-        .collect::<Vec<_>>()[..]
-    else {
-        panic!("{lines:#?}")
-    };
+    let warn = the_one_warn(&lines);
     assert!(warn.contains("no AWS region or credentials"), "{warn}");
     assert!(!warn.contains("did not answer"), "{warn}");
+}
+
+/// Under Lambda Managed Instances several invocations flush at once: they share one read (a
+/// read under way is waited for, not repeated) and all send with its value.
+#[test]
+fn flushes_at_once_share_one_read() {
+    let moto = Moto::start(&[]);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    let arn = moto.put_parameter("/cruddur/shared", VALUE);
+    let secret = secret(
+        &arn,
+        Duration::from_secs(300),
+        aws(&runtime, &moto.endpoint(), ("AKIDEXAMPLE", "secret")),
+    );
+    let values: Vec<Option<String>> = runtime.block_on(async {
+        let flushes = (0..8).map(|_| {
+            let secret = Arc::clone(&secret);
+            tokio::spawn(
+                async move { secret.value_by(soon()).await.map(|v| v.as_str().to_owned()) },
+            )
+        });
+        futures_util::future::join_all(flushes)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect()
+    });
+    assert_eq!(values, vec![Some(VALUE.to_owned()); 8]);
+    assert_eq!(secret.reads_finished(), 1);
 }

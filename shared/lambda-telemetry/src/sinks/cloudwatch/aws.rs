@@ -1,8 +1,6 @@
 //! The AWS side of shipping: one PutLogEvents (making the group and stream when missing), the
 //! client, and its errors in words for the log.
 
-use std::time::Duration;
-
 use aws_sdk_cloudwatchlogs::Client;
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 
@@ -162,24 +160,12 @@ where
 }
 
 /// The client of the standard AWS configuration (region, credential chain,
-/// `AWS_ENDPOINT_URL[_CLOUDWATCH_LOGS]`), with short timeouts and quick retries: it runs inside
-/// the flush budget.
+/// `AWS_ENDPOINT_URL[_CLOUDWATCH_LOGS]`), with the crate's AWS retries and timeouts: it runs
+/// inside the flush budget.
 pub(super) async fn aws_client() -> Client {
-    use aws_config::retry::RetryConfig;
-    use aws_config::timeout::TimeoutConfig;
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(3)
-                .with_initial_backoff(Duration::from_millis(50))
-                .with_max_backoff(Duration::from_secs(1)),
-        )
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(1))
-                .operation_attempt_timeout(Duration::from_secs(2))
-                .build(),
-        )
+        .retry_config(crate::aws_calls::retry_config())
+        .timeout_config(crate::aws_calls::timeout_config())
         .load()
         .await;
     Client::new(&config)
