@@ -3,6 +3,7 @@
 //! for the tests to read.
 
 pub mod counting_sinks;
+pub mod emf;
 pub mod http_stub;
 pub mod moto;
 pub mod otlp_receiver;
