@@ -102,9 +102,9 @@ pub fn is_emf(line: &str) -> bool {
 /// output the level INFO. For Lambda to use the timestamp field, you must specify the time in
 /// valid RFC 3339 timestamp format. If you don't supply a valid timestamp, Lambda assigns the
 /// log the level INFO and adds a timestamp for you." So a level counts only beside a valid
-/// RFC 3339 `"timestamp"` (the key of the guide's example and of its Java page: "you must also
-/// include a `\"timestamp\"` key value pair"). A line that is not a JSON object has no level
-/// field: INFO. "Lambda sends logs of the selected detail level and lower to CloudWatch. For
+/// RFC 3339 `"timestamp"`: the key of the guide's example, which leaves other names to "the
+/// conventions of the runtime you are using" (an OS-only runtime, as ours, has none). A line
+/// that is not a JSON object has no level field: INFO. "Lambda sends logs of the selected detail level and lower to CloudWatch. For
 /// example, if you configure a log level of WARN, Lambda will send logs corresponding to the
 /// WARN, ERROR, and FATAL levels."
 ///
