@@ -84,6 +84,22 @@ pub const LAMBDA_TELEMETRY_SECRETS_MAX_AGE_SECONDS: &str =
 /// The maximum age when unset: the AWS Parameters and Secrets Lambda Extension's default TTL.
 pub const DEFAULT_SECRETS_MAX_AGE_SECONDS: u64 = 300;
 
+/// Where metrics go, a list: `emf` (CloudWatch Embedded Metric Format lines on stdout),
+/// `otlp` (OTLP/HTTP, the `OTEL_EXPORTER_OTLP_METRICS_*` settings), `console` (a summary per
+/// invocation on stderr), `none`. Unset: `emf`.
+pub const OTEL_METRICS_EXPORTER: &str = "OTEL_METRICS_EXPORTER";
+/// The CloudWatch namespace of the EMF metrics, as Powertools names the setting. Unset: the
+/// `service.namespace` of `OTEL_RESOURCE_ATTRIBUTES`, else the service name.
+pub const POWERTOOLS_METRICS_NAMESPACE: &str = "POWERTOOLS_METRICS_NAMESPACE";
+/// `true`: no metrics at all, not even recorded (Powertools' name).
+pub const POWERTOOLS_METRICS_DISABLED: &str = "POWERTOOLS_METRICS_DISABLED";
+/// Which of the crate's own metrics are recorded: `invocations`, `cold_starts`, `losses`
+/// (default: all three), or `none`.
+pub const LAMBDA_TELEMETRY_METRICS_BUILTIN: &str = "LAMBDA_TELEMETRY_METRICS_BUILTIN";
+/// `true`: an invocation that records no metric of its own is an ERROR line (Powertools'
+/// `raise_on_empty_metrics`, without failing the request).
+pub const LAMBDA_TELEMETRY_METRICS_REQUIRED: &str = "LAMBDA_TELEMETRY_METRICS_REQUIRED";
+
 /// The CloudWatch Logs group to ship log lines to, off Lambda (feature `cloudwatch`).
 pub const CLOUDWATCH_LOG_GROUP: &str = "CLOUDWATCH_LOG_GROUP";
 /// The stream in it; default `<service>/<yyyy/mm/dd>/<host>-<pid>-<random>`.
@@ -189,6 +205,34 @@ pub mod log_keys {
     pub const PANIC_LOCATION: &str = "panic_location";
     /// A panic's backtrace, std's text, when `RUST_BACKTRACE=1` asks for one.
     pub const BACKTRACE: &str = "backtrace";
+}
+
+/// Names of the metrics the crate records by itself, and of their dimensions: the
+/// OpenTelemetry FaaS metric conventions, Powertools' `service`, and ours where neither has one.
+/// The template's dashboard and alarm use these.
+pub mod metric_keys {
+    /// One per invocation (OpenTelemetry `faas.invocations`).
+    pub const INVOCATIONS: &str = "faas.invocations";
+    /// 1 for an invocation answered 5xx (a failed or panicked handler too), else 0: its
+    /// Average is the error rate (OpenTelemetry `faas.errors`).
+    pub const ERRORS: &str = "faas.errors";
+    /// From the request to the response, in seconds (OpenTelemetry `faas.invoke_duration`).
+    pub const INVOKE_DURATION: &str = "faas.invoke_duration";
+    /// 1 on the first invocation of an execution environment (OpenTelemetry `faas.coldstarts`;
+    /// Powertools' `ColdStart`).
+    pub const COLDSTARTS: &str = "faas.coldstarts";
+    /// Telemetry a flush could not deliver, by [`KIND`], published at the next flush.
+    pub const LOST: &str = "lambda_telemetry.lost";
+    /// Powertools' default dimension: the service name, first in every EMF dimension set.
+    pub const SERVICE: &str = "service";
+    /// The function's name (`AWS_LAMBDA_FUNCTION_NAME`; OpenTelemetry `faas.name`).
+    pub const FAAS_NAME: &str = "faas.name";
+    /// The route template, `/api/activities/{handle}`; `unknown` when none was named.
+    pub const HTTP_ROUTE: &str = "http.route";
+    /// `2xx`, `3xx`, `4xx` or `5xx`.
+    pub const HTTP_RESPONSE_STATUS_CLASS: &str = "http.response.status_class";
+    /// What was lost: `spans`, `log_lines`, `rollbar_items`, `metric_values`.
+    pub const KIND: &str = "kind";
 }
 
 /// Fields of the invocation span. They follow the OpenTelemetry semantic conventions where

@@ -115,6 +115,8 @@ mod secrets;
 /// Error reports to Rollbar.
 #[cfg(feature = "rollbar")]
 pub use sinks::rollbar;
+/// Metrics: the `metrics` facade's recorder, per invocation, and what the crate records itself.
+pub mod metrics;
 /// Our loop on the Lambda Runtime API.
 mod runtime;
 /// Which spans are recorded, for OTLP and for X-Ray.
@@ -281,6 +283,9 @@ fn install(config: Config) -> Telemetry {
         Err(_) => tracing::warn!(
             "a global tracing subscriber was already set; lambda-telemetry's log lines are off"
         ),
+    }
+    if let Some(metrics) = sinks.metrics {
+        metrics::install(metrics);
     }
     // Said now that there is a log to say it in; each once, at start.
     for problem in problems {

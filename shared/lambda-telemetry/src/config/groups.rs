@@ -193,6 +193,36 @@ impl RollbarSettings {
     }
 }
 
+/// Where metrics go and what the crate records itself.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct MetricsSettings {
+    /// `OTEL_METRICS_EXPORTER`'s list, as text; `None`: `emf`.
+    pub(crate) exporters: Option<String>,
+    /// `POWERTOOLS_METRICS_NAMESPACE`, or given in code.
+    pub(crate) namespace: Option<String>,
+    /// `POWERTOOLS_METRICS_DISABLED`.
+    pub(crate) disabled: Setting<bool>,
+    /// `LAMBDA_TELEMETRY_METRICS_BUILTIN`.
+    pub(crate) builtins: Setting<crate::metrics::Builtins>,
+    /// `LAMBDA_TELEMETRY_METRICS_REQUIRED`.
+    pub(crate) required: Setting<bool>,
+    /// `AWS_LAMBDA_LOG_LEVEL` as Lambda set it: EMF lines must pass Lambda's own filter.
+    pub(crate) lambda_log_level: Option<String>,
+}
+
+impl MetricsSettings {
+    pub(crate) fn from_lookup(var: Lookup<'_>) -> Self {
+        Self {
+            exporters: var(OTEL_METRICS_EXPORTER),
+            namespace: var(POWERTOOLS_METRICS_NAMESPACE),
+            disabled: Setting::read(&[POWERTOOLS_METRICS_DISABLED], var),
+            builtins: Setting::read(&[LAMBDA_TELEMETRY_METRICS_BUILTIN], var),
+            required: Setting::read(&[LAMBDA_TELEMETRY_METRICS_REQUIRED], var),
+            lambda_log_level: var(AWS_LAMBDA_LOG_LEVEL),
+        }
+    }
+}
+
 /// CloudWatch Logs shipping off Lambda. The group is read without the `cloudwatch` feature
 /// too, to say that it is ignored.
 #[derive(Clone, Debug, Default)]

@@ -17,11 +17,11 @@ use std::time::Duration;
 #[cfg(feature = "rollbar")]
 pub(crate) use groups::RollbarSettings;
 pub(crate) use groups::{
-    CloudwatchSettings, FlushSettings, Lookup, OtlpSettings, RuntimeSettings, SecretsSettings,
-    TraceSettings, XraySettings,
+    CloudwatchSettings, FlushSettings, Lookup, MetricsSettings, OtlpSettings, RuntimeSettings,
+    SecretsSettings, TraceSettings, XraySettings,
 };
 pub use problem::SettingProblem;
-pub(crate) use problem::{Setting, whole_number};
+pub(crate) use problem::{Setting, whole_number, yes_or_no};
 
 use crate::constants::{
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE, AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_LOG_FORMAT,
@@ -83,6 +83,8 @@ pub struct Config {
     pub(crate) rollbar: RollbarSettings,
     /// CloudWatch Logs shipping's.
     pub(crate) cloudwatch: CloudwatchSettings,
+    /// The metrics' exporters, namespace and built-ins.
+    pub(crate) metrics: MetricsSettings,
     /// The Runtime API's, and what Lambda says of the function.
     pub(crate) runtime: RuntimeSettings,
 }
@@ -133,6 +135,7 @@ impl Config {
             #[cfg(feature = "rollbar")]
             rollbar: RollbarSettings::from_lookup(&var),
             cloudwatch: CloudwatchSettings::from_lookup(&var),
+            metrics: MetricsSettings::from_lookup(&var),
             runtime: RuntimeSettings::from_lookup(&var),
         }
     }
@@ -337,6 +340,41 @@ impl Config {
     /// flush.
     pub fn with_secrets_max_age(mut self, max_age: Duration) -> Self {
         self.secrets.max_age = Setting::Code(max_age);
+        self
+    }
+}
+
+/// Metrics' settings (README "Metrics").
+impl Config {
+    /// Where metrics go, a list of `emf`, `otlp`, `console`, `none` (`OTEL_METRICS_EXPORTER`).
+    pub fn with_metrics_exporters(mut self, exporters: impl Into<String>) -> Self {
+        self.metrics.exporters = Some(exporters.into());
+        self
+    }
+
+    /// The CloudWatch namespace of the EMF metrics (`POWERTOOLS_METRICS_NAMESPACE`): 1 to 255
+    /// characters of letters, digits and `.-_/#:` or space, not starting with `AWS/`.
+    pub fn with_metrics_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.metrics.namespace = Some(namespace.into());
+        self
+    }
+
+    /// `false` turns metrics off altogether (`POWERTOOLS_METRICS_DISABLED=true`).
+    pub fn with_metrics(mut self, on: bool) -> Self {
+        self.metrics.disabled = Setting::Code(!on);
+        self
+    }
+
+    /// Which of the crate's own metrics are recorded (`LAMBDA_TELEMETRY_METRICS_BUILTIN`).
+    pub fn with_builtin_metrics(mut self, builtins: crate::metrics::Builtins) -> Self {
+        self.metrics.builtins = Setting::Code(builtins);
+        self
+    }
+
+    /// `true`: an invocation that records no metric of its own is an ERROR line
+    /// (`LAMBDA_TELEMETRY_METRICS_REQUIRED`). The request is answered as usual.
+    pub fn with_metrics_required(mut self, required: bool) -> Self {
+        self.metrics.required = Setting::Code(required);
         self
     }
 }

@@ -123,3 +123,9 @@ pub(crate) fn flag(text: Option<&str>) -> Option<bool> {
         _ => None,
     }
 }
+
+/// A yes/no setting: `true` or `false` (also `on`/`off`, `yes`/`no`, `1`/`0`), any case.
+pub(crate) fn yes_or_no(name: &'static str, text: &str) -> Result<bool, SettingProblem> {
+    flag(Some(text))
+        .ok_or_else(|| SettingProblem::new(name, "is not true or false; using the default"))
+}

@@ -32,6 +32,7 @@ use self::request::{RequestDetails, RequestSummary, account_id};
 use self::scope::{INVOCATION, InvocationScope};
 use crate::constants::{INVOCATION_SPAN_TARGET, span_fields};
 use crate::failure::{BoxError, CatchFailure, CatchFailureLayer};
+use crate::metrics::{InvocationIds, InvocationOutcome, Metrics};
 use crate::propagation::{Propagators, choose_parent, traceresponse, xray_header};
 
 /// Only the first invocation of an execution environment is a cold start.
@@ -48,6 +49,8 @@ static COLD_START: AtomicBool = AtomicBool::new(true);
 pub struct InvocationLayer {
     propagators: Arc<Propagators>,
     route: Option<Arc<str>>,
+    /// Where each invocation's metrics go when it ends: the installed metrics, if any.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl InvocationLayer {
@@ -67,7 +70,15 @@ impl InvocationLayer {
         Self {
             propagators: Arc::new(propagators),
             route: None,
+            metrics: crate::metrics::installed(),
         }
+    }
+
+    /// With `metrics` instead of the installed ones: tests record into their own store.
+    #[cfg(test)]
+    pub(crate) fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The route template the function serves (`/api/activities/{handle}`), for events that
@@ -92,6 +103,7 @@ impl<S> Layer<S> for InvocationLayer {
             inner: CatchFailureLayer::default().layer(inner),
             propagators: Arc::clone(&self.propagators),
             route: self.route.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -102,6 +114,7 @@ pub struct Invocation<S> {
     inner: CatchFailure<S>,
     propagators: Arc<Propagators>,
     route: Option<Arc<str>>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl<S> Service<Request> for Invocation<S>
@@ -159,6 +172,7 @@ where
 
         let invocation = {
             let scope = Arc::clone(&scope);
+            let metrics = self.metrics.clone();
             async move {
                 let started = Instant::now();
                 // CatchFailure answers every call, a failure too.
@@ -174,16 +188,50 @@ where
                 if status.is_server_error() {
                     span.record("otel.status_code", "error");
                 }
-                access::log_access(
-                    &scope.summary,
-                    status,
-                    started.elapsed().as_secs_f64() * 1e3,
-                );
+                let duration = started.elapsed();
+                access::log_access(&scope.summary, status, duration.as_secs_f64() * 1e3);
+                if let Some(metrics) = metrics {
+                    close_metrics(&metrics, &scope, status, duration);
+                }
                 Ok(response)
             }
         };
         Box::pin(INVOCATION.scope(scope, invocation.instrument(span)))
     }
+}
+
+/// Hands the invocation's metrics, and the crate's own of it, to the store for the flush.
+fn close_metrics(
+    metrics: &Metrics,
+    scope: &InvocationScope,
+    status: http::StatusCode,
+    duration: std::time::Duration,
+) {
+    let summary = &scope.summary;
+    let trace_id = tracing::Span::current()
+        .context()
+        .span()
+        .span_context()
+        .trace_id();
+    let outcome = InvocationOutcome {
+        route: summary.route.as_deref(),
+        status,
+        duration,
+        cold_start: summary.cold_start,
+        ids: InvocationIds {
+            request_id: summary.request_id.clone(),
+            xray_trace_id: summary.xray_trace_id.clone(),
+            trace_id: (trace_id != opentelemetry::trace::TraceId::INVALID)
+                .then(|| trace_id.to_string()),
+        },
+    };
+    // Taken out first: closing may log (`LAMBDA_TELEMETRY_METRICS_REQUIRED`), never under a lock.
+    let mut pending = scope
+        .metrics
+        .lock()
+        .map(|mut pending| std::mem::take(&mut *pending))
+        .unwrap_or_default();
+    metrics.finish_invocation(&mut pending, outcome);
 }
 
 /// The invocation's span, named as OpenTelemetry names HTTP server spans, with the FaaS and

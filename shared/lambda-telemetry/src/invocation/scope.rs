@@ -4,10 +4,11 @@
 //! The layer sets it; outgoing requests read the trace contexts, error reports the request
 //! and their count. Outside an invocation (tasks the handler spawns, start-up) there is none.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::request::{RequestDetails, RequestSummary};
+use crate::metrics::Pending;
 use crate::sampling::XrayTrace;
 use crate::tracecontext::CallerTrace;
 
@@ -27,6 +28,10 @@ pub(crate) struct InvocationScope {
     /// Error reports made so far in this invocation, for its cap (`ROLLBAR_MAX_ITEMS`): per
     /// invocation, so that concurrent invocations never spend each other's.
     reports: AtomicU64,
+    /// The metrics recorded in this invocation, its dimensions and metadata: per invocation,
+    /// so that concurrent invocations never carry each other's. Empty (no allocation) until
+    /// the handler records one.
+    pub(super) metrics: Mutex<Pending>,
 }
 
 impl InvocationScope {
@@ -42,6 +47,7 @@ impl InvocationScope {
             summary,
             details,
             reports: AtomicU64::new(0),
+            metrics: Mutex::default(),
         }
     }
 }
@@ -92,4 +98,16 @@ pub(crate) fn count_report() -> Option<u64> {
     INVOCATION
         .try_with(|scope| scope.reports.fetch_add(1, Ordering::Relaxed))
         .ok()
+}
+
+/// Runs `f` on the metrics of the invocation the caller runs in; `false` (and `f` not run)
+/// outside one.
+pub(crate) fn with_pending_metrics(f: impl FnOnce(&mut Pending)) -> bool {
+    INVOCATION
+        .try_with(|scope| {
+            if let Ok(mut pending) = scope.metrics.lock() {
+                f(&mut pending);
+            }
+        })
+        .is_ok()
 }

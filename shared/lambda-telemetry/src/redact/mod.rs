@@ -5,6 +5,8 @@
 
 /// Authorization schemes and their credentials, URLs, source locations.
 mod credentials;
+/// Metric groups, masked in the flush.
+mod metrics;
 /// `name=value` pairs, quoted and bracketed values.
 mod pairs;
 /// The one pass over free text that finds what to mask.
@@ -17,6 +19,7 @@ use std::borrow::Cow;
 use crate::constants::{REDACTED, SECRET_NAME_PARTS, SECRET_URL_PARAMETERS};
 
 use credentials::decode;
+pub(crate) use metrics::redact_metrics;
 use scanner::Scanner;
 pub(crate) use spans::redact_span;
 

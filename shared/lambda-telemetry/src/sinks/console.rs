@@ -9,8 +9,7 @@ use opentelemetry::trace::Status;
 use opentelemetry_sdk::trace::SpanData;
 
 use super::loss::Loss;
-use super::sink::{Setup, Sink};
-use super::spans::SpanBatch;
+use super::sink::{Batch, Setup, Sink};
 
 /// Prints one block per trace on stderr.
 #[derive(Debug)]
@@ -28,8 +27,8 @@ impl Sink for Console {
         true
     }
 
-    fn flush<'s>(&'s self, spans: &mut SpanBatch, _deadline: Instant) -> BoxFuture<'s, Loss> {
-        let sampled: Vec<&SpanData> = spans.sampled().collect();
+    fn flush<'s>(&'s self, batch: &mut Batch, _deadline: Instant) -> BoxFuture<'s, Loss> {
+        let sampled: Vec<&SpanData> = batch.spans.sampled().collect();
         if !sampled.is_empty() {
             eprint!("{}", tree(&sampled));
         }

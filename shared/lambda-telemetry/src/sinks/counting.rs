@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::BoxFuture;
 
 use super::loss::{Counts, Loss, Lost};
-use super::sink::{Setup, Sink};
-use super::spans::SpanBatch;
+use super::sink::{Batch, Setup, Sink};
 
 /// What it was handed; its `Debug` shows the counts.
 #[derive(Debug, Default)]
@@ -28,7 +27,10 @@ pub(super) fn build(setup: &mut Setup<'_>) -> Option<Box<dyn Sink>> {
 }
 
 /// Its kind of loss: it says every span it took as lost, so that a test sees its line.
-static COUNTED: Lost = Lost { say: say_counted };
+static COUNTED: Lost = Lost {
+    name: "counted",
+    say: say_counted,
+};
 
 fn say_counted(counts: &Counts, budget: Duration) {
     tracing::warn!(
@@ -43,8 +45,8 @@ impl Sink for Counting {
         true
     }
 
-    fn flush<'s>(&'s self, spans: &mut SpanBatch, _deadline: Instant) -> BoxFuture<'s, Loss> {
-        let claim = spans.claim_sampled();
+    fn flush<'s>(&'s self, batch: &mut Batch, _deadline: Instant) -> BoxFuture<'s, Loss> {
+        let claim = batch.spans.claim_sampled();
         Box::pin(async move {
             let taken = claim.take().len() as u64;
             self.spans.fetch_add(taken, Ordering::Relaxed);

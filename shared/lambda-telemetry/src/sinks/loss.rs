@@ -17,6 +17,8 @@ pub(crate) struct Loss {
 /// A kind of loss and the WARN line it is said in. One `static` per kind: losses of the same
 /// static add up.
 pub(crate) struct Lost {
+    /// What is lost, plural: the `kind` of the `lambda_telemetry.lost` metric (`spans`).
+    pub(crate) name: &'static str,
     /// Writes the line, with the counts and the budget the flush had.
     pub(crate) say: fn(&Counts, Duration),
 }
@@ -86,8 +88,32 @@ impl Loss {
         }
     }
 
+    /// Each kind's name and everything it lost.
+    pub(crate) fn totals(&self) -> Vec<(&'static str, u64)> {
+        self.kinds
+            .iter()
+            .map(|(kind, c)| (kind.name, c.dropped + c.unsent + c.over_cap))
+            .collect()
+    }
+
     /// A future that is this loss at once: for a sink with nothing to wait for.
     pub(crate) fn at_once(self) -> BoxFuture<'static, Loss> {
         Box::pin(std::future::ready(self))
     }
+}
+
+/// Metric values lost: a full store, a value no export can carry (NaN, infinity, past a
+/// histogram's cap), a backend that refused them or missed the budget. One WARN line per flush.
+pub(crate) static METRIC_VALUES_LOST: Lost = Lost {
+    name: "metric_values",
+    say: say_metric_values_lost,
+};
+
+fn say_metric_values_lost(counts: &Counts, budget: Duration) {
+    tracing::warn!(
+        dropped_metric_values = counts.dropped,
+        refused_status = counts.refused_status,
+        budget_ms = budget.as_millis() as u64,
+        "metric values were dropped: not finite, over a histogram's 1,000 values per invocation, or not delivered within the flush budget"
+    );
 }

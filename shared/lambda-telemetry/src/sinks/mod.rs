@@ -8,6 +8,7 @@
 //! gates those lines, nothing else.
 
 mod console;
+mod emf;
 mod loss;
 mod otlp;
 mod pipeline;
@@ -37,6 +38,7 @@ use crate::config::{Config, SettingProblem, whole_number};
 use crate::constants::DEFAULT_FLUSH_BUDGET_MS;
 use crate::logs::Output;
 use crate::logs::hooks::EventHooks;
+use crate::metrics::Metrics;
 
 /// Makes a sink from the settings, or `None` when they leave it off.
 type Build = fn(&mut Setup<'_>) -> Option<Box<dyn Sink>>;
@@ -52,6 +54,8 @@ const SINKS: &[Build] = &[
     cloudwatch::build,
     #[cfg(not(feature = "cloudwatch"))]
     cloudwatch_left_out,
+    // After CloudWatch Logs: EMF lines go where log lines go, its queue included.
+    emf::build,
     #[cfg(test)]
     counting::build,
 ];
@@ -63,6 +67,9 @@ pub(crate) struct Sinks {
     /// The span processor that fills the buffer; `None` when no sink takes spans, so that
     /// spans are not even buffered.
     pub(crate) processor: Option<BufferProcessor>,
+    /// The metrics to install as the facade's recorder; `None` when no sink takes metrics,
+    /// so that nothing is recorded.
+    pub(crate) metrics: Option<Arc<Metrics>>,
     /// Settings that cannot be used, in words, to say as WARN lines once the log is up.
     pub(crate) problems: Vec<SettingProblem>,
     /// What to say at start, after the problems: which sinks are on, and why not.
@@ -81,19 +88,24 @@ pub(crate) fn from_config(config: &Config, resource: &Resource) -> Sinks {
 fn build(mut setup: Setup<'_>) -> Sinks {
     let sinks: Vec<Box<dyn Sink>> = SINKS.iter().filter_map(|build| build(&mut setup)).collect();
     let budget = budget(setup.config, &mut setup.problems);
-    let (problems, notices) = setup.finish();
-    let log_hooks = EventHooks::new(setup.event_hooks);
-    let log_output = Output::new(setup.line_copies);
     let buffer = Arc::new(SpanBuffer::default());
-    let pipeline = Pipeline::new(Arc::clone(&buffer), sinks, budget);
+    let mut pipeline = Pipeline::new(Arc::clone(&buffer), sinks, budget);
     let processor = pipeline.takes_spans().then(|| BufferProcessor::new(buffer));
+    let metrics = pipeline
+        .takes_metrics()
+        .then(|| Arc::new(Metrics::from_config(setup.config, &mut setup.problems)));
+    if let Some(metrics) = &metrics {
+        pipeline = pipeline.with_metrics(Arc::clone(metrics));
+    }
+    let (problems, notices) = setup.finish();
     Sinks {
         pipeline,
         processor,
+        metrics,
         problems,
         notices,
-        log_hooks,
-        log_output,
+        log_hooks: EventHooks::new(setup.event_hooks),
+        log_output: Output::new(setup.line_copies),
     }
 }
 

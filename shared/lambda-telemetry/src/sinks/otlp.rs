@@ -23,8 +23,8 @@ use reqwest::header::{
 };
 
 use super::loss::{Counts, Loss};
-use super::sink::{Setup, Sink};
-use super::spans::{SPANS_LOST, SpanBatch};
+use super::sink::{Batch, Setup, Sink};
+use super::spans::SPANS_LOST;
 use crate::config::{OtlpSettings, SecretsSettings, SettingProblem, whole_number};
 use crate::constants::{
     DEFAULT_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_COMPRESSION, OTEL_EXPORTER_OTLP_HEADERS_SECRET_ARN,
@@ -275,7 +275,7 @@ impl Sink for OtlpExporter {
     }
 
     /// The spans the OpenTelemetry sampler sampled; a batch that fails costs all of them.
-    fn flush<'s>(&'s self, spans: &mut SpanBatch, deadline: Instant) -> BoxFuture<'s, Loss> {
+    fn flush<'s>(&'s self, batch: &mut Batch, deadline: Instant) -> BoxFuture<'s, Loss> {
         // Off while its headers' secret cannot be read: its line said so once, and the spans
         // are not counted as lost on every invocation.
         // Even with nothing to send: an off secret is read again, or nothing would turn it on.
@@ -283,10 +283,10 @@ impl Sink for OtlpExporter {
             secret.read_if_due(deadline);
         }
         let off = self.headers_secret.as_ref().is_some_and(Credential::is_off);
-        if off || spans.sampled().next().is_none() {
+        if off || batch.spans.sampled().next().is_none() {
             return Loss::default().at_once();
         }
-        let claim = spans.claim_sampled();
+        let claim = batch.spans.claim_sampled();
         Box::pin(async move {
             let spans = claim.take();
             let count = spans.len() as u64;

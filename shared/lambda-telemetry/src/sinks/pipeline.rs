@@ -14,14 +14,17 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
 
-use super::loss::{Counts, Loss};
-use super::sink::Sink;
+use super::loss::{Counts, Loss, METRIC_VALUES_LOST};
+use super::sink::{Batch, Sink};
 use super::spans::{SPANS_LOST, SpanBatch, SpanBuffer};
+use crate::metrics::Metrics;
 
-/// The span buffer and the sinks it is flushed to, within one budget.
+/// The span buffer, the metric store and the sinks they are flushed to, within one budget.
 #[derive(Debug)]
 pub(crate) struct Pipeline {
     buffer: Arc<SpanBuffer>,
+    /// Where invocations' metrics wait; `None` when no sink takes metrics.
+    metrics: Option<Arc<Metrics>>,
     sinks: Vec<Box<dyn Sink>>,
     budget: Duration,
 }
@@ -35,9 +38,21 @@ impl Pipeline {
     ) -> Self {
         Self {
             buffer,
+            metrics: None,
             sinks,
             budget,
         }
+    }
+
+    /// The same, with the metrics whose store each flush empties.
+    pub(crate) fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Whether any sink is handed metrics: if none is, metrics need not be recorded.
+    pub(crate) fn takes_metrics(&self) -> bool {
+        self.sinks.iter().any(|sink| sink.takes_metrics())
     }
 
     /// Whether anything leaves at a flush: spans, error reports or log lines.
@@ -64,19 +79,41 @@ impl Pipeline {
             ..Counts::default()
         };
         let mut loss = Loss::of(&SPANS_LOST, full);
-        let mut batch = SpanBatch::new(spans);
-        // Each sink reads the batch in the order of the list (X-Ray's datagrams leave now),
-        // then all of them send side by side, within one budget.
+        let mut metrics = self
+            .metrics
+            .as_ref()
+            .map(|m| m.store.take())
+            .unwrap_or_default();
+        for group in &mut metrics.groups {
+            crate::redact::redact_metrics(group);
+        }
+        loss.add(Loss::of(
+            &METRIC_VALUES_LOST,
+            Counts {
+                dropped: metrics.dropped,
+                ..Counts::default()
+            },
+        ));
+        let mut batch = Batch {
+            spans: SpanBatch::new(spans),
+            metrics,
+        };
+        // Each sink reads the batch in the order of the list (X-Ray's datagrams and EMF's
+        // lines leave now), then all of them send side by side, within one budget.
         let sending: Vec<_> = self
             .sinks
             .iter()
             .map(|sink| unwinding_is_no_loss(sink.as_ref(), sink.flush(&mut batch, deadline)))
             .collect();
-        batch.settle();
+        batch.spans.settle();
         for lost in futures_util::future::join_all(sending).await {
             loss.add(lost);
         }
         loss.say(self.budget);
+        // Telemetry about telemetry: what this flush lost is published by the next one.
+        if let Some(metrics) = &self.metrics {
+            metrics.record_losses(&loss.totals());
+        }
     }
 
     /// The last flush, at shutdown; then each sink's last chance, and what never left.
@@ -151,7 +188,7 @@ mod tests {
     struct Panicking;
 
     impl Sink for Panicking {
-        fn flush<'s>(&'s self, _: &mut SpanBatch, _: Instant) -> BoxFuture<'s, Loss> {
+        fn flush<'s>(&'s self, _: &mut Batch, _: Instant) -> BoxFuture<'s, Loss> {
             Box::pin(async { panic!("a bug in a sink") })
         }
     }

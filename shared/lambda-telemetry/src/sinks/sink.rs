@@ -13,10 +13,11 @@ use opentelemetry_sdk::Resource;
 
 use super::loss::Loss;
 use super::spans::SpanBatch;
-use crate::config::{Config, SettingProblem};
-use crate::constants::OTEL_TRACES_EXPORTER;
+use crate::config::{Config, SettingProblem, yes_or_no};
+use crate::constants::{OTEL_METRICS_EXPORTER, OTEL_TRACES_EXPORTER};
 use crate::logs::LineCopy;
 use crate::logs::hooks::EventHook;
+use crate::metrics::MetricBatch;
 
 /// Where telemetry leaves the process: one backend or output (OTLP, X-Ray, the console,
 /// Rollbar, CloudWatch Logs).
@@ -31,11 +32,17 @@ pub(crate) trait Sink: Send + Sync + fmt::Debug {
         false
     }
 
+    /// Whether the sink is handed metrics. While no sink is, metrics are not even recorded.
+    fn takes_metrics(&self) -> bool {
+        false
+    }
+
     /// Sends, before `deadline`, what the sink queued itself since the last flush and, if it
-    /// takes spans, those of `spans`. The call does what needs the batch (the future cannot
-    /// borrow it): reads the spans or [claims](SpanBatch::claim_sampled) the sampled ones,
-    /// sends what costs no wait (a UDP datagram); the future does the waiting.
-    fn flush<'s>(&'s self, spans: &mut SpanBatch, deadline: Instant) -> BoxFuture<'s, Loss>;
+    /// takes spans or metrics, those of `batch`. The call does what needs the batch (the
+    /// future cannot borrow it): reads the spans or [claims](SpanBatch::claim_sampled) the
+    /// sampled ones, encodes the metrics, sends what costs no wait (a UDP datagram, a line on
+    /// stdout); the future does the waiting.
+    fn flush<'s>(&'s self, batch: &mut Batch, deadline: Instant) -> BoxFuture<'s, Loss>;
 
     /// At shutdown, after the last flush: a last chance, before `deadline`, for what is still
     /// queued, and the count of what never left.
@@ -46,6 +53,15 @@ pub(crate) trait Sink: Send + Sync + fmt::Debug {
     /// Starts what the sink does between invocations, once, when serving starts. `budget`
     /// bounds each of its sends as it bounds a flush.
     fn start_background(&self, _budget: Duration) {}
+}
+
+/// What one flush hands every sink: the spans ended and the metrics recorded since the last.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    /// Ended spans, secrets masked.
+    pub(crate) spans: SpanBatch,
+    /// Every invocation's metrics group closed since the last flush.
+    pub(crate) metrics: MetricBatch,
 }
 
 /// A line to say at start, once the log is up: whether a sink is on, and why not.
@@ -65,12 +81,69 @@ pub(crate) struct Setup<'a> {
     pub(crate) event_hooks: Vec<Arc<dyn EventHook>>,
     /// Where a copy of each log line goes besides stdout (CloudWatch Logs' queue).
     pub(crate) line_copies: Vec<Arc<dyn LineCopy>>,
-    /// `OTEL_TRACES_EXPORTER`'s entries, lowercase; `None` when it is not set.
-    exporters: Option<Vec<String>>,
-    /// The exporter names sinks asked for: every other entry is a problem.
-    known: Vec<&'static str>,
+    /// `OTEL_TRACES_EXPORTER`'s entries.
+    traces: ExporterList,
+    /// `OTEL_METRICS_EXPORTER`'s entries.
+    metrics: ExporterList,
     /// What to say at start, after the problems.
     notices: Vec<Notice>,
+}
+
+/// The entries of one exporters setting, and the names sinks asked for: every other entry is
+/// a problem.
+struct ExporterList {
+    setting: &'static str,
+    /// Lowercase; `None` when the setting is not set.
+    entries: Option<Vec<String>>,
+    known: Vec<&'static str>,
+}
+
+impl ExporterList {
+    fn new(setting: &'static str, value: Option<&str>) -> Self {
+        Self {
+            setting,
+            entries: value.map(|value| {
+                value
+                    .split(',')
+                    .map(|name| name.trim().to_ascii_lowercase())
+                    .collect()
+            }),
+            known: Vec::new(),
+        }
+    }
+
+    fn lists(&mut self, name: &'static str) -> bool {
+        if !self.known.contains(&name) {
+            self.known.push(name);
+        }
+        self.entries
+            .as_ref()
+            .is_some_and(|names| names.iter().any(|n| n == name))
+    }
+
+    /// An entry no sink asked for, by position: a setting's value is never said (it may be a
+    /// key in the wrong place).
+    fn unknown(&self) -> Vec<SettingProblem> {
+        let Some(names) = &self.entries else {
+            return Vec::new();
+        };
+        let known = self.known.join(", ");
+        names
+            .iter()
+            .enumerate()
+            .filter(|(_, name)| {
+                !name.is_empty() && *name != "none" && !self.known.iter().any(|k| k == name)
+            })
+            .map(|(i, _)| {
+                SettingProblem::entry(
+                    self.setting,
+                    i + 1,
+                    names.len(),
+                    format!("is not {known} or none; it is ignored"),
+                )
+            })
+            .collect()
+    }
 }
 
 impl<'a> Setup<'a> {
@@ -91,13 +164,8 @@ impl<'a> Setup<'a> {
             problems: Vec::new(),
             event_hooks: Vec::new(),
             line_copies: Vec::new(),
-            exporters: exporters.map(|value| {
-                value
-                    .split(',')
-                    .map(|name| name.trim().to_ascii_lowercase())
-                    .collect()
-            }),
-            known: Vec::new(),
+            traces: ExporterList::new(OTEL_TRACES_EXPORTER, exporters),
+            metrics: ExporterList::new(OTEL_METRICS_EXPORTER, config.metrics.exporters.as_deref()),
             notices: Vec::new(),
         }
     }
@@ -105,18 +173,34 @@ impl<'a> Setup<'a> {
     /// Whether `OTEL_TRACES_EXPORTER` lists `name` (in any case, once or more). Every span
     /// exporter asks, so that the entries no sink asked for can be reported.
     pub(crate) fn exporter(&mut self, name: &'static str) -> bool {
-        if !self.known.contains(&name) {
-            self.known.push(name);
-        }
-        self.exporters
-            .as_ref()
-            .is_some_and(|names| names.iter().any(|n| n == name))
+        self.traces.lists(name)
     }
 
     /// Whether `OTEL_TRACES_EXPORTER` is set at all: unset, a sink may export by default
     /// (OTLP does when an endpoint is configured).
     pub(crate) fn exporters_named(&self) -> bool {
-        self.exporters.is_some()
+        self.traces.entries.is_some()
+    }
+
+    /// Whether `OTEL_METRICS_EXPORTER` lists `name`, or, unset, whether `name` is the default
+    /// (`emf`: in Lambda, stdout already reaches CloudWatch). Never when metrics are disabled
+    /// (`POWERTOOLS_METRICS_DISABLED`).
+    pub(crate) fn metrics_exporter(&mut self, name: &'static str) -> bool {
+        let listed = self.metrics.lists(name);
+        let on = if self.metrics.entries.is_some() {
+            listed
+        } else {
+            name == "emf"
+        };
+        on && !self.metrics_disabled()
+    }
+
+    fn metrics_disabled(&mut self) -> bool {
+        self.config
+            .metrics
+            .disabled
+            .resolve(yes_or_no, &mut self.problems)
+            .unwrap_or(false)
     }
 
     /// Says `notice` at start (whether a sink is on, and why not), after the problems.
@@ -128,17 +212,18 @@ impl<'a> Setup<'a> {
     #[cfg(test)]
     pub(crate) fn listed(&self) -> Vec<&str> {
         let mut listed: Vec<&str> = Vec::new();
-        for name in self.exporters.iter().flatten() {
-            if self.known.iter().any(|k| k == name) && !listed.contains(&name.as_str()) {
+        for name in self.traces.entries.iter().flatten() {
+            if self.traces.known.iter().any(|k| k == name) && !listed.contains(&name.as_str()) {
                 listed.push(name);
             }
         }
         listed
     }
 
-    /// The problems, those of `OTEL_TRACES_EXPORTER` first, and the notices.
+    /// The problems, those of the exporters' lists first, and the notices.
     pub(crate) fn finish(&mut self) -> (Vec<SettingProblem>, Vec<Notice>) {
-        let mut problems = self.unknown_exporters();
+        let mut problems = self.traces.unknown();
+        problems.extend(self.metrics.unknown());
         // A setting two sinks read (the secrets' maximum age) is said once.
         for problem in self.problems.drain(..) {
             if !problems.contains(&problem) {
@@ -146,29 +231,5 @@ impl<'a> Setup<'a> {
             }
         }
         (problems, std::mem::take(&mut self.notices))
-    }
-
-    /// An entry of `OTEL_TRACES_EXPORTER` no sink asked for, by position: a setting's value is
-    /// never said (it may be a key in the wrong place).
-    fn unknown_exporters(&self) -> Vec<SettingProblem> {
-        let Some(names) = &self.exporters else {
-            return Vec::new();
-        };
-        let known = self.known.join(", ");
-        names
-            .iter()
-            .enumerate()
-            .filter(|(_, name)| {
-                !name.is_empty() && *name != "none" && !self.known.iter().any(|k| k == name)
-            })
-            .map(|(i, _)| {
-                SettingProblem::entry(
-                    OTEL_TRACES_EXPORTER,
-                    i + 1,
-                    names.len(),
-                    format!("is not {known} or none; it is ignored"),
-                )
-            })
-            .collect()
     }
 }

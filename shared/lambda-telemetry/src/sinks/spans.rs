@@ -22,6 +22,7 @@ pub(crate) const SPAN_BUFFER_CAPACITY: usize = 2048;
 /// Spans lost to a full buffer, a backend that refused them, or the budget: said in one WARN
 /// line per flush, whichever sinks lost them.
 pub(crate) static SPANS_LOST: Lost = Lost {
+    name: "spans",
     say: say_spans_lost,
 };
 

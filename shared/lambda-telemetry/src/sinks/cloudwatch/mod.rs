@@ -30,8 +30,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::BoxFuture;
 
 use super::loss::Loss;
-use super::sink::{Setup, Sink};
-use super::spans::SpanBatch;
+use super::sink::{Batch, Setup, Sink};
 use crate::constants::CLOUDWATCH_LOG_GROUP;
 use settings::Settings;
 use shipper::Shipper;
@@ -67,7 +66,7 @@ pub(crate) fn build(setup: &mut Setup<'_>) -> Option<Box<dyn Sink>> {
 struct CloudwatchLogs(Arc<Shipper>);
 
 impl Sink for CloudwatchLogs {
-    fn flush<'s>(&'s self, _spans: &mut SpanBatch, deadline: Instant) -> BoxFuture<'s, Loss> {
+    fn flush<'s>(&'s self, _: &mut Batch, deadline: Instant) -> BoxFuture<'s, Loss> {
         Box::pin(async move {
             self.0.flush(deadline).await;
             Loss::default()

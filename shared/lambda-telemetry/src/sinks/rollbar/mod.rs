@@ -24,8 +24,7 @@ use futures_util::future::BoxFuture;
 use serde_json::Value;
 
 use super::loss::{Counts, Loss, Lost};
-use super::sink::{Setup, Sink};
-use super::spans::SpanBatch;
+use super::sink::{Batch, Setup, Sink};
 use crate::constants::log_keys;
 use crate::logs::hooks::{self, EventHook, LogEvent};
 pub use level::Level;
@@ -56,6 +55,7 @@ pub fn report_message(level: Level, text: &str) -> Option<String> {
 /// Items lost in a flush: refused, not answered within the budget, or over the invocation's
 /// cap. One WARN line per flush, whose target keeps it from being reported to Rollbar itself.
 pub(crate) static ITEMS_LOST: Lost = Lost {
+    name: "rollbar_items",
     say: say_items_lost,
 };
 
@@ -93,7 +93,7 @@ pub(crate) fn build(setup: &mut Setup<'_>) -> Option<Box<dyn Sink>> {
 struct Rollbar(Arc<Reporter>);
 
 impl Sink for Rollbar {
-    fn flush<'s>(&'s self, _spans: &mut SpanBatch, deadline: Instant) -> BoxFuture<'s, Loss> {
+    fn flush<'s>(&'s self, _: &mut Batch, deadline: Instant) -> BoxFuture<'s, Loss> {
         Box::pin(async move { Loss::of(&ITEMS_LOST, self.0.flush(deadline).await) })
     }
 }

@@ -51,8 +51,8 @@ use std::time::Instant;
 use futures_util::future::BoxFuture;
 
 use super::loss::{Counts, Loss};
-use super::sink::{Setup, Sink};
-use super::spans::{EndedSpan, SPANS_LOST, SpanBatch};
+use super::sink::{Batch, Setup, Sink};
+use super::spans::{EndedSpan, SPANS_LOST};
 use crate::config::{SettingProblem, XraySettings};
 use crate::constants::{AWS_XRAY_DAEMON_ADDRESS, DEFAULT_XRAY_DAEMON_ADDRESS};
 use crate::sampling::XrayTrace;
@@ -179,11 +179,11 @@ impl Sink for XrayExporter {
     }
 
     /// Sent in the call: UDP takes microseconds and cannot wait on the network.
-    fn flush<'s>(&'s self, spans: &mut SpanBatch, _deadline: Instant) -> BoxFuture<'s, Loss> {
-        if spans.spans().is_empty() {
+    fn flush<'s>(&'s self, batch: &mut Batch, _deadline: Instant) -> BoxFuture<'s, Loss> {
+        if batch.spans.spans().is_empty() {
             return Loss::default().at_once();
         }
-        let unsent = self.export(spans.spans());
+        let unsent = self.export(batch.spans.spans());
         Loss::of(
             &SPANS_LOST,
             Counts {

@@ -1,0 +1,177 @@
+//! Metrics through the invocation layer: what each invocation records stays its own, also
+//! when invocations overlap in one process (Lambda Managed Instances).
+
+use std::sync::{Arc, OnceLock};
+
+use lambda_http::RequestExt as _;
+use tower::{Layer as _, ServiceExt as _};
+
+use super::{Builtins, MetricStore, Metrics, StoreRecorder, Value};
+use crate::constants::metric_keys;
+use crate::invocation::InvocationLayer;
+
+/// The facade's global recorder, once per test process: handles record into the invocation
+/// they are used in, whatever store the recorder itself holds.
+fn recorder_installed() {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let _ =
+            ::metrics::set_global_recorder(StoreRecorder::new(Arc::new(MetricStore::default())));
+    });
+}
+
+fn metrics() -> Arc<Metrics> {
+    Arc::new(Metrics {
+        store: Arc::default(),
+        builtins: Builtins::ALL,
+        required: false,
+        function_name: "cruddur-home".into(),
+    })
+}
+
+/// "Metrics of one invocation never carry another's dimensions or properties": eight
+/// invocations at once, each adding its own tenant dimension, order metadata and label, and
+/// recording across `.await` points while the others do the same, on both tokio flavours.
+/// Each group holds exactly its own invocation's values, under its own request id; the
+/// built-in metrics count every invocation once.
+#[test]
+fn overlapping_invocations_each_publish_only_their_own_metrics() {
+    recorder_installed();
+    const N: usize = 8;
+    let runtimes = [
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap(),
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .enable_all()
+            .build()
+            .unwrap(),
+    ];
+    for runtime in runtimes {
+        let metrics = metrics();
+        let layer = InvocationLayer::default().with_metrics(Arc::clone(&metrics));
+        let gate = Arc::new(tokio::sync::Barrier::new(N));
+        let handler = tower::service_fn(move |request: lambda_http::Request| {
+            let gate = Arc::clone(&gate);
+            async move {
+                let id = request.lambda_context().request_id;
+                let n: u64 = id.trim_start_matches("req-").parse().unwrap();
+                super::add_dimension("tenant", format!("tenant-{n}"));
+                gate.wait().await;
+                super::add_metadata("order_id", format!("order-{n}"));
+                for _ in 0..=n {
+                    ::metrics::counter!("app.orders", "shard" => format!("s{n}")).increment(1);
+                    tokio::task::yield_now().await;
+                }
+                gate.wait().await;
+                ::metrics::histogram!("app.size").record(n as f64);
+                Ok::<_, crate::Error>("ok")
+            }
+        });
+        runtime.block_on(async {
+            let calls = (0..N).map(|n| {
+                let mut context = lambda_http::Context::default();
+                context.request_id = format!("req-{n}");
+                let request = crate::invocation::tests::event().with_lambda_context(context);
+                let service = layer.layer(handler.clone());
+                tokio::spawn(service.oneshot(request))
+            });
+            for answer in futures_util::future::join_all(calls).await {
+                assert_eq!(answer.unwrap().unwrap().status(), 200);
+            }
+        });
+        let batch = metrics.store.take();
+        let mut own = 0;
+        let mut invocations = 0;
+        for group in &batch.groups {
+            let request = group
+                .ids
+                .as_ref()
+                .and_then(|i| i.request_id.clone())
+                .unwrap();
+            let n: u64 = request.trim_start_matches("req-").parse().unwrap();
+            if let Some(orders) = group.series.iter().find(|s| s.key.name() == "app.orders") {
+                own += 1;
+                assert_eq!(orders.value, Value::Counter(n + 1), "{group:?}");
+                let shard: Vec<_> = orders.key.labels().map(|l| l.value().to_owned()).collect();
+                assert_eq!(shard, [format!("s{n}")]);
+                assert_eq!(
+                    group.dimensions,
+                    [("tenant".to_owned(), format!("tenant-{n}"))]
+                );
+                assert_eq!(group.metadata["order_id"], format!("order-{n}"));
+                let size = group
+                    .series
+                    .iter()
+                    .find(|s| s.key.name() == "app.size")
+                    .unwrap();
+                assert_eq!(size.value, Value::Histogram(vec![n as f64]));
+                assert_eq!(group.series.len(), 2, "{group:?}");
+            }
+            if let Some(count) = group
+                .series
+                .iter()
+                .find(|s| s.key.name() == metric_keys::INVOCATIONS)
+            {
+                invocations += 1;
+                assert_eq!(count.value, Value::Counter(1));
+                assert!(
+                    group
+                        .dimensions
+                        .iter()
+                        .any(|(k, v)| k == metric_keys::FAAS_NAME && v == "cruddur-home")
+                );
+            }
+        }
+        assert_eq!((own, invocations), (N, N), "{:#?}", batch.groups);
+        assert_eq!(batch.dropped, 0);
+    }
+}
+
+/// A value recorded outside any invocation (start-up, a spawned task) is the process's,
+/// published at the next flush without a request id, and taken once: a second flush has
+/// nothing of it.
+#[test]
+fn values_outside_invocations_are_published_once_without_ids() {
+    let store = Arc::new(MetricStore::default());
+    let recorder = StoreRecorder::new(Arc::clone(&store));
+    ::metrics::with_local_recorder(&recorder, || {
+        ::metrics::counter!("app.started").increment(1);
+        ::metrics::gauge!("app.pool").set(4.0);
+    });
+    let batch = store.take();
+    assert_eq!(batch.groups.len(), 1);
+    assert!(batch.groups[0].ids.is_none());
+    assert_eq!(batch.groups[0].series.len(), 2);
+    assert!(store.take().groups.is_empty(), "taken once");
+}
+
+/// `LAMBDA_TELEMETRY_METRICS_REQUIRED`: an invocation with no metric of its own is an ERROR
+/// line (Powertools raises; a request is never failed for telemetry), and the built-ins do
+/// not count as its own.
+#[test]
+fn a_required_metric_missing_is_an_error_line_not_a_failed_request() {
+    recorder_installed();
+    let metrics = Arc::new(Metrics {
+        required: true,
+        ..Arc::try_unwrap(self::metrics()).unwrap()
+    });
+    let layer = InvocationLayer::default().with_metrics(Arc::clone(&metrics));
+    let handler =
+        tower::service_fn(|_: lambda_http::Request| async { Ok::<_, crate::Error>("ok") });
+    let (response, lines) = crate::invocation::tests::serve_request(
+        layer.layer(handler),
+        crate::invocation::tests::event(),
+    );
+    assert_eq!(response.status(), 200);
+    let errors: Vec<_> = lines.iter().filter(|l| l["level"] == "ERROR").collect();
+    assert_eq!(errors.len(), 1, "{lines:#?}");
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no metric of its own")
+    );
+}

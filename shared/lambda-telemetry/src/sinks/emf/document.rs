@@ -1,0 +1,393 @@
+//! One metrics group as EMF documents, within the specification's limits: at most 100 metrics
+//! per directive, 30 dimensions per dimension set, 100 values per metric, dimension values of
+//! 1 to 1,024 characters, and a line CloudWatch Logs takes whole. What does not fit one
+//! document goes into the next; nothing is dropped for size.
+//!
+//! The specification: "Specification: Embedded metric format", Amazon CloudWatch User Guide.
+
+use std::collections::HashSet;
+use std::time::UNIX_EPOCH;
+
+use metrics::Unit;
+use serde_json::{Map, Value as Json, json};
+
+use crate::constants::{log_keys, metric_keys};
+use crate::logs::MAX_LINE_BYTES;
+use crate::metrics::{Recorded, Series, Value, description};
+
+/// "A MetricDirective object MUST NOT contain more than 100 MetricDefinition objects."
+pub(super) const MAX_METRICS_PER_DIRECTIVE: usize = 100;
+/// "A DimensionSet MUST NOT contain more than 30 dimension keys."
+pub(super) const MAX_DIMENSIONS_PER_SET: usize = 30;
+/// "Values ... MUST NOT contain more than 100 values" per metric member.
+pub(super) const MAX_VALUES_PER_METRIC: usize = 100;
+/// CloudWatch's dimension value: 1 to 1,024 characters.
+pub(super) const MAX_DIMENSION_VALUE_CHARS: usize = 1_024;
+/// CloudWatch's dimension name: 1 to 250 characters (AWS's EMF schema; the API says 255).
+pub(super) const MAX_DIMENSION_NAME_CHARS: usize = 250;
+
+/// What every document of a sink shares.
+pub(super) struct Emf {
+    /// The CloudWatch namespace.
+    pub(super) namespace: String,
+    /// The `service` dimension, first in every set.
+    pub(super) service: String,
+    /// The `level` member, when Lambda's filter needs one (see the module above).
+    pub(super) level: Option<&'static str>,
+}
+
+/// The lines of one group, and what could not be published.
+#[derive(Debug, Default)]
+pub(super) struct Documents {
+    /// Whole lines, each ending in `\n`.
+    pub(super) lines: Vec<Vec<u8>>,
+    /// Names of dimensions a set was left out for (a bad name or value, a set too large).
+    pub(super) invalid_dimensions: Vec<String>,
+    /// Values published under no dimension set at all, or too large for any line.
+    pub(super) dropped_values: u64,
+}
+
+/// One metric member of one document: a definition and up to 100 values.
+struct Entry {
+    name: String,
+    definition: Json,
+    value: Json,
+    /// How many values it carries, for the count of what is lost.
+    count: u64,
+}
+
+/// The EMF documents of `group`.
+pub(super) fn documents(group: &Recorded, emf: &Emf) -> Documents {
+    let mut out = Documents::default();
+    let timestamp = group
+        .timestamp
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    // Metadata first: the names EMF reads (dimensions, metrics) and the ids win over a
+    // metadata key of the same name.
+    let mut base = group.metadata.clone();
+    base.remove("_aws");
+    base.insert(metric_keys::SERVICE.to_owned(), emf.service.clone().into());
+    // As on log lines: Lambda honours a line's `level` only beside an RFC 3339 `timestamp`
+    // ("If you don't supply a valid timestamp, Lambda assigns the log the level INFO").
+    let time: chrono::DateTime<chrono::Utc> = group.timestamp.into();
+    base.insert(
+        log_keys::TIMESTAMP.to_owned(),
+        time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string().into(),
+    );
+    if let Some(level) = emf.level {
+        base.insert(log_keys::LEVEL.to_owned(), level.into());
+    }
+    if let Some(ids) = &group.ids {
+        for (key, id) in [
+            (log_keys::FUNCTION_REQUEST_ID, &ids.request_id),
+            (log_keys::XRAY_TRACE_ID, &ids.xray_trace_id),
+            (log_keys::TRACE_ID, &ids.trace_id),
+        ] {
+            if let Some(id) = id {
+                base.insert(key.to_owned(), id.clone().into());
+            }
+        }
+    }
+    for (name, value) in &group.dimensions {
+        base.insert(name.clone(), value.clone().into());
+    }
+    for (labels, series) in by_labels(&group.series) {
+        let mut members = base.clone();
+        for (name, value) in &labels {
+            members.insert(name.clone(), value.clone().into());
+        }
+        let sets = dimension_sets(group, &labels, &members, &mut out.invalid_dimensions);
+        let entries: Vec<Entry> = series.iter().flat_map(|s| entries(s)).collect();
+        if sets.is_empty() {
+            out.dropped_values += entries.iter().map(|e| e.count).sum::<u64>();
+            continue;
+        }
+        pack(entries, &members, &sets, timestamp, emf, &mut out);
+    }
+    out
+}
+
+/// A series' labels, name and value, sorted by name.
+type Labels = Vec<(String, String)>;
+
+/// The series grouped by their labels, in the order first recorded: series with the same
+/// labels share root members, so they share documents.
+fn by_labels(series: &[Series]) -> Vec<(Labels, Vec<&Series>)> {
+    let mut groups: Vec<(Labels, Vec<&Series>)> = Vec::new();
+    for s in series {
+        let mut labels: Labels = s
+            .key
+            .labels()
+            .map(|l| (l.key().to_owned(), l.value().to_owned()))
+            .collect();
+        labels.sort();
+        match groups.iter_mut().find(|(l, _)| *l == labels) {
+            Some((_, members)) => members.push(s),
+            None => groups.push((labels, vec![s])),
+        }
+    }
+    groups
+}
+
+/// Each of the group's sets as EMF names it: `service`, the set's dimensions, the labels.
+/// A set with a name or value CloudWatch refuses, or more than 30 names, is left out and its
+/// offending names said.
+fn dimension_sets(
+    group: &Recorded,
+    labels: &[(String, String)],
+    members: &Map<String, Json>,
+    invalid: &mut Vec<String>,
+) -> Vec<Vec<String>> {
+    let mut sets = Vec::new();
+    for set in &group.dimension_sets {
+        let mut keys = vec![metric_keys::SERVICE.to_owned()];
+        for key in set.iter().chain(labels.iter().map(|(name, _)| name)) {
+            if !keys.contains(key) {
+                keys.push(key.clone());
+            }
+        }
+        let bad: Vec<&String> = keys
+            .iter()
+            .filter(|key| {
+                let value = members.get(key.as_str()).and_then(Json::as_str);
+                !value.is_some_and(|value| valid_dimension(key, value))
+            })
+            .collect();
+        if !bad.is_empty() {
+            invalid.extend(bad.into_iter().cloned());
+            continue;
+        }
+        if keys.len() > MAX_DIMENSIONS_PER_SET {
+            invalid.push(format!("(a set of {} dimensions)", keys.len()));
+            continue;
+        }
+        if !sets.contains(&keys) {
+            sets.push(keys);
+        }
+    }
+    sets
+}
+
+/// CloudWatch's rule for a dimension: "Dimension names must contain only ASCII characters,
+/// must include at least one non-whitespace character, and cannot start with a colon (:).
+/// Dimension values must contain only ASCII characters and must include at least one
+/// non-whitespace character", with the lengths above.
+fn valid_dimension(name: &str, value: &str) -> bool {
+    let ascii_with_text =
+        |text: &str| text.is_ascii() && text.chars().any(|c| !c.is_ascii_whitespace());
+    ascii_with_text(name)
+        && !name.starts_with(':')
+        && name.len() <= MAX_DIMENSION_NAME_CHARS
+        && ascii_with_text(value)
+        && value.len() <= MAX_DIMENSION_VALUE_CHARS
+}
+
+/// A series as metric members: one for a counter or a gauge, one per 100 values of a
+/// histogram. The unit is CloudWatch's name for the facade's (nanoseconds, which CloudWatch
+/// lacks, as microseconds).
+fn entries(series: &Series) -> Vec<Entry> {
+    let name = series.key.name().to_owned();
+    let description = description(&name);
+    let (unit, scale) = match description.unit {
+        Some(unit) => cloudwatch_unit(unit),
+        None => (None, 1.0),
+    };
+    let mut definition = Map::new();
+    definition.insert("Name".into(), name.clone().into());
+    if let Some(unit) = unit {
+        definition.insert("Unit".into(), unit.into());
+    }
+    if description.high_resolution {
+        definition.insert("StorageResolution".into(), 1.into());
+    }
+    let definition = Json::Object(definition);
+    let number = |v: f64| serde_json::Number::from_f64(v * scale).map(Json::Number);
+    let values: Vec<Json> = match &series.value {
+        Value::Counter(n) if scale == 1.0 => vec![Json::from(*n)],
+        Value::Counter(n) => number(*n as f64).into_iter().collect(),
+        Value::Gauge(v) => number(*v).into_iter().collect(),
+        Value::Histogram(values) => {
+            return values
+                .chunks(MAX_VALUES_PER_METRIC)
+                .map(|chunk| {
+                    let chunk: Vec<Json> = chunk.iter().filter_map(|v| number(*v)).collect();
+                    Entry {
+                        name: name.clone(),
+                        definition: definition.clone(),
+                        count: chunk.len() as u64,
+                        value: Json::Array(chunk),
+                    }
+                })
+                .collect();
+        }
+    };
+    values
+        .into_iter()
+        .map(|value| Entry {
+            name: name.clone(),
+            definition: definition.clone(),
+            value,
+            count: 1,
+        })
+        .collect()
+}
+
+/// Puts `entries` into as few documents as the limits allow, in order: a new document when
+/// the current one has 100 metrics, already has a member of that name (a histogram's next 100
+/// values), or would pass the line limit.
+fn pack(
+    entries: Vec<Entry>,
+    members: &Map<String, Json>,
+    sets: &[Vec<String>],
+    timestamp: u64,
+    emf: &Emf,
+    out: &mut Documents,
+) {
+    let empty = render(members, sets, &[], timestamp, emf);
+    let mut current: Vec<Entry> = Vec::new();
+    let mut names: HashSet<String> = HashSet::new();
+    let mut size = empty.len();
+    for entry in entries {
+        let cost = cost(&entry);
+        if !current.is_empty()
+            && (current.len() == MAX_METRICS_PER_DIRECTIVE
+                || names.contains(&entry.name)
+                || size + cost > MAX_LINE_BYTES)
+        {
+            emit(
+                std::mem::take(&mut current),
+                members,
+                sets,
+                timestamp,
+                emf,
+                out,
+            );
+            names.clear();
+            size = empty.len();
+        }
+        names.insert(entry.name.clone());
+        size += cost;
+        current.push(entry);
+    }
+    if !current.is_empty() {
+        emit(current, members, sets, timestamp, emf, out);
+    }
+}
+
+/// The bytes one entry adds to a document: its definition, its member, and their commas.
+fn cost(entry: &Entry) -> usize {
+    let json_len = |v: &Json| serde_json::to_vec(v).map_or(0, |b| b.len());
+    json_len(&entry.definition)
+        + 1
+        + json_len(&Json::from(entry.name.as_str()))
+        + 1
+        + json_len(&entry.value)
+        + 1
+}
+
+/// Writes one document; one that still passes the limit (metadata too large for any line)
+/// is written again without its metadata, and if even that does not fit, counted as lost.
+fn emit(
+    entries: Vec<Entry>,
+    members: &Map<String, Json>,
+    sets: &[Vec<String>],
+    timestamp: u64,
+    emf: &Emf,
+    out: &mut Documents,
+) {
+    let line = render(members, sets, &entries, timestamp, emf);
+    if line.len() <= MAX_LINE_BYTES {
+        return out.lines.push(with_newline(line));
+    }
+    if entries.len() > 1 {
+        // The estimate was off (it never should be): halves, each within the limit.
+        let mut first = entries;
+        let second = first.split_off(first.len() / 2);
+        emit(first, members, sets, timestamp, emf, out);
+        return emit(second, members, sets, timestamp, emf, out);
+    }
+    let lean = lean_members(members, sets);
+    let line = render(&lean, sets, &entries, timestamp, emf);
+    if line.len() <= MAX_LINE_BYTES {
+        out.lines.push(with_newline(line));
+    } else {
+        out.dropped_values += entries.iter().map(|e| e.count).sum::<u64>();
+    }
+}
+
+/// The members a document cannot do without: the dimensions of its sets and the ids.
+fn lean_members(members: &Map<String, Json>, sets: &[Vec<String>]) -> Map<String, Json> {
+    members
+        .iter()
+        .filter(|(key, _)| {
+            sets.iter().flatten().any(|k| k == *key)
+                || [
+                    log_keys::LEVEL,
+                    log_keys::TIMESTAMP,
+                    log_keys::FUNCTION_REQUEST_ID,
+                    log_keys::XRAY_TRACE_ID,
+                    log_keys::TRACE_ID,
+                ]
+                .contains(&key.as_str())
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn render(
+    members: &Map<String, Json>,
+    sets: &[Vec<String>],
+    entries: &[Entry],
+    timestamp: u64,
+    emf: &Emf,
+) -> Vec<u8> {
+    let mut document = members.clone();
+    let mut definitions = Vec::with_capacity(entries.len());
+    for entry in entries {
+        document.insert(entry.name.clone(), entry.value.clone());
+        definitions.push(entry.definition.clone());
+    }
+    document.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": timestamp,
+            "CloudWatchMetrics": [{
+                "Namespace": emf.namespace,
+                "Dimensions": sets,
+                "Metrics": definitions,
+            }],
+        }),
+    );
+    serde_json::to_vec(&document).unwrap_or_default()
+}
+
+fn with_newline(mut line: Vec<u8>) -> Vec<u8> {
+    line.push(b'\n');
+    line
+}
+
+/// CloudWatch's unit for the facade's, and the factor its values are multiplied by. The
+/// binary byte units are CloudWatch's byte units (CloudWatch does not say 1,000 or 1,024).
+fn cloudwatch_unit(unit: Unit) -> (Option<&'static str>, f64) {
+    let name = match unit {
+        Unit::Count => "Count",
+        Unit::Percent => "Percent",
+        Unit::Seconds => "Seconds",
+        Unit::Milliseconds => "Milliseconds",
+        Unit::Microseconds => "Microseconds",
+        Unit::Nanoseconds => return (Some("Microseconds"), 1e-3),
+        Unit::Tebibytes => "Terabytes",
+        Unit::Gibibytes => "Gigabytes",
+        Unit::Mebibytes => "Megabytes",
+        Unit::Kibibytes => "Kilobytes",
+        Unit::Bytes => "Bytes",
+        Unit::TerabitsPerSecond => "Terabits/Second",
+        Unit::GigabitsPerSecond => "Gigabits/Second",
+        Unit::MegabitsPerSecond => "Megabits/Second",
+        Unit::KilobitsPerSecond => "Kilobits/Second",
+        Unit::BitsPerSecond => "Bits/Second",
+        Unit::CountPerSecond => "Count/Second",
+    };
+    (Some(name), 1.0)
+}
