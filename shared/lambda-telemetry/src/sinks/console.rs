@@ -1,5 +1,6 @@
 //! `OTEL_TRACES_EXPORTER=console`: each flush's sampled spans as a tree on stderr, for people
-//! at a terminal (`make serve`).
+//! at a terminal (`make serve`); `OTEL_METRICS_EXPORTER=console`: under it, one line per
+//! invocation with its metrics.
 
 use std::fmt::Write as _;
 use std::time::Instant;
@@ -10,30 +11,97 @@ use opentelemetry_sdk::trace::SpanData;
 
 use super::loss::Loss;
 use super::sink::{Batch, Setup, Sink};
+use crate::metrics::{Recorded, Value, description};
 
-/// Prints one block per trace on stderr.
+/// Prints one block per trace on stderr, and a line of metrics per invocation.
 #[derive(Debug)]
-struct Console;
+struct Console {
+    spans: bool,
+    metrics: bool,
+}
 
-/// The console sink, when `OTEL_TRACES_EXPORTER` lists `console`.
+/// The console sink, when `OTEL_TRACES_EXPORTER` or `OTEL_METRICS_EXPORTER` lists `console`.
 pub(super) fn build(setup: &mut Setup<'_>) -> Option<Box<dyn Sink>> {
-    setup
-        .exporter("console")
-        .then(|| Box::new(Console) as Box<dyn Sink>)
+    let spans = setup.exporter("console");
+    let metrics = setup.metrics_exporter("console");
+    (spans || metrics).then(|| Box::new(Console { spans, metrics }) as Box<dyn Sink>)
 }
 
 impl Sink for Console {
     fn takes_spans(&self) -> bool {
-        true
+        self.spans
+    }
+
+    fn takes_metrics(&self) -> bool {
+        self.metrics
     }
 
     fn flush<'s>(&'s self, batch: &mut Batch, _deadline: Instant) -> BoxFuture<'s, Loss> {
         let sampled: Vec<&SpanData> = batch.spans.sampled().collect();
-        if !sampled.is_empty() {
-            eprint!("{}", tree(&sampled));
+        let mut out = String::new();
+        if self.spans && !sampled.is_empty() {
+            out.push_str(&tree(&sampled));
+        }
+        if self.metrics {
+            out.push_str(&metric_lines(&batch.metrics.groups));
+        }
+        if !out.is_empty() {
+            eprint!("{out}");
         }
         Loss::default().at_once()
     }
+}
+
+/// One line per invocation (by request id; `process` for what was recorded outside one):
+/// `metrics 8476a536  faas.invocations=1  faas.invoke_duration=0.0012 s  app.served{feed=home}=2`.
+fn metric_lines(groups: &[Recorded]) -> String {
+    let mut lines: Vec<(String, String)> = Vec::new();
+    for group in groups {
+        let who = group
+            .ids
+            .as_ref()
+            .and_then(|ids| ids.request_id.clone())
+            .unwrap_or_else(|| "process".to_owned());
+        let index = match lines.iter().position(|(w, _)| *w == who) {
+            Some(index) => index,
+            None => {
+                lines.push((who.clone(), String::new()));
+                lines.len() - 1
+            }
+        };
+        let line = &mut lines[index].1;
+        for series in &group.series {
+            let _ = write!(line, "  {}", series.key.name());
+            let labels: Vec<String> = series
+                .key
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            if !labels.is_empty() {
+                let _ = write!(line, "{{{}}}", labels.join(","));
+            }
+            let unit = description(series.key.name())
+                .unit
+                .map(|u| format!(" {}", u.as_canonical_label()))
+                .unwrap_or_default();
+            let _ = match &series.value {
+                Value::Counter(n) => write!(line, "={n}{unit}"),
+                Value::Gauge(v) => write!(line, "={v}{unit}"),
+                Value::Histogram(values) if values.len() == 1 => {
+                    write!(line, "={}{unit}", values[0])
+                }
+                Value::Histogram(values) => {
+                    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+                    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    write!(line, "=[{} values {min}..{max}{unit}]", values.len())
+                }
+            };
+        }
+    }
+    lines
+        .into_iter()
+        .map(|(who, line)| format!("metrics {who}{line}\n"))
+        .collect()
 }
 
 /// One block per trace, a line per span, indented under its parent:
@@ -95,5 +163,50 @@ fn write_span(out: &mut String, span: &SpanData, all: &[&SpanData], depth: usize
         .filter(|c| c.parent_span_id == span.span_context.span_id())
     {
         write_span(out, child, all, depth + 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{InvocationIds, Series};
+    use metrics::{Key, Label};
+
+    /// One line per invocation, its own groups and the crate's joined, under its request id.
+    #[test]
+    fn metrics_are_one_line_per_invocation() {
+        let ids = InvocationIds {
+            request_id: Some("req-1".into()),
+            ..InvocationIds::default()
+        };
+        let group = |series, ids| Recorded::builtin(series, Vec::new(), vec![Vec::new()], ids);
+        let text = metric_lines(&[
+            group(
+                vec![Series {
+                    key: Key::from_static_name("console.test.calls"),
+                    value: Value::Counter(1),
+                }],
+                Some(ids.clone()),
+            ),
+            group(
+                vec![Series {
+                    key: Key::from_parts("console.test.size", vec![Label::new("feed", "home")]),
+                    value: Value::Histogram(vec![2.0, 5.0]),
+                }],
+                Some(ids),
+            ),
+            group(
+                vec![Series {
+                    key: Key::from_static_name("console.test.pool"),
+                    value: Value::Gauge(4.0),
+                }],
+                None,
+            ),
+        ]);
+        assert_eq!(
+            text,
+            "metrics req-1  console.test.calls=1  console.test.size{feed=home}=[2 values 2..5]\n\
+             metrics process  console.test.pool=4\n"
+        );
     }
 }
