@@ -1,4 +1,5 @@
-//! What the functions print: one JSON object per line, with Powertools' keys.
+//! What the functions print: one JSON object per line, with Powertools' keys; the metrics
+//! lines among them are valid CloudWatch Embedded Metric Format documents of the same service.
 
 use serde_json::Value;
 use tests::LocalApi;
@@ -38,9 +39,16 @@ fn every_function_line_is_json_with_the_lambda_context() {
     assert!(!lines.is_empty(), "the functions printed nothing");
     let mut access = Vec::new();
     let mut traces: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut metrics_lines = 0;
     for line in &lines {
         let value: Value =
             serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        if tests::emf::is_emf(line) {
+            let document = tests::emf::check(line).unwrap_or_else(|p| panic!("{p:#?}: {line}"));
+            assert_eq!(document["service"], "cruddur-test");
+            metrics_lines += 1;
+            continue;
+        }
         for key in PROCESS_KEYS {
             assert!(value.get(key).is_some(), "{key} missing: {line}");
         }
@@ -68,6 +76,7 @@ fn every_function_line_is_json_with_the_lambda_context() {
         paths.len(),
         "one access line per request: {lines:#?}"
     );
+    assert!(metrics_lines >= paths.len(), "metrics of every request: {lines:#?}");
     // The emulator's events name no route; each function names its own, so the route is
     // the one API Gateway gives in production (template.yaml's paths).
     let routes = [

@@ -17,6 +17,9 @@ pub async fn handle(_request: Request) -> Result<Response<Body>> {
     let activities = span.in_scope(|| mock::home_activities(now));
     // As i64: tracing-opentelemetry exports an unsigned value recorded later as a string.
     span.record("app.result_length", activities.len() as i64);
+    // The original's Honeycomb heatmap of result lengths, as a metric per feed.
+    metrics::histogram!("app.activities.result_length", "feed" => "home")
+        .record(activities.len() as f64);
     // The original's CloudWatch line, kept so its log searches still find something.
     tracing::info!(
         result_length = activities.len(),

@@ -17,6 +17,8 @@ pub async fn handle(_request: Request) -> Result<Response<Body>> {
     );
     let activities = span.in_scope(|| mock::notification_activities(now));
     span.record("app.result_length", activities.len() as i64);
+    metrics::histogram!("app.activities.result_length", "feed" => "notifications")
+        .record(activities.len() as f64);
     Ok(response::json(StatusCode::OK, &activities))
 }
 

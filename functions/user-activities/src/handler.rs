@@ -28,6 +28,10 @@ pub async fn handle(request: Request) -> Result<Response<Body>> {
     );
     let activities = span.in_scope(|| mock::user_activities(now));
     span.record("app.results-size", activities.len() as i64);
+    metrics::histogram!("app.activities.result_length", "feed" => "user")
+        .record(activities.len() as f64);
+    // Searchable on the metrics line, but not a dimension: one metric per handle would cost.
+    lambda_telemetry::metrics::add_metadata("app.handle", handle.as_str());
     Ok(response::json(StatusCode::OK, &activities))
 }
 
