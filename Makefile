@@ -27,6 +27,8 @@ export FRONTEND_URL ?= http://localhost:3000
 LOCAL_FEATURES := lambda-telemetry/cloudwatch
 # Locally, each invocation's spans print as a tree on stderr.
 export OTEL_TRACES_EXPORTER ?= console
+# Metrics as one line per invocation under the span tree; EMF JSON is for CloudWatch.
+export OTEL_METRICS_EXPORTER ?= console
 # SAM CLI asks to send usage data to AWS on first run; a test run sends nothing anywhere.
 export SAM_CLI_TELEMETRY := 0
 

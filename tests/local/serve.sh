@@ -60,7 +60,7 @@ describe() {
     [[ -z $token_arn ]] || token="once ROLLBAR_ACCESS_TOKEN_SECRET_ARN is read"
     group=$(setting CLOUDWATCH_LOG_GROUP)
     echo "Telemetry ($([[ -f .env ]] && echo ".env, then ")the environment; .env.example lists more):"
-    echo "  AWS_LAMBDA_LOG_FORMAT=$(setting AWS_LAMBDA_LOG_FORMAT)  OTEL_TRACES_EXPORTER=$(setting OTEL_TRACES_EXPORTER)${endpoint:+  OTLP endpoint $endpoint}"
+    echo "  AWS_LAMBDA_LOG_FORMAT=$(setting AWS_LAMBDA_LOG_FORMAT)  OTEL_TRACES_EXPORTER=$(setting OTEL_TRACES_EXPORTER)  OTEL_METRICS_EXPORTER=$(setting OTEL_METRICS_EXPORTER)${endpoint:+  OTLP endpoint $endpoint}"
     echo "  Rollbar $([[ -n $token ]] && echo "on${token_arn:+ $token}" || echo "off (no ROLLBAR_ACCESS_TOKEN)")  CloudWatch Logs shipping $([[ -n $group ]] && echo "on (group $group)" || echo "off (no CLOUDWATCH_LOG_GROUP)")"
     echo "  FRONTEND_URL=$(setting FRONTEND_URL)"
     echo "Ctrl-C stops the emulator and the functions."

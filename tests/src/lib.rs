@@ -86,6 +86,8 @@ impl LocalApi {
             .env_remove("AWS_LAMBDA_LOG_LEVEL")
             .env_remove("AWS_LAMBDA_LOG_FORMAT")
             .env_remove("OTEL_TRACES_EXPORTER")
+            .env_remove("OTEL_METRICS_EXPORTER")
+            .env_remove("POWERTOOLS_METRICS_NAMESPACE")
             .env_remove("OTEL_PROPAGATORS")
             .env_remove("OTEL_TRACES_SAMPLER")
             .env_remove("OTEL_SERVICE_NAME")

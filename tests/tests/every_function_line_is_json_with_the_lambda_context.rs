@@ -76,7 +76,10 @@ fn every_function_line_is_json_with_the_lambda_context() {
         paths.len(),
         "one access line per request: {lines:#?}"
     );
-    assert!(metrics_lines >= paths.len(), "metrics of every request: {lines:#?}");
+    assert!(
+        metrics_lines >= paths.len(),
+        "metrics of every request: {lines:#?}"
+    );
     // The emulator's events name no route; each function names its own, so the route is
     // the one API Gateway gives in production (template.yaml's paths).
     let routes = [

@@ -50,12 +50,13 @@ const SINKS: &[Build] = &[
     console::build,
     #[cfg(feature = "rollbar")]
     rollbar::build,
+    // Before CloudWatch Logs: EMF's lines are written when it reads the batch, and reach
+    // CloudWatch's queue before CloudWatch takes it.
+    emf::build,
     #[cfg(feature = "cloudwatch")]
     cloudwatch::build,
     #[cfg(not(feature = "cloudwatch"))]
     cloudwatch_left_out,
-    // After CloudWatch Logs: EMF lines go where log lines go, its queue included.
-    emf::build,
     #[cfg(test)]
     counting::build,
 ];
@@ -104,8 +105,8 @@ fn build(mut setup: Setup<'_>) -> Sinks {
         metrics,
         problems,
         notices,
+        log_output: setup.finish_log_output(),
         log_hooks: EventHooks::new(setup.event_hooks),
-        log_output: Output::new(setup.line_copies),
     }
 }
 

@@ -5,7 +5,7 @@
 //! operation has a deadline, the flush budget, and none fails: what did not leave is counted.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
@@ -15,8 +15,8 @@ use super::loss::Loss;
 use super::spans::SpanBatch;
 use crate::config::{Config, SettingProblem, yes_or_no};
 use crate::constants::{OTEL_METRICS_EXPORTER, OTEL_TRACES_EXPORTER};
-use crate::logs::LineCopy;
 use crate::logs::hooks::EventHook;
+use crate::logs::{LineCopy, Output};
 use crate::metrics::MetricBatch;
 
 /// Where telemetry leaves the process: one backend or output (OTLP, X-Ray, the console,
@@ -81,6 +81,8 @@ pub(crate) struct Setup<'a> {
     pub(crate) event_hooks: Vec<Arc<dyn EventHook>>,
     /// Where a copy of each log line goes besides stdout (CloudWatch Logs' queue).
     pub(crate) line_copies: Vec<Arc<dyn LineCopy>>,
+    /// The log output once every sink is built: stdout and the copies above.
+    log_output: Arc<OnceLock<Output>>,
     /// `OTEL_TRACES_EXPORTER`'s entries.
     traces: ExporterList,
     /// `OTEL_METRICS_EXPORTER`'s entries.
@@ -164,6 +166,7 @@ impl<'a> Setup<'a> {
             problems: Vec::new(),
             event_hooks: Vec::new(),
             line_copies: Vec::new(),
+            log_output: Arc::default(),
             traces: ExporterList::new(OTEL_TRACES_EXPORTER, exporters),
             metrics: ExporterList::new(OTEL_METRICS_EXPORTER, config.metrics.exporters.as_deref()),
             notices: Vec::new(),
@@ -201,6 +204,20 @@ impl<'a> Setup<'a> {
             .disabled
             .resolve(yes_or_no, &mut self.problems)
             .unwrap_or(false)
+    }
+
+    /// The log output, for a sink that writes lines of its own (EMF): usable once every sink
+    /// is built, so that it has every sink's copies, whatever the order of the sinks.
+    pub(crate) fn log_output(&self) -> Arc<OnceLock<Output>> {
+        Arc::clone(&self.log_output)
+    }
+
+    /// Composes the log output from the copies sinks asked for, and hands it to the sinks
+    /// that write lines.
+    pub(crate) fn finish_log_output(&mut self) -> Output {
+        let output = Output::new(std::mem::take(&mut self.line_copies));
+        let _ = self.log_output.set(output.clone());
+        output
     }
 
     /// Says `notice` at start (whether a sink is on, and why not), after the problems.

@@ -13,6 +13,7 @@
 mod document;
 
 use std::io::Write as _;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use futures_util::future::BoxFuture;
@@ -28,7 +29,8 @@ use crate::logs::Output;
 /// Writes every metrics group of a flush as EMF lines.
 struct Emf {
     context: EmfContext,
-    output: Output,
+    /// The log output, set once every sink is built.
+    output: Arc<OnceLock<Output>>,
 }
 
 impl std::fmt::Debug for Emf {
@@ -52,7 +54,7 @@ pub(super) fn build(setup: &mut Setup<'_>) -> Option<Box<dyn Sink>> {
             service: setup.config.service_name.clone(),
             level,
         },
-        output: Output::new(setup.line_copies.clone()),
+        output: setup.log_output(),
     }))
 }
 
@@ -70,10 +72,10 @@ impl Sink for Emf {
                 invalid_dimensions,
                 dropped_values,
             } = document::documents(group, &self.context);
+            let output = self.output.get_or_init(Output::default);
             for line in lines {
-                let mut writer = self.output.make_writer();
                 // One write per line: stdout keeps it whole among concurrent invocations' lines.
-                let _ = writer.write_all(&line);
+                let _ = output.make_writer().write_all(&line);
             }
             dropped += dropped_values;
             for name in invalid_dimensions {
