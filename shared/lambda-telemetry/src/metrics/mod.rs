@@ -22,8 +22,8 @@
 //! value lands in the invocation it was recorded in, which Powertools' EMF output needs (one
 //! document per invocation, with its request id and trace id) and which the OpenTelemetry
 //! SDK's process-wide aggregation cannot give under concurrent invocations. OpenTelemetry is
-//! where metrics may go (`OTEL_METRICS_EXPORTER=otlp`), not how they are recorded: the crate
-//! installs no OpenTelemetry meter provider, so `opentelemetry::global::meter` records nothing.
+//! where metrics may go (`OTEL_METRICS_EXPORTER=otlp`), not how they are recorded: the meter
+//! provider the crate installs records nothing, and says so once when a meter is asked of it.
 //!
 //! # What belongs to an invocation
 //!
@@ -35,6 +35,7 @@
 
 mod builtin;
 mod describe;
+mod opentelemetry_api;
 mod record;
 mod store;
 #[cfg(test)]
@@ -167,6 +168,7 @@ pub(crate) fn install(metrics: Arc<Metrics>) -> bool {
         return false;
     }
     builtin::describe_builtins();
+    opentelemetry::global::set_meter_provider(opentelemetry_api::FacadeOnly::default());
     let _ = INSTALLED.set(metrics);
     true
 }

@@ -217,6 +217,75 @@ mod tests {
         }
     }
 
+    #[derive(Debug)]
+    struct Losing;
+
+    impl Sink for Losing {
+        fn flush<'s>(&'s self, _: &mut Batch, _: Instant) -> BoxFuture<'s, Loss> {
+            let counts = Counts {
+                dropped: 2,
+                unsent: 1,
+                ..Counts::default()
+            };
+            Loss::of(&SPANS_LOST, counts).at_once()
+        }
+    }
+
+    /// Telemetry about telemetry: what a flush lost is recorded as `lambda_telemetry.lost`
+    /// by kind (every count of it), for the next flush to publish; a flush that lost nothing
+    /// records nothing.
+    #[test]
+    fn what_a_flush_loses_is_a_metric_of_the_next_flush() {
+        use crate::constants::metric_keys;
+        use crate::metrics::{Builtins, Metrics, Value};
+        let metrics = Arc::new(Metrics {
+            store: Arc::default(),
+            builtins: Builtins::ALL,
+            required: false,
+            function_name: "cruddur-home".into(),
+        });
+        let pipeline = Pipeline::new(
+            Arc::new(SpanBuffer::default()),
+            vec![Box::new(Losing)],
+            Duration::from_millis(50),
+        )
+        .with_metrics(Arc::clone(&metrics));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        capture(LogFormat::Json, || runtime.block_on(pipeline.flush()));
+        let groups = metrics.store.take().groups;
+        assert_eq!(groups.len(), 1, "{groups:?}");
+        let lost = &groups[0].series[0];
+        assert_eq!(lost.key.name(), metric_keys::LOST);
+        let kinds: Vec<_> = lost
+            .key
+            .labels()
+            .map(|l| (l.key().to_owned(), l.value().to_owned()))
+            .collect();
+        assert_eq!(kinds, [(metric_keys::KIND.to_owned(), "spans".to_owned())]);
+        assert_eq!(lost.value, Value::Counter(3));
+
+        let off = Arc::new(Metrics {
+            builtins: Builtins {
+                losses: false,
+                ..Builtins::ALL
+            },
+            store: Arc::default(),
+            required: false,
+            function_name: "cruddur-home".into(),
+        });
+        let pipeline = Pipeline::new(
+            Arc::new(SpanBuffer::default()),
+            vec![Box::new(Losing)],
+            Duration::from_millis(50),
+        )
+        .with_metrics(Arc::clone(&off));
+        capture(LogFormat::Json, || runtime.block_on(pipeline.flush()));
+        assert!(off.store.take().groups.is_empty(), "turned off");
+    }
+
     #[test]
     fn a_full_buffer_drops_spans_and_says_so_once_per_flush() {
         let buffer = Arc::new(SpanBuffer::default());

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 
-use super::loss::Loss;
+use super::loss::{Counts, Loss, Lost};
 use super::sink::{Batch, Setup, Sink};
 use crate::constants::CLOUDWATCH_LOG_GROUP;
 use settings::Settings;
@@ -61,7 +61,8 @@ pub(crate) fn build(setup: &mut Setup<'_>) -> Option<Box<dyn Sink>> {
 }
 
 /// The sink: sends the queued lines at each flush, between invocations and at shutdown. Its
-/// losses are said by the shipper, once per episode of trouble rather than once per flush.
+/// losses are said by the shipper, once per episode of trouble rather than once per flush;
+/// the flush only counts them, for the `lambda_telemetry.lost` metric.
 #[derive(Debug)]
 struct CloudwatchLogs(Arc<Shipper>);
 
@@ -69,18 +70,34 @@ impl Sink for CloudwatchLogs {
     fn flush<'s>(&'s self, _: &mut Batch, deadline: Instant) -> BoxFuture<'s, Loss> {
         Box::pin(async move {
             self.0.flush(deadline).await;
-            Loss::default()
+            lines_lost(self.0.take_lost_since_flush())
         })
     }
 
     fn close(&self, deadline: Instant) -> BoxFuture<'_, Loss> {
         Box::pin(async move {
             self.0.close(deadline).await;
-            Loss::default()
+            lines_lost(self.0.take_lost_since_flush())
         })
     }
 
     fn start_background(&self, budget: Duration) {
         self.0.start_background(budget);
     }
+}
+
+/// Log lines lost: counted for the metric, said by the shipper (once per episode), not here.
+static LOG_LINES_LOST: Lost = Lost {
+    name: "log_lines",
+    say: |_, _| {},
+};
+
+fn lines_lost(dropped: u64) -> Loss {
+    Loss::of(
+        &LOG_LINES_LOST,
+        Counts {
+            dropped,
+            ..Counts::default()
+        },
+    )
 }

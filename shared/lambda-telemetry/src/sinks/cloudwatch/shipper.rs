@@ -27,6 +27,8 @@ struct Queue {
     last_timestamp: i64,
     /// Lines lost since the last report.
     lost: u64,
+    /// Lines lost since the last flush took the count, for `lambda_telemetry.lost`.
+    lost_since_flush: u64,
 }
 
 /// The queue, the client and the state of the current episode of trouble.
@@ -78,6 +80,7 @@ impl Shipper {
         let size = message.len() + EVENT_OVERHEAD;
         if queue.lines.len() >= QUEUE_MAX_LINES || queue.bytes + size > QUEUE_MAX_BYTES {
             queue.lost += 1;
+            queue.lost_since_flush += 1;
             return;
         }
         // CloudWatch wants time order within a batch; a clock stepping back must not break it.
@@ -177,7 +180,16 @@ impl Shipper {
                 queue.bytes -= line.message.len() + EVENT_OVERHEAD;
             }
             queue.lost += lost;
+            queue.lost_since_flush += lost;
         }
+    }
+
+    /// Lines lost since the last call: what a flush reports as `lambda_telemetry.lost`.
+    pub(crate) fn take_lost_since_flush(&self) -> u64 {
+        self.queue
+            .lock()
+            .map(|mut q| std::mem::take(&mut q.lost_since_flush))
+            .unwrap_or(0)
     }
 
     /// Says the start of an episode of trouble once, and its end with the count.
