@@ -35,11 +35,6 @@ const WORDS: [&str; 20] = [
     "isblank",
 ];
 const INSIGHTS_FIELDS: [&str; 4] = ["@timestamp", "@message", "@logStream", "@log"];
-/// The key that marks the metrics' Embedded Metric Format lines, which share the functions'
-/// log group: `{"_aws":{"Timestamp":..}}`, flattened as Logs Insights names it. Listed until
-/// the functions print EMF lines under `cargo lambda watch` (issue 15); then the lines carry it.
-const EMF_FIELDS: [&str; 1] = ["_aws.Timestamp"];
-
 /// The `QueryString` block of each `AWS::Logs::QueryDefinition`, by its `Name`.
 fn saved_queries() -> Vec<(String, String)> {
     let template = std::fs::read_to_string(workspace_root().join("template.yaml")).unwrap();
@@ -145,11 +140,7 @@ fn saved_queries_are_well_formed_and_name_only_keys_the_logs_carry() {
         assert_eq!(api.get(path, &[]).status, 200, "{path}");
     }
     assert_eq!(api.get("/rollbar/test?error=1", &[]).status, 500);
-    let mut keys: BTreeSet<String> = INSIGHTS_FIELDS
-        .iter()
-        .chain(&EMF_FIELDS)
-        .map(|f| (*f).to_owned())
-        .collect();
+    let mut keys: BTreeSet<String> = INSIGHTS_FIELDS.iter().map(|f| (*f).to_owned()).collect();
     for line in api.function_lines() {
         if let Ok(line @ Value::Object(_)) = serde_json::from_str(&line) {
             flatten("", &line, &mut keys);

@@ -11,27 +11,31 @@
 
 use std::collections::BTreeSet;
 
+use lambda_telemetry::constants::metric_keys;
 use serde_json::Value;
 use tests::workspace_root;
 
-// The metrics contract (issue 15): the built-in metrics and the dimension sets each is
-// emitted under. The same names as `lambda_telemetry::constants::metric_keys`; swap these
-// lists for those constants once the tests crate depends on the crate.
+// The crate's own names: a metric or dimension renamed in the crate fails this test until the
+// template follows. The dimension sets are those `metrics::builtin` emits each metric under.
 const PER_ROUTE: &[&str] = &[
-    "service",
-    "faas.name",
-    "http.route",
-    "http.response.status_class",
+    metric_keys::SERVICE,
+    metric_keys::FAAS_NAME,
+    metric_keys::HTTP_ROUTE,
+    metric_keys::HTTP_RESPONSE_STATUS_CLASS,
 ];
-const PER_FUNCTION: &[&str] = &["service", "faas.name"];
-const PER_KIND: &[&str] = &["service", "faas.name", "kind"];
+const PER_FUNCTION: &[&str] = &[metric_keys::SERVICE, metric_keys::FAAS_NAME];
+const PER_KIND: &[&str] = &[
+    metric_keys::SERVICE,
+    metric_keys::FAAS_NAME,
+    metric_keys::KIND,
+];
 /// Every built-in metric, with the dimension sets its EMF directive declares.
 const EMITTED_METRICS: &[(&str, &[&[&str]])] = &[
-    ("faas.invocations", &[PER_ROUTE, PER_FUNCTION]),
-    ("faas.errors", &[PER_ROUTE, PER_FUNCTION]),
-    ("faas.invoke_duration", &[PER_ROUTE, PER_FUNCTION]),
-    ("faas.coldstarts", &[PER_FUNCTION]),
-    ("lambda_telemetry.lost", &[PER_KIND]),
+    (metric_keys::INVOCATIONS, &[PER_ROUTE, PER_FUNCTION]),
+    (metric_keys::ERRORS, &[PER_ROUTE, PER_FUNCTION]),
+    (metric_keys::INVOKE_DURATION, &[PER_ROUTE, PER_FUNCTION]),
+    (metric_keys::COLDSTARTS, &[PER_FUNCTION]),
+    (metric_keys::LOST, &[PER_KIND]),
 ];
 
 /// What the dashboard's `!Sub` may substitute: anything else would be a name the test has not
