@@ -5,7 +5,8 @@
 //! ```
 //! use metrics::{Unit, counter, describe_histogram, histogram};
 //!
-//! // Once, at start-up: the unit goes with the name.
+//! // Once, at start-up, after `lambda_telemetry::init()` (the recorder `describe_*!` talks to
+//! // is installed there): the unit goes with the name.
 //! describe_histogram!("app.activities.load_time", Unit::Milliseconds, "time to load a feed");
 //!
 //! // In the handler.
