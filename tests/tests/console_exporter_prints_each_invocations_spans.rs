@@ -47,7 +47,10 @@ fn console_exporter_prints_each_invocations_metrics_under_its_spans() {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .find_map(|l| l["function_request_id"].as_str().map(str::to_owned))
         .expect("a line with the request id");
-    let tree = lines.iter().position(|l| l.starts_with("trace ")).expect("a tree");
+    let tree = lines
+        .iter()
+        .position(|l| l.starts_with("trace "))
+        .expect("a tree");
     let metrics = lines
         .iter()
         .position(|l| l.starts_with(&format!("metrics {request_id} ")))

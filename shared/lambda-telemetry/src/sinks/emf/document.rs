@@ -26,6 +26,17 @@ pub(super) const MAX_DIMENSION_VALUE_CHARS: usize = 1_024;
 /// CloudWatch's dimension name: 1 to 250 characters (AWS's EMF schema; the API says 255).
 pub(super) const MAX_DIMENSION_NAME_CHARS: usize = 250;
 
+/// The members every line has besides dimensions and metrics: no metric may take their names.
+const RESERVED_KEYS: [&str; 7] = [
+    "_aws",
+    metric_keys::SERVICE,
+    log_keys::TIMESTAMP,
+    log_keys::LEVEL,
+    log_keys::FUNCTION_REQUEST_ID,
+    log_keys::XRAY_TRACE_ID,
+    log_keys::TRACE_ID,
+];
+
 /// What every document of a sink shares.
 pub(super) struct Emf {
     /// The CloudWatch namespace.
@@ -98,6 +109,19 @@ pub(super) fn documents(group: &Recorded, emf: &Emf) -> Documents {
             members.insert(name.clone(), value.clone().into());
         }
         let sets = dimension_sets(group, &labels, &members, &mut out.invalid_dimensions);
+        // A metric named like a dimension or one of the line's own keys would overwrite that
+        // member (and break every set naming it): it is not published, and said.
+        let (clashing, series): (Vec<&Series>, Vec<&Series>) = series.into_iter().partition(|s| {
+            let name = s.key.name();
+            RESERVED_KEYS.contains(&name)
+                || group.dimensions.iter().any(|(n, _)| n == name)
+                || labels.iter().any(|(n, _)| n == name)
+        });
+        for s in clashing {
+            out.dropped_values += s.value.len() as u64;
+            out.invalid_dimensions
+                .push(format!("(a metric named {})", s.key.name()));
+        }
         let entries: Vec<Entry> = series.iter().flat_map(|s| entries(s)).collect();
         if sets.is_empty() {
             out.dropped_values += entries.iter().map(|e| e.count).sum::<u64>();

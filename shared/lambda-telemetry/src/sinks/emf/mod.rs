@@ -87,8 +87,8 @@ impl Sink for Emf {
         if !unpublished.is_empty() {
             // Names only: a value may be anything the handler was handed.
             tracing::warn!(
-                dimensions = ?unpublished,
-                "metrics were not published under dimension sets with these dimensions: CloudWatch takes ASCII names of 1 to 250 characters, ASCII values of 1 to 1,024, and at most 30 dimensions per set"
+                unpublished = ?unpublished,
+                "metrics were left out of dimension sets with these names: CloudWatch takes ASCII dimension names of 1 to 250 characters, ASCII values of 1 to 1,024, at most 30 dimensions per set, and no metric named like a dimension"
             );
         }
         Loss::of(

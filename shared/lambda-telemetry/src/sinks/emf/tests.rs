@@ -344,3 +344,32 @@ fn namespaces_follow_cloudwatchs_rule() {
     assert_eq!(service_as_namespace("my service+1"), "my service_1");
     assert!(valid_namespace(&service_as_namespace("AWS/x")).is_ok());
 }
+
+/// A metric named like a dimension (or like the line's own `service`, `timestamp`...) would
+/// overwrite that member and make the document invalid: it is left out and said, the other
+/// metrics of the invocation are published.
+#[test]
+fn a_metric_named_like_a_dimension_is_left_out_not_published_broken() {
+    let group = Recorded::builtin(
+        vec![
+            series("tenant", Value::Counter(1)),
+            series("service", Value::Counter(1)),
+            series("app.count", Value::Counter(2)),
+        ],
+        vec![("tenant".into(), "acme".into())],
+        vec![vec!["tenant".into()]],
+        None,
+    );
+    let out = documents(&group, &emf());
+    let docs = checked(&out.lines);
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0]["tenant"], "acme");
+    assert_eq!(docs[0]["app.count"], 2);
+    assert_eq!(out.dropped_values, 2);
+    assert_eq!(
+        out.invalid_dimensions.len(),
+        2,
+        "{:?}",
+        out.invalid_dimensions
+    );
+}
