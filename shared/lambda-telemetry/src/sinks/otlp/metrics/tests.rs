@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
+use ::tests::otlp_receiver::{Answer, OtlpReceiver};
 use metrics::{Key, Label};
 use opentelemetry_proto::tonic::metrics::v1::{HistogramDataPoint, NumberDataPoint};
-use ::tests::otlp_receiver::{Answer, OtlpReceiver};
 
 use super::*;
 use crate::config::LogFormat;
@@ -172,7 +172,7 @@ fn cumulative_points_are_running_totals_from_the_series_first_window() {
         .unwrap();
     let (points, temporality, _) = sum_points(metric(&second.request, "app.orders"));
     assert_eq!(temporality, AggregationTemporality::Cumulative as i32);
-    let by_shard: Vec<(Vec<(String, String)>, i64, u64)> = points
+    let by_shard: Vec<_> = points
         .iter()
         .map(|p| (pairs(&p.attributes), int(p), p.start_time_unix_nano))
         .collect();
