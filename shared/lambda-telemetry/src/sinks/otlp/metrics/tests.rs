@@ -536,6 +536,48 @@ fn a_partial_success_counts_the_rejected_points_and_is_said_once() {
     assert!(said[0].contains("unknown dataset") && said[0].contains("\"rejected_data_points\":2"));
 }
 
+/// Through the pipeline as `init` builds it: `OTEL_METRICS_EXPORTER=otlp` builds the OTLP
+/// metrics sink, the store's groups leave at the flush, decoded by a real receiver, and what
+/// the backend rejected comes back in the next flush's request as
+/// `lambda_telemetry.lost{kind=metric_values}` (telemetry about telemetry).
+#[test]
+fn the_pipeline_exports_the_stores_groups_and_the_next_flush_reports_their_loss() {
+    let receiver = OtlpReceiver::rejecting_metric_points(2, "over quota");
+    let endpoint = receiver.endpoint();
+    let config = Config::from_lookup(&|name| match name {
+        "OTEL_METRICS_EXPORTER" => Some("otlp".to_owned()),
+        "OTEL_TRACES_EXPORTER" => Some("none".to_owned()),
+        "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(endpoint.clone()),
+        "AWS_LAMBDA_FUNCTION_NAME" => Some("cruddur-home".to_owned()),
+        _ => None,
+    });
+    let resource = crate::traces::resource(&config);
+    let sinks = crate::sinks::from_config(&config, &resource);
+    assert!(sinks.problems.is_empty(), "{:?}", sinks.problems);
+    let metrics = sinks.metrics.expect("the OTLP sink takes metrics");
+    for group in invocation_batch(TRACE_A).metrics.groups {
+        metrics.store.push(group);
+    }
+    let runtime = runtime();
+    let lines = capture(LogFormat::Json, || {
+        runtime.block_on(sinks.pipeline.flush());
+        runtime.block_on(sinks.pipeline.flush());
+    });
+    let exports = receiver.metrics_exports();
+    assert_eq!(exports.len(), 2, "{lines:#?}");
+    let (points, _, _) = sum_points(metric(&exports[0].request, metric_keys::INVOCATIONS));
+    assert_eq!(int(&points[0]), 1);
+    let (points, _, _) = sum_points(metric(&exports[1].request, metric_keys::LOST));
+    assert_eq!(int(&points[0]), 2, "{:?}", exports[1].request);
+    let attributes = pairs(&points[0].attributes);
+    for pair in [("kind", "metric_values"), ("faas.name", "cruddur-home")] {
+        assert!(
+            attributes.contains(&(pair.0.to_owned(), pair.1.to_owned())),
+            "{attributes:?}"
+        );
+    }
+}
+
 /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`: `delta`, `cumulative`, `lowmemory`
 /// (delta for counters and histograms, all the facade has), any case; anything else is a
 /// problem that never quotes the value, and delta.
