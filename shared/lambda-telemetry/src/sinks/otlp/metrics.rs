@@ -587,7 +587,9 @@ fn metrics(
                     start_time_unix_nano,
                     time_unix_nano,
                     count: buckets.count,
-                    sum: Some(buckets.sum),
+                    // The proto: "Negative events *can* be recorded, but sum should not be
+                    // filled out when doing so."
+                    sum: (buckets.min >= 0.0).then_some(buckets.sum),
                     bucket_counts: buckets.counts,
                     explicit_bounds: buckets.bounds.to_vec(),
                     exemplars,

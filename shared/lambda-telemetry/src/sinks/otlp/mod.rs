@@ -479,6 +479,33 @@ mod tests {
         assert!(setup.problems.is_empty(), "{:?}", setup.problems);
     }
 
+    /// A compression that is neither `gzip` nor `none` is a problem named by the variable it
+    /// was read from, the signal's or the generic one, said once even when both signals read
+    /// it, and never quoted.
+    #[test]
+    fn a_bad_compression_is_named_by_the_variable_it_was_read_from() {
+        for setting in [
+            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+            "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
+            "OTEL_EXPORTER_OTLP_COMPRESSION",
+        ] {
+            let config = crate::Config::from_lookup(&|name| match name {
+                "OTEL_TRACES_EXPORTER" | "OTEL_METRICS_EXPORTER" => Some("otlp".to_owned()),
+                _ if name == setting => Some("zstd-x9".to_owned()),
+                _ => None,
+            });
+            let resource = crate::traces::resource(&config);
+            let sinks = crate::sinks::from_config(&config, &resource);
+            let problems: Vec<String> = sinks.problems.iter().map(ToString::to_string).collect();
+            assert_eq!(
+                problems,
+                [format!(
+                    "{setting} is not gzip or none; sending uncompressed"
+                )]
+            );
+        }
+    }
+
     #[test]
     fn gzip_bodies_decompress_to_the_protobuf() {
         use std::io::Read as _;

@@ -197,7 +197,8 @@ fn cumulative_points_are_running_totals_from_the_series_first_window() {
 /// OTLP, `HistogramDataPoint.bucket_counts`: "bucket i counts values in
 /// (bounds[i-1], bounds[i]]": a value equal to a bound is in that bound's bucket, one just
 /// above it in the next; above the last bound, the overflow bucket. Seconds have the semantic
-/// conventions' bounds, anything else the SDK's defaults.
+/// conventions' bounds, anything else the SDK's defaults. "Negative events *can* be
+/// recorded, but sum should not be filled out when doing so."
 #[test]
 fn a_value_equal_to_a_bound_is_counted_in_that_bounds_bucket() {
     let sink = sink(Temporality::Delta);
@@ -237,6 +238,7 @@ fn a_value_equal_to_a_bound_is_counted_in_that_bounds_bucket() {
     assert_eq!(points[0].explicit_bounds, DEFAULT_BOUNDS);
     assert_eq!(&points[0].bucket_counts[..4], [2, 1, 1, 0]); // -1 and 0 | 5 | 5.5
     assert_eq!(points[0].bucket_counts.iter().sum::<u64>(), 4);
+    assert_eq!(points[0].sum, None, "no sum once a value is negative");
 }
 
 /// Invocations that overlap in one process (Lambda Managed Instances) each close their own
