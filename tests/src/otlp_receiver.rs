@@ -1,18 +1,23 @@
-//! An OTLP/HTTP receiver on loopback: it decodes each protobuf export request (gzip or not)
-//! and answers as told, so tests can see what arrives and play a backend that is busy,
-//! refusing or silent.
+//! An OTLP/HTTP receiver on loopback: it decodes each protobuf export request (gzip or not),
+//! spans on `/v1/traces` and metrics on `/v1/metrics`, and answers as told, so tests can see
+//! what arrives and play a backend that is busy, refusing, silent, or that takes only part of
+//! the metrics (a partial success).
 
 use std::io::Read as _;
 use std::sync::{Arc, Mutex};
 
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::metrics::v1::Metric;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message as _;
 
 pub use crate::http_stub::Answer;
-use crate::http_stub::Headers;
+use crate::http_stub::{Headers, Received};
 
-/// One request as received.
+/// One trace export request as received.
 #[derive(Clone, Debug)]
 pub struct Export {
     /// Header names in lower case, with values.
@@ -21,22 +26,72 @@ pub struct Export {
     pub request: ExportTraceServiceRequest,
 }
 
+/// One metrics export request as received.
+#[derive(Clone, Debug)]
+pub struct MetricsExport {
+    /// Header names in lower case, with values.
+    pub headers: Headers,
+    /// The decoded body.
+    pub request: ExportMetricsServiceRequest,
+}
+
 /// The receiver; it stops with the test process.
 pub struct OtlpReceiver {
     port: u16,
     exports: Arc<Mutex<Vec<Export>>>,
+    metrics: Arc<Mutex<Vec<MetricsExport>>>,
 }
 
 impl OtlpReceiver {
     /// Starts on a free loopback port.
     pub fn start(answer: Answer) -> Self {
+        Self::answering(answer, Vec::new())
+    }
+
+    /// Starts on a free loopback port, answering every metrics request 200 with an
+    /// `ExportMetricsServiceResponse` whose `partial_success` rejects `rejected` data points
+    /// for `reason`.
+    pub fn rejecting_metric_points(rejected: i64, reason: &str) -> Self {
+        let response = ExportMetricsServiceResponse {
+            partial_success: Some(ExportMetricsPartialSuccess {
+                rejected_data_points: rejected,
+                error_message: reason.to_owned(),
+            }),
+        };
+        Self::answering(Answer::Status(200, None), response.encode_to_vec())
+    }
+
+    fn answering(answer: Answer, metrics_answer: Vec<u8>) -> Self {
         let exports = Arc::new(Mutex::new(Vec::new()));
-        let kept = Arc::clone(&exports);
-        let port = crate::http_stub::start(answer, move |headers, body| {
-            let request = decode(&headers, body);
-            kept.lock().unwrap().push(Export { headers, request });
+        let metrics = Arc::new(Mutex::new(Vec::new()));
+        let (kept, kept_metrics) = (Arc::clone(&exports), Arc::clone(&metrics));
+        let port = crate::http_stub::start_with_body(answer, move |received: Received| {
+            let Received {
+                path,
+                headers,
+                body,
+            } = received;
+            let body = unzipped(&headers, body);
+            if path.starts_with("/v1/metrics") {
+                let request = ExportMetricsServiceRequest::decode(body.as_slice())
+                    .expect("an OTLP metrics protobuf body");
+                kept_metrics
+                    .lock()
+                    .unwrap()
+                    .push(MetricsExport { headers, request });
+                metrics_answer.clone()
+            } else {
+                let request = ExportTraceServiceRequest::decode(body.as_slice())
+                    .expect("an OTLP trace protobuf body");
+                kept.lock().unwrap().push(Export { headers, request });
+                Vec::new()
+            }
         });
-        Self { port, exports }
+        Self {
+            port,
+            exports,
+            metrics,
+        }
     }
 
     /// `http://127.0.0.1:<port>`, for `OTEL_EXPORTER_OTLP_ENDPOINT`.
@@ -44,7 +99,7 @@ impl OtlpReceiver {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Every request received so far.
+    /// Every trace export request received so far.
     pub fn exports(&self) -> Vec<Export> {
         self.exports.lock().unwrap().clone()
     }
@@ -58,20 +113,35 @@ impl OtlpReceiver {
             .flat_map(|s| s.spans)
             .collect()
     }
+
+    /// Every metrics export request received so far.
+    pub fn metrics_exports(&self) -> Vec<MetricsExport> {
+        self.metrics.lock().unwrap().clone()
+    }
+
+    /// Every metric received so far, request after request (a name recurs once per request).
+    pub fn metrics(&self) -> Vec<Metric> {
+        self.metrics_exports()
+            .into_iter()
+            .flat_map(|e| e.request.resource_metrics)
+            .flat_map(|r| r.scope_metrics)
+            .flat_map(|s| s.metrics)
+            .collect()
+    }
 }
 
-fn decode(headers: &Headers, mut body: Vec<u8>) -> ExportTraceServiceRequest {
+fn unzipped(headers: &Headers, body: Vec<u8>) -> Vec<u8> {
     let gzip = headers
         .iter()
         .any(|(n, v)| n == "content-encoding" && v == "gzip");
-    if gzip {
-        let mut unzipped = Vec::new();
-        flate2::read::GzDecoder::new(body.as_slice())
-            .read_to_end(&mut unzipped)
-            .expect("a gzip body");
-        body = unzipped;
+    if !gzip {
+        return body;
     }
-    ExportTraceServiceRequest::decode(body.as_slice()).expect("an OTLP protobuf body")
+    let mut unzipped = Vec::new();
+    flate2::read::GzDecoder::new(body.as_slice())
+        .read_to_end(&mut unzipped)
+        .expect("a gzip body");
+    unzipped
 }
 
 /// An OTLP trace or span id (bytes) as the lower-case hex that headers and logs write.

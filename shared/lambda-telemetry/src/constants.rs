@@ -47,7 +47,7 @@ pub const OTEL_TRACES_EXPORTER: &str = "OTEL_TRACES_EXPORTER";
 pub const AWS_XRAY_DAEMON_ADDRESS: &str = "AWS_XRAY_DAEMON_ADDRESS";
 /// The X-Ray daemon's address when `AWS_XRAY_DAEMON_ADDRESS` is unset.
 pub const DEFAULT_XRAY_DAEMON_ADDRESS: &str = "127.0.0.1:2000";
-/// OTLP/HTTP base URL; traces go to `<base>/v1/traces`.
+/// OTLP/HTTP base URL; traces go to `<base>/v1/traces`, metrics to `<base>/v1/metrics`.
 pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 /// OTLP/HTTP URL for traces, used as it is.
 pub const OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
@@ -67,6 +67,22 @@ pub const OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TRACES_T
 pub const OTEL_EXPORTER_OTLP_COMPRESSION: &str = "OTEL_EXPORTER_OTLP_COMPRESSION";
 /// The same, for trace requests only.
 pub const OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: &str = "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION";
+/// OTLP/HTTP URL for metrics, used as it is; unset, `OTEL_EXPORTER_OTLP_ENDPOINT` with
+/// `/v1/metrics`.
+pub const OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT";
+/// Headers for OTLP metrics requests only, added to `OTEL_EXPORTER_OTLP_HEADERS` (Honeycomb:
+/// `x-honeycomb-dataset=<dataset>`, since its metrics go to a dataset of their own).
+pub const OTEL_EXPORTER_OTLP_METRICS_HEADERS: &str = "OTEL_EXPORTER_OTLP_METRICS_HEADERS";
+/// Milliseconds one OTLP metrics request may take.
+pub const OTEL_EXPORTER_OTLP_METRICS_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT";
+/// `gzip` or `none`, for metrics requests.
+pub const OTEL_EXPORTER_OTLP_METRICS_COMPRESSION: &str = "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION";
+/// `delta` (our default), `cumulative`, or `lowmemory` (the same as `delta` for the facade's
+/// counters, gauges and histograms). The specification's default is `cumulative`; ours is
+/// `delta` because Lambda may freeze or end an execution environment at any time, and each
+/// flush then stands on its own (a cumulative series restarts with every environment).
+pub const OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: &str =
+    "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
 /// The specification's default OTLP/HTTP endpoint.
 pub const DEFAULT_OTLP_ENDPOINT: &str = "http://localhost:4318";
 /// How long the flush after each invocation may take, in milliseconds.

@@ -140,7 +140,7 @@ use tracing_subscriber::Layer as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 
 pub use client::{TraceRequests, http_client};
-pub use config::{Config, LogFormat, SettingProblem};
+pub use config::{Config, LogFormat, SettingProblem, Temporality};
 pub use error::{Error, Result};
 pub use failure::{CatchFailure, CatchFailureLayer, LocatedError};
 pub use invocation::{Invocation, InvocationLayer};

@@ -59,8 +59,9 @@ impl FlushSettings {
 }
 
 /// OTLP/HTTP: each setting from the code, else the signal's variable
-/// (`OTEL_EXPORTER_OTLP_TRACES_*`), else the generic one (`OTEL_EXPORTER_OTLP_*`), else the
-/// default.
+/// (`OTEL_EXPORTER_OTLP_TRACES_*`, `OTEL_EXPORTER_OTLP_METRICS_*`), else the generic one
+/// (`OTEL_EXPORTER_OTLP_*`), else the default. The headers' secret and the headers given in
+/// code go with both signals.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct OtlpSettings {
     /// The URL traces are posted to: the one given in code or the signal's variable, used as
@@ -76,6 +77,17 @@ pub(crate) struct OtlpSettings {
     pub(crate) timeout: Setting<Duration>,
     /// Whether bodies are gzipped.
     pub(crate) gzip: Setting<bool>,
+    /// The URL metrics are posted to: the one given in code or the signal's variable, used as
+    /// they are, or the generic base URL with `/v1/metrics`; `None`: the default endpoint's.
+    pub(crate) metrics_endpoint: Option<String>,
+    /// The metrics' headers' text, generic then signal.
+    pub(crate) metrics_headers: Vec<(&'static str, String)>,
+    /// How long one metrics request may take.
+    pub(crate) metrics_timeout: Setting<Duration>,
+    /// Whether metrics bodies are gzipped.
+    pub(crate) metrics_gzip: Setting<bool>,
+    /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`; default delta.
+    pub(crate) temporality: Setting<super::Temporality>,
 }
 
 impl OtlpSettings {
@@ -84,13 +96,17 @@ impl OtlpSettings {
             var(OTEL_EXPORTER_OTLP_ENDPOINT)
                 .map(|base| format!("{}/v1/traces", base.trim_end_matches('/')))
         });
-        let headers = [
-            OTEL_EXPORTER_OTLP_HEADERS,
-            OTEL_EXPORTER_OTLP_TRACES_HEADERS,
-        ]
-        .into_iter()
-        .filter_map(|name| var(name).map(|value| (name, value)))
-        .collect();
+        let headers_of = |signal| {
+            [OTEL_EXPORTER_OTLP_HEADERS, signal]
+                .into_iter()
+                .filter_map(|name| var(name).map(|value| (name, value)))
+                .collect()
+        };
+        let headers = headers_of(OTEL_EXPORTER_OTLP_TRACES_HEADERS);
+        let metrics_endpoint = var(OTEL_EXPORTER_OTLP_METRICS_ENDPOINT).or_else(|| {
+            var(OTEL_EXPORTER_OTLP_ENDPOINT)
+                .map(|base| format!("{}/v1/metrics", base.trim_end_matches('/')))
+        });
         Self {
             traces_endpoint,
             headers,
@@ -110,6 +126,23 @@ impl OtlpSettings {
                 ],
                 var,
             ),
+            metrics_endpoint,
+            metrics_headers: headers_of(OTEL_EXPORTER_OTLP_METRICS_HEADERS),
+            metrics_timeout: Setting::read(
+                &[
+                    OTEL_EXPORTER_OTLP_METRICS_TIMEOUT,
+                    OTEL_EXPORTER_OTLP_TIMEOUT,
+                ],
+                var,
+            ),
+            metrics_gzip: Setting::read(
+                &[
+                    OTEL_EXPORTER_OTLP_METRICS_COMPRESSION,
+                    OTEL_EXPORTER_OTLP_COMPRESSION,
+                ],
+                var,
+            ),
+            temporality: Setting::read(&[OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE], var),
         }
     }
 }

@@ -41,6 +41,36 @@ pub enum LogFormat {
     Text,
 }
 
+/// How OTLP metric data points add up over time
+/// (`OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Temporality {
+    /// Each export carries what was recorded since the previous export, and nothing is sent
+    /// twice. The default here (the specification's is cumulative): Lambda may freeze or end
+    /// an execution environment at any time, and a delta point stands on its own.
+    #[default]
+    Delta,
+    /// Each export carries every series' running total since its first value, kept in the
+    /// process (a new execution environment starts them again).
+    Cumulative,
+}
+
+impl Temporality {
+    /// `delta`, `cumulative` or `lowmemory` (any case); `lowmemory` is the specification's
+    /// "delta for counters and histograms", which for the `metrics` facade's instruments is
+    /// delta. Anything else is a problem that names the setting, never the value.
+    pub(crate) fn parse(setting: &'static str, text: &str) -> Result<Self, SettingProblem> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "delta" | "lowmemory" => Ok(Self::Delta),
+            "cumulative" => Ok(Self::Cumulative),
+            _ => Err(SettingProblem::new(
+                setting,
+                "is not delta, cumulative or lowmemory; using delta",
+            )),
+        }
+    }
+}
+
 /// What [`Config::init`] sets up. Built from the environment, changed with `with_*` methods;
 /// a setting given in code wins over the environment (see the README, "Settings", for each
 /// setting's variables and default).
@@ -208,25 +238,55 @@ impl Config {
         self
     }
 
-    /// A header on every OTLP request; it wins over one of the same name in
-    /// `OTEL_EXPORTER_OTLP_TRACES_HEADERS` or `OTEL_EXPORTER_OTLP_HEADERS`.
+    /// A header on every OTLP request, traces and metrics; it wins over one of the same name
+    /// in `OTEL_EXPORTER_OTLP_{TRACES,METRICS}_HEADERS` or `OTEL_EXPORTER_OTLP_HEADERS`.
     /// It is never logged.
     pub fn with_otlp_header(mut self, name: http::HeaderName, value: http::HeaderValue) -> Self {
         self.otlp.code_headers.push((name, value));
         self
     }
 
-    /// How long one OTLP request may take (`OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`, else
+    /// How long one OTLP trace request may take (`OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`, else
     /// `OTEL_EXPORTER_OTLP_TIMEOUT`).
     pub fn with_otlp_timeout(mut self, timeout: Duration) -> Self {
         self.otlp.timeout = Setting::Code(timeout);
         self
     }
 
-    /// Whether OTLP bodies are gzipped (`OTEL_EXPORTER_OTLP_TRACES_COMPRESSION`, else
+    /// Whether OTLP trace bodies are gzipped (`OTEL_EXPORTER_OTLP_TRACES_COMPRESSION`, else
     /// `OTEL_EXPORTER_OTLP_COMPRESSION`).
     pub fn with_otlp_gzip(mut self, gzip: bool) -> Self {
         self.otlp.gzip = Setting::Code(gzip);
+        self
+    }
+
+    /// The URL OTLP metrics are posted to, used as it is
+    /// (`OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`, else `OTEL_EXPORTER_OTLP_ENDPOINT` with
+    /// `/v1/metrics`). Metrics go over OTLP when `otlp` is one of the metrics exporters
+    /// ([`with_metrics_exporters`](Self::with_metrics_exporters)).
+    pub fn with_otlp_metrics_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.otlp.metrics_endpoint = Some(url.into());
+        self
+    }
+
+    /// How long one OTLP metrics request may take (`OTEL_EXPORTER_OTLP_METRICS_TIMEOUT`, else
+    /// `OTEL_EXPORTER_OTLP_TIMEOUT`).
+    pub fn with_otlp_metrics_timeout(mut self, timeout: Duration) -> Self {
+        self.otlp.metrics_timeout = Setting::Code(timeout);
+        self
+    }
+
+    /// Whether OTLP metrics bodies are gzipped (`OTEL_EXPORTER_OTLP_METRICS_COMPRESSION`, else
+    /// `OTEL_EXPORTER_OTLP_COMPRESSION`).
+    pub fn with_otlp_metrics_gzip(mut self, gzip: bool) -> Self {
+        self.otlp.metrics_gzip = Setting::Code(gzip);
+        self
+    }
+
+    /// Delta (the default) or cumulative OTLP metric points
+    /// (`OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`).
+    pub fn with_otlp_metrics_temporality(mut self, temporality: Temporality) -> Self {
+        self.otlp.temporality = Setting::Code(temporality);
         self
     }
 
@@ -564,6 +624,96 @@ mod tests {
         );
         let code = config(&timeouts).with_otlp_timeout(Duration::from_secs(3));
         assert_eq!(resolve(&code, &mut problems), Some(Duration::from_secs(3)));
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    /// The same precedence for metrics, each setting apart from the traces': the metrics'
+    /// variable, else the generic one (its base URL with `/v1/metrics`), else the default; the
+    /// traces' variables never reach metrics.
+    #[test]
+    fn otlp_metrics_settings_come_from_code_then_their_signal_then_the_generic_variable() {
+        let generic = [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://generic:4318/"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "a=1"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "1000"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces:4318/t"),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "t=1"),
+            ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "3000"),
+        ];
+        let c = config(&generic);
+        assert_eq!(
+            c.otlp.metrics_endpoint.as_deref(),
+            Some("http://generic:4318/v1/metrics")
+        );
+        assert_eq!(
+            c.otlp.metrics_headers,
+            [("OTEL_EXPORTER_OTLP_HEADERS", "a=1".to_owned())]
+        );
+        let mut problems = Vec::new();
+        let timeout = |c: &Config, problems: &mut Vec<SettingProblem>| {
+            c.otlp.metrics_timeout.resolve(
+                |n, t| whole_number(n, t).map(Duration::from_millis),
+                problems,
+            )
+        };
+        assert_eq!(timeout(&c, &mut problems), Some(Duration::from_secs(1)));
+
+        let mut signal = generic.to_vec();
+        signal.extend([
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                "http://metrics:4318/m",
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+                "x-honeycomb-dataset=d",
+            ),
+            ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "2000"),
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+                "cumulative",
+            ),
+        ]);
+        let c = config(&signal);
+        assert_eq!(
+            c.otlp.metrics_endpoint.as_deref(),
+            Some("http://metrics:4318/m")
+        );
+        assert_eq!(
+            c.otlp.metrics_headers.len(),
+            2,
+            "generic, then the signal's"
+        );
+        assert_eq!(
+            c.otlp.metrics_headers[1].0,
+            "OTEL_EXPORTER_OTLP_METRICS_HEADERS"
+        );
+        assert_eq!(timeout(&c, &mut problems), Some(Duration::from_secs(2)));
+        assert!(matches!(
+            c.otlp.temporality,
+            Setting::Env("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", _)
+        ));
+
+        let code = config(&signal)
+            .with_otlp_metrics_endpoint("http://code:4318/c")
+            .with_otlp_metrics_timeout(Duration::from_secs(4))
+            .with_otlp_metrics_gzip(true)
+            .with_otlp_metrics_temporality(Temporality::Delta);
+        assert_eq!(
+            code.otlp.metrics_endpoint.as_deref(),
+            Some("http://code:4318/c")
+        );
+        assert_eq!(timeout(&code, &mut problems), Some(Duration::from_secs(4)));
+        assert!(matches!(code.otlp.metrics_gzip, Setting::Code(true)));
+        assert!(matches!(
+            code.otlp.temporality,
+            Setting::Code(Temporality::Delta)
+        ));
+        assert_eq!(
+            code.otlp.traces_endpoint.as_deref(),
+            Some("http://traces:4318/t"),
+            "the traces' own"
+        );
         assert!(problems.is_empty(), "{problems:?}");
     }
 

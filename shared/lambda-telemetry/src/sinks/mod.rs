@@ -45,7 +45,7 @@ type Build = fn(&mut Setup<'_>) -> Option<Box<dyn Sink>>;
 
 /// Every sink, in the order they are built (their problems said) and flushed.
 const SINKS: &[Build] = &[
-    otlp::build,
+    otlp::build_traces,
     xray::build,
     console::build,
     #[cfg(feature = "rollbar")]
@@ -57,6 +57,7 @@ const SINKS: &[Build] = &[
     cloudwatch::build,
     #[cfg(not(feature = "cloudwatch"))]
     cloudwatch_left_out,
+    otlp::build_metrics,
     #[cfg(test)]
     counting::build,
 ];
@@ -151,7 +152,7 @@ mod tests {
             &resource,
             Some("console, otlp,none,xray,console,OTLP,jaeger"),
         );
-        let sinks: Vec<Box<dyn Sink>> = [otlp::build, xray::build, console::build]
+        let sinks: Vec<Box<dyn Sink>> = [otlp::build_traces, xray::build, console::build]
             .iter()
             .filter_map(|build| build(&mut setup))
             .collect();
@@ -180,7 +181,7 @@ mod tests {
         });
         let resource = crate::traces::resource(&config);
         let mut setup = Setup::new(&config, &resource);
-        let built = [otlp::build, xray::build]
+        let built = [otlp::build_traces, xray::build]
             .iter()
             .filter_map(|build| build(&mut setup))
             .count();
@@ -192,7 +193,7 @@ mod tests {
             .with_otlp_timeout(Duration::from_secs(1))
             .with_xray_daemon_address(([127, 0, 0, 1], 2000).into());
         let mut setup = Setup::new(&config, &resource);
-        let built = [otlp::build, xray::build]
+        let built = [otlp::build_traces, xray::build]
             .iter()
             .filter_map(|build| build(&mut setup))
             .count();

@@ -89,6 +89,8 @@ pub(crate) struct Setup<'a> {
     metrics: ExporterList,
     /// What to say at start, after the problems.
     notices: Vec<Notice>,
+    /// What the OTLP sinks of traces and metrics share (the headers' secret).
+    pub(crate) otlp: super::otlp::Shared,
 }
 
 /// The entries of one exporters setting, and the names sinks asked for: every other entry is
@@ -170,6 +172,7 @@ impl<'a> Setup<'a> {
             traces: ExporterList::new(OTEL_TRACES_EXPORTER, exporters),
             metrics: ExporterList::new(OTEL_METRICS_EXPORTER, config.metrics.exporters.as_deref()),
             notices: Vec::new(),
+            otlp: Default::default(),
         }
     }
 

@@ -1,37 +1,35 @@
 //! OTLP/HTTP with protobuf, configured only by the standard `OTEL_EXPORTER_OTLP_*` variables,
-//! so the original's Honeycomb settings work unchanged.
+//! so the original's Honeycomb settings work unchanged: spans ([`traces`]) and metrics
+//! ([`metrics`]), each a sink of its own, both sending through one [`Sender`].
 //!
-//! Not opentelemetry-otlp's exporter: its retries are not bounded by our flush budget and it
-//! cannot tell a refused key (log once, never retry) from a busy collector (retry with
+//! Not opentelemetry-otlp's exporters: their retries are not bounded by our flush budget and
+//! they cannot tell a refused key (log once, never retry) from a busy collector (retry with
 //! backoff). The encoding is opentelemetry-proto's, the HTTP client reqwest's.
 
+mod metrics;
+mod traces;
+
+use std::cell::OnceCell;
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::future::BoxFuture;
-
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
-use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
-use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::SpanData;
-use prost::Message as _;
 use reqwest::StatusCode;
 use reqwest::header::{
     CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER,
 };
 
-use super::loss::{Counts, Loss};
-use super::sink::{Batch, Setup, Sink};
-use super::spans::SPANS_LOST;
-use crate::config::{OtlpSettings, SecretsSettings, SettingProblem, whole_number};
-use crate::constants::{
-    DEFAULT_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_COMPRESSION, OTEL_EXPORTER_OTLP_HEADERS_SECRET_ARN,
-};
+use super::sink::Setup;
+use crate::config::{OtlpSettings, Setting, SettingProblem, whole_number};
+use crate::constants::{DEFAULT_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS_SECRET_ARN};
 #[cfg(test)]
 use crate::constants::{OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_TRACES_HEADERS};
 use crate::secrets::{Credential, SecretFor};
+
+pub(super) use metrics::build as build_metrics;
+#[cfg(test)]
+pub(crate) use traces::OtlpExporter;
+pub(super) use traces::build as build_traces;
 
 /// The first wait before a retry when the backend gives no `Retry-After`.
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
@@ -45,36 +43,72 @@ const HEADERS_SECRET: SecretFor<HeaderMap> = SecretFor {
 /// The specification's default export timeout.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The OTLP exporter, when `OTEL_TRACES_EXPORTER` lists `otlp`, or when it is not set and an
-/// OTLP endpoint is: the specification's default is `otlp`, but without an endpoint it would
-/// only knock on localhost for every invocation, and Lambda bills the wait.
-pub(super) fn build(setup: &mut Setup<'_>) -> Option<Box<dyn Sink>> {
-    let settings = &setup.config.otlp;
-    let endpoint_set = settings.traces_endpoint.is_some();
-    let asked = setup.exporter("otlp") || (!setup.exporters_named() && endpoint_set);
-    asked.then(|| {
-        Box::new(OtlpExporter::new(
-            settings,
-            &setup.config.secrets,
-            setup.resource,
-            &mut setup.problems,
-        )) as _
-    })
+/// The headers' secret, one for both signals: read once, said once, refused once.
+pub(super) type HeadersSecret = Arc<Credential<HeaderMap>>;
+
+/// What the OTLP sinks share at build time: the headers' secret, made by the first sink that
+/// asks for it. One per [`Setup`].
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    headers_secret: OnceCell<Option<HeadersSecret>>,
 }
 
-/// Sends spans to an OTLP/HTTP endpoint.
+/// `OTEL_EXPORTER_OTLP_HEADERS_SECRET_ARN`'s credential, the same for traces and metrics; a
+/// problem with it is said once.
+fn headers_secret(setup: &mut Setup<'_>) -> Option<HeadersSecret> {
+    let settings = &setup.config.otlp;
+    let secrets = &setup.config.secrets;
+    let problems = &mut setup.problems;
+    setup
+        .otlp
+        .headers_secret
+        .get_or_init(|| {
+            let arn = settings.headers_secret_arn.as_deref()?;
+            let max_age = crate::secrets::max_age(&secrets.max_age, problems);
+            Credential::from_secret(
+                HEADERS_SECRET,
+                arn,
+                max_age,
+                "the environment's headers are sent alone",
+            )
+            .map(Arc::new)
+            .map_err(|problem| problems.push(problem))
+            .ok()
+        })
+        .clone()
+}
+
+/// One signal's settings, as the [`Sender`] reads them.
+pub(super) struct Signal<'a> {
+    /// What a refusal says was refused: `spans`, `metrics`.
+    pub(super) what: &'static str,
+    /// The URL, else [`DEFAULT_OTLP_ENDPOINT`] with `path`.
+    pub(super) endpoint: Option<&'a str>,
+    /// `/v1/traces`, `/v1/metrics`.
+    pub(super) path: &'static str,
+    /// The headers' text, generic then signal.
+    pub(super) headers: &'a [(&'static str, String)],
+    pub(super) timeout: &'a Setting<Duration>,
+    pub(super) gzip: &'a Setting<bool>,
+    /// The variable a refusal line points at (`OTEL_EXPORTER_OTLP_HEADERS`).
+    pub(super) headers_setting: &'static str,
+}
+
+/// Posts protobuf bodies to one OTLP/HTTP endpoint: its headers (the secret's included),
+/// gzip, retries with backoff until the flush's deadline, a refused status said once.
 #[derive(Debug)]
-pub(crate) struct OtlpExporter {
+pub(super) struct Sender {
     endpoint: String,
     /// The environment's headers, then those given in code.
     headers: HeaderMap,
     /// `OTEL_EXPORTER_OTLP_HEADERS_SECRET_ARN`'s, added over the environment's and under those
     /// given in code (kept apart for that).
-    headers_secret: Option<Credential<HeaderMap>>,
+    headers_secret: Option<HeadersSecret>,
     code_headers: HeaderMap,
     timeout: Duration,
     gzip: bool,
-    resource: ResourceAttributesWithSchema,
+    what: &'static str,
+    headers_setting: &'static str,
     /// Statuses already reported: a refused key is said once, not on every invocation.
     reported: Mutex<HashSet<u16>>,
 }
@@ -88,24 +122,24 @@ pub(crate) enum ExportFailure {
     GaveUp,
 }
 
-impl OtlpExporter {
-    /// From the OTLP settings (`OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`, `_HEADERS`, `_TIMEOUT`
-    /// and `_COMPRESSION`, or set in code). What cannot be used is added to `problems`, to be
-    /// reported once telemetry is up.
-    pub(crate) fn new(
+impl Sender {
+    /// From `signal`'s settings and those both signals share (`settings`: the headers given
+    /// in code). What cannot be used is added to `problems`, to be reported once telemetry is
+    /// up.
+    pub(super) fn new(
+        signal: Signal<'_>,
         settings: &OtlpSettings,
-        secrets: &SecretsSettings,
-        resource: &Resource,
+        headers_secret: Option<HeadersSecret>,
         problems: &mut Vec<SettingProblem>,
     ) -> Self {
-        let endpoint = settings
-            .traces_endpoint
-            .clone()
-            .unwrap_or_else(|| format!("{DEFAULT_OTLP_ENDPOINT}/v1/traces"));
+        let endpoint = signal
+            .endpoint
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("{DEFAULT_OTLP_ENDPOINT}{}", signal.path));
         // The signal's headers are added to the generic ones, and win on a shared name; those
         // given in code come last and win over both.
         let mut headers = HeaderMap::new();
-        for (setting, value) in &settings.headers {
+        for (setting, value) in signal.headers {
             headers.extend(parse_headers(setting, value, problems));
         }
         let mut code_headers = HeaderMap::new();
@@ -115,35 +149,24 @@ impl OtlpExporter {
             code_headers.insert(name.clone(), value);
         }
         headers.extend(code_headers.clone());
-        let headers_secret = settings.headers_secret_arn.as_deref().and_then(|arn| {
-            let max_age = crate::secrets::max_age(&secrets.max_age, problems);
-            Credential::from_secret(
-                HEADERS_SECRET,
-                arn,
-                max_age,
-                "the environment's headers are sent alone",
-            )
-            .map_err(|problem| problems.push(problem))
-            .ok()
-        });
-        let timeout = settings
+        let timeout = signal
             .timeout
             .resolve(
                 |name, text| whole_number(name, text).map(Duration::from_millis),
                 problems,
             )
             .unwrap_or(DEFAULT_TIMEOUT);
-        let gzip = settings
+        let gzip = signal
             .gzip
             .resolve(
-                |_, text| match text.trim().to_ascii_lowercase().as_str() {
+                |name, text| match text.trim().to_ascii_lowercase().as_str() {
                     "gzip" => Ok(true),
                     "none" => Ok(false),
                     // Named, not quoted: a setting's value is never said (it may be a key
                     // pasted into the wrong variable).
                     _ => Err(SettingProblem::new(
-                        OTEL_EXPORTER_OTLP_COMPRESSION,
-                        "(or its TRACES_ form) is not gzip or none; sending uncompressed",
+                        name,
+                        "is not gzip or none; sending uncompressed",
                     )),
                 },
                 problems,
@@ -156,14 +179,15 @@ impl OtlpExporter {
             code_headers,
             timeout,
             gzip,
-            resource: resource.into(),
+            what: signal.what,
+            headers_setting: signal.headers_setting,
             reported: Mutex::new(HashSet::new()),
         }
     }
 
-    /// An exporter to `endpoint` with no headers, for tests.
+    /// A sender of `what` to `endpoint` with no headers, for tests.
     #[cfg(test)]
-    pub(crate) fn with_endpoint(endpoint: String) -> Self {
+    pub(super) fn with_endpoint(endpoint: String, what: &'static str) -> Self {
         Self {
             endpoint,
             headers: HeaderMap::new(),
@@ -171,22 +195,30 @@ impl OtlpExporter {
             code_headers: HeaderMap::new(),
             timeout: DEFAULT_TIMEOUT,
             gzip: false,
-            resource: (&Resource::builder_empty().build()).into(),
+            what,
+            headers_setting: crate::constants::OTEL_EXPORTER_OTLP_HEADERS,
             reported: Mutex::new(HashSet::new()),
         }
     }
 
-    /// Sends `spans`, retrying 429, 502, 503, 504 and connection failures with backoff (or
-    /// the backend's `Retry-After`) until `deadline`.
-    pub(crate) async fn export(
+    /// Whether the sender is off while its headers' secret cannot be read (its line said so
+    /// once). Starts a read that is due first, even with nothing to send: an off secret is
+    /// read again, or nothing would turn it on.
+    pub(super) fn off(&self, deadline: Instant) -> bool {
+        if let Some(secret) = &self.headers_secret {
+            secret.read_if_due(deadline);
+        }
+        self.headers_secret.as_ref().is_some_and(|s| s.is_off())
+    }
+
+    /// Posts `body` (protobuf, gzipped here if so set), retrying 429, 502, 503, 504 and
+    /// connection failures with backoff (or the backend's `Retry-After`) until `deadline`.
+    /// The response's body on success (an OTLP response message, maybe empty).
+    pub(super) async fn send(
         &self,
-        spans: Vec<SpanData>,
+        mut body: Vec<u8>,
         deadline: Instant,
-    ) -> Result<(), ExportFailure> {
-        let request = ExportTraceServiceRequest {
-            resource_spans: group_spans_by_resource_and_scope(spans, &self.resource),
-        };
-        let mut body = request.encode_to_vec();
+    ) -> Result<Vec<u8>, ExportFailure> {
         if self.gzip {
             body = gzip(&body);
         }
@@ -212,7 +244,12 @@ impl OtlpExporter {
             }
             let sent = post.body(body.clone()).send().await;
             let wait = match sent {
-                Ok(response) if response.status().is_success() => return Ok(()),
+                Ok(response) if response.status().is_success() => {
+                    // The data arrived; a body cut short only loses the partial-success
+                    // detail, so it is no failure.
+                    let answer = response.bytes().await.unwrap_or_default();
+                    return Ok(answer.to_vec());
+                }
                 Ok(response) if retryable(response.status()) => {
                     retry_after(response.headers()).unwrap_or(backoff)
                 }
@@ -259,55 +296,18 @@ impl OtlpExporter {
             .map(|mut seen| seen.insert(status))
             .unwrap_or(false);
         if first {
+            let (what, headers) = (self.what, self.headers_setting);
             // The status and the endpoint only: never the headers, which hold the key.
             tracing::error!(
                 status,
                 endpoint = self.endpoint.as_str(),
-                "the OTLP endpoint refused the spans; check OTEL_EXPORTER_OTLP_HEADERS (reported once)"
+                "the OTLP endpoint refused the {what}; check {headers} (reported once)"
             );
         }
     }
 }
 
-impl Sink for OtlpExporter {
-    fn takes_spans(&self) -> bool {
-        true
-    }
-
-    /// The spans the OpenTelemetry sampler sampled; a batch that fails costs all of them.
-    fn flush<'s>(&'s self, batch: &mut Batch, deadline: Instant) -> BoxFuture<'s, Loss> {
-        // Off while its headers' secret cannot be read: its line said so once, and the spans
-        // are not counted as lost on every invocation.
-        // Even with nothing to send: an off secret is read again, or nothing would turn it on.
-        if let Some(secret) = &self.headers_secret {
-            secret.read_if_due(deadline);
-        }
-        let off = self.headers_secret.as_ref().is_some_and(Credential::is_off);
-        if off || batch.spans.sampled().next().is_none() {
-            return Loss::default().at_once();
-        }
-        let claim = batch.spans.claim_sampled();
-        Box::pin(async move {
-            let spans = claim.take();
-            let count = spans.len() as u64;
-            let counts = match self.export(spans, deadline).await {
-                Ok(()) => Counts::default(),
-                Err(ExportFailure::Refused(status)) => Counts {
-                    dropped: count,
-                    refused_status: Some(status),
-                    ..Counts::default()
-                },
-                Err(ExportFailure::GaveUp) => Counts {
-                    dropped: count,
-                    ..Counts::default()
-                },
-            };
-            Loss::of(&SPANS_LOST, counts)
-        })
-    }
-}
-
-/// Spans compress about 5:1; the fastest level keeps the flush short.
+/// Spans and metrics compress about 5:1; the fastest level keeps the flush short.
 fn gzip(body: &[u8]) -> Vec<u8> {
     use std::io::Write as _;
     let mut encoder = flate2::write::GzEncoder::new(
@@ -446,6 +446,66 @@ mod tests {
         }
     }
 
+    /// Traces and metrics send with the same headers' secret: one credential, read once, and
+    /// a problem with its setting said once, whichever sinks ask.
+    #[test]
+    fn the_headers_secret_is_one_for_traces_and_metrics() {
+        let config = crate::Config::from_lookup(&|name| {
+            (name == OTEL_EXPORTER_OTLP_HEADERS_SECRET_ARN).then(|| "not-an-arn-x9".to_owned())
+        });
+        let resource = crate::traces::resource(&config);
+        let mut setup = Setup::new(&config, &resource);
+        let (traces, metrics) = (headers_secret(&mut setup), headers_secret(&mut setup));
+        assert!(traces.is_none() && metrics.is_none());
+        assert_eq!(setup.problems.len(), 1, "{:?}", setup.problems);
+        assert!(!setup.problems[0].to_string().contains("x9"));
+    }
+
+    /// With a secret's ARN, both signals hold the one credential.
+    #[cfg(feature = "secrets")]
+    #[test]
+    fn both_signals_hold_one_credential() {
+        let config = crate::Config::from_lookup(&|name| {
+            (name == OTEL_EXPORTER_OTLP_HEADERS_SECRET_ARN).then(|| {
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:otlp-headers-AbCdEf"
+                    .to_owned()
+            })
+        });
+        let resource = crate::traces::resource(&config);
+        let mut setup = Setup::new(&config, &resource);
+        let traces = headers_secret(&mut setup).unwrap();
+        let metrics = headers_secret(&mut setup).unwrap();
+        assert!(Arc::ptr_eq(&traces, &metrics));
+        assert!(setup.problems.is_empty(), "{:?}", setup.problems);
+    }
+
+    /// A compression that is neither `gzip` nor `none` is a problem named by the variable it
+    /// was read from, the signal's or the generic one, said once even when both signals read
+    /// it, and never quoted.
+    #[test]
+    fn a_bad_compression_is_named_by_the_variable_it_was_read_from() {
+        for setting in [
+            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+            "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
+            "OTEL_EXPORTER_OTLP_COMPRESSION",
+        ] {
+            let config = crate::Config::from_lookup(&|name| match name {
+                "OTEL_TRACES_EXPORTER" | "OTEL_METRICS_EXPORTER" => Some("otlp".to_owned()),
+                _ if name == setting => Some("zstd-x9".to_owned()),
+                _ => None,
+            });
+            let resource = crate::traces::resource(&config);
+            let sinks = crate::sinks::from_config(&config, &resource);
+            let problems: Vec<String> = sinks.problems.iter().map(ToString::to_string).collect();
+            assert_eq!(
+                problems,
+                [format!(
+                    "{setting} is not gzip or none; sending uncompressed"
+                )]
+            );
+        }
+    }
+
     #[test]
     fn gzip_bodies_decompress_to_the_protobuf() {
         use std::io::Read as _;
@@ -486,13 +546,13 @@ mod tests {
                 );
             }
         });
-        let exporter = OtlpExporter::with_endpoint(endpoint);
+        let sender = Sender::with_endpoint(endpoint, "spans");
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
-        let outcome = runtime.block_on(exporter.export(Vec::new(), deadline));
+        let outcome = runtime.block_on(sender.send(Vec::new(), deadline));
         assert!(matches!(outcome, Err(ExportFailure::GaveUp)), "{outcome:?}");
     }
 }
