@@ -159,11 +159,14 @@ where
         let details =
             crate::logs::hooks::any_installed().then(|| Box::new(RequestDetails::of(&request)));
         span.in_scope(|| tracing::debug!(parent = ?source, "trace parent chosen"));
+        // The installed metrics when the layer was made before `init` (or by `Default`).
+        let metrics = self.metrics.clone().or_else(crate::metrics::installed);
         let scope = Arc::new(InvocationScope::new(
             summary,
             details,
             parent.lambda,
             parent.caller,
+            metrics.is_some(),
         ));
         // What the handler does before it returns its future is inside the invocation too
         // (its reports count against its cap).
@@ -172,7 +175,6 @@ where
 
         let invocation = {
             let scope = Arc::clone(&scope);
-            let metrics = self.metrics.clone();
             async move {
                 let started = Instant::now();
                 // CatchFailure answers every call, a failure too.
@@ -228,8 +230,12 @@ fn close_metrics(
     // Taken out first: closing may log (`LAMBDA_TELEMETRY_METRICS_REQUIRED`), never under a lock.
     let mut pending = scope
         .metrics
-        .lock()
-        .map(|mut pending| std::mem::take(&mut *pending))
+        .as_ref()
+        .and_then(|m| {
+            m.lock()
+                .ok()
+                .map(|mut pending| std::mem::take(&mut *pending))
+        })
         .unwrap_or_default();
     metrics.finish_invocation(&mut pending, outcome);
 }

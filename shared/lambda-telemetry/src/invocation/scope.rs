@@ -30,8 +30,9 @@ pub(crate) struct InvocationScope {
     reports: AtomicU64,
     /// The metrics recorded in this invocation, its dimensions and metadata: per invocation,
     /// so that concurrent invocations never carry each other's. Empty (no allocation) until
-    /// the handler records one.
-    pub(super) metrics: Mutex<Pending>,
+    /// the handler records one. `None` when nothing closes the invocation's metrics (no
+    /// metrics installed): values then go to the process's group, never into a void.
+    pub(super) metrics: Option<Mutex<Pending>>,
 }
 
 impl InvocationScope {
@@ -40,6 +41,7 @@ impl InvocationScope {
         details: Option<Box<RequestDetails>>,
         lambda_xray: Option<XrayTrace>,
         caller: Option<CallerTrace>,
+        records_metrics: bool,
     ) -> Self {
         Self {
             lambda_xray,
@@ -47,7 +49,7 @@ impl InvocationScope {
             summary,
             details,
             reports: AtomicU64::new(0),
-            metrics: Mutex::default(),
+            metrics: records_metrics.then(Mutex::default),
         }
     }
 }
@@ -101,13 +103,17 @@ pub(crate) fn count_report() -> Option<u64> {
 }
 
 /// Runs `f` on the metrics of the invocation the caller runs in; `false` (and `f` not run)
-/// outside one.
+/// outside one, or in one whose metrics nothing closes.
 pub(crate) fn with_pending_metrics(f: impl FnOnce(&mut Pending)) -> bool {
     INVOCATION
         .try_with(|scope| {
-            if let Ok(mut pending) = scope.metrics.lock() {
+            let Some(metrics) = &scope.metrics else {
+                return false;
+            };
+            if let Ok(mut pending) = metrics.lock() {
                 f(&mut pending);
             }
+            true
         })
-        .is_ok()
+        .unwrap_or(false)
 }

@@ -49,7 +49,7 @@ pub(crate) use builtin::InvocationOutcome;
 pub(crate) use describe::description;
 #[cfg(test)]
 pub(crate) use record::Op;
-pub(crate) use record::{InvocationIds, Pending, Recorded, Series, Value};
+pub(crate) use record::{Instrument, InvocationIds, Pending, Recorded, Series, Value};
 pub(crate) use store::{MetricBatch, MetricStore, StoreRecorder};
 
 use crate::config::{Config, SettingProblem, yes_or_no};

@@ -15,7 +15,7 @@ use serde_json::{Map, Value as Json};
 pub(crate) const MAX_HISTOGRAM_VALUES: usize = 1_000;
 
 /// The three instruments of the `metrics` facade.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum Instrument {
     Counter,
     Gauge,
@@ -68,27 +68,41 @@ pub(crate) struct Series {
     pub(crate) value: Value,
 }
 
-/// One operation of a facade handle.
+/// The largest magnitude CloudWatch takes ("Values must be in the range of -2^360 to 2^360";
+/// NaN and infinities are not supported): beyond it a value is refused, not published.
+const MAX_MAGNITUDE: f64 = 2.348_542_582_773_833e108;
+
+/// Series one group keeps; more are refused. A label with one value per item (an id) would
+/// otherwise grow the group, the scan of it on the request path, and its EMF lines, without
+/// bound.
+pub(crate) const MAX_SERIES: usize = 1_000;
+
+/// One operation on an invocation's series, as the recorder resolved it: a counter's
+/// `absolute` and a gauge's `increment`/`decrement` act on the process's value first (see
+/// `store`), and reach the invocation as what they mean for it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Op {
+    /// Adds to a counter.
     Increment(u64),
-    Absolute(u64),
-    GaugeIncrement(f64),
-    GaugeDecrement(f64),
+    /// Sets a gauge to the process's current value.
     GaugeSet(f64),
-    Record(f64),
+    /// Records a value into a histogram, this many times.
+    Record(f64, usize),
 }
 
 impl Op {
     fn instrument(self) -> Instrument {
         match self {
-            Self::Increment(_) | Self::Absolute(_) => Instrument::Counter,
-            Self::GaugeIncrement(_) | Self::GaugeDecrement(_) | Self::GaugeSet(_) => {
-                Instrument::Gauge
-            }
-            Self::Record(_) => Instrument::Histogram,
+            Self::Increment(_) => Instrument::Counter,
+            Self::GaugeSet(_) => Instrument::Gauge,
+            Self::Record(..) => Instrument::Histogram,
         }
     }
+}
+
+/// Whether CloudWatch (and a sum) can take `value`.
+pub(crate) fn publishable(value: f64) -> bool {
+    value.is_finite() && value.abs() <= MAX_MAGNITUDE
 }
 
 /// What the handler recorded so far in one invocation, and the dimensions and metadata it
@@ -96,12 +110,15 @@ impl Op {
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
     series: Vec<Series>,
-    /// `add_dimension`'s pairs, in order, a name once (the last value wins).
+    /// Every dimension's value, by name, in order, a name once (the last value given wins,
+    /// by `add_dimension` or `add_dimension_set`).
     dimensions: Vec<(String, String)>,
-    /// `add_dimension_set`'s sets, each a list of pairs.
-    dimension_sets: Vec<Vec<(String, String)>>,
+    /// The names `add_dimension` gave: the default set.
+    default_set: Vec<String>,
+    /// `add_dimension_set`'s sets, each a list of names of `dimensions`.
+    dimension_sets: Vec<Vec<String>>,
     metadata: Map<String, Json>,
-    /// Values not kept: non-finite ones, and histogram values past the cap.
+    /// Values not kept: not publishable, past a histogram's cap, past the series cap.
     pub(crate) refused: u64,
 }
 
@@ -110,35 +127,39 @@ impl Pending {
     /// scan of a short list, by the key's precomputed hash first, beats a hash map.
     pub(crate) fn apply(&mut self, key: &Key, op: Op) {
         let instrument = op.instrument();
-        let index = match self
+        let found = self
             .series
             .iter()
-            .position(|s| s.value.instrument() == instrument && s.key == *key)
-        {
+            .position(|s| s.value.instrument() == instrument && s.key == *key);
+        let index = match found {
             Some(index) => index,
-            None => {
+            None if self.series.len() < MAX_SERIES => {
                 self.series.push(Series {
                     key: key.clone(),
                     value: Value::empty(instrument),
                 });
                 self.series.len() - 1
             }
+            None => return self.refuse(op),
         };
-        let value = &mut self.series[index].value;
-        match (value, op) {
+        match (&mut self.series[index].value, op) {
             (Value::Counter(sum), Op::Increment(n)) => *sum = sum.saturating_add(n),
-            (Value::Counter(sum), Op::Absolute(n)) => *sum = (*sum).max(n),
-            (Value::Gauge(last), Op::GaugeSet(v)) if v.is_finite() => *last = v,
-            (Value::Gauge(last), Op::GaugeIncrement(v)) if v.is_finite() => *last += v,
-            (Value::Gauge(last), Op::GaugeDecrement(v)) if v.is_finite() => *last -= v,
-            (Value::Histogram(values), Op::Record(v))
-                if v.is_finite() && values.len() < MAX_HISTOGRAM_VALUES =>
-            {
-                values.push(v);
+            (Value::Gauge(last), Op::GaugeSet(v)) if publishable(v) => *last = v,
+            (Value::Histogram(values), Op::Record(v, count)) if publishable(v) => {
+                let kept = count.min(MAX_HISTOGRAM_VALUES - values.len());
+                values.extend(std::iter::repeat_n(v, kept));
+                self.refused += (count - kept) as u64;
             }
-            // NaN and infinities have no place in EMF or in a sum; past the cap, memory.
-            _ => self.refused += 1,
+            // NaN, infinities and values past 2^360 have no place in EMF or in a sum.
+            _ => self.refuse(op),
         }
+    }
+
+    fn refuse(&mut self, op: Op) {
+        self.refused += match op {
+            Op::Record(_, count) => count as u64,
+            _ => 1,
+        };
     }
 
     /// Whether nothing was recorded.
@@ -146,15 +167,34 @@ impl Pending {
         self.series.is_empty()
     }
 
+    /// A dimension of the default set.
     pub(crate) fn add_dimension(&mut self, name: String, value: String) {
+        if !self.default_set.contains(&name) {
+            self.default_set.push(name.clone());
+        }
+        self.set_value(name, value);
+    }
+
+    fn set_value(&mut self, name: String, value: String) {
         match self.dimensions.iter_mut().find(|(n, _)| *n == name) {
             Some((_, old)) => *old = value,
             None => self.dimensions.push((name, value)),
         }
     }
 
+    /// One more dimension set; its values join the dimensions now, so that whichever of
+    /// `add_dimension` and `add_dimension_set` names a dimension last gives its value.
     pub(crate) fn add_dimension_set(&mut self, set: Vec<(String, String)>) {
-        self.dimension_sets.push(set);
+        let mut names = Vec::with_capacity(set.len());
+        for (name, value) in set {
+            if !names.contains(&name) {
+                names.push(name.clone());
+            }
+            self.set_value(name, value);
+        }
+        if !self.dimension_sets.contains(&names) {
+            self.dimension_sets.push(names);
+        }
     }
 
     pub(crate) fn add_metadata(&mut self, key: String, value: Json) {
@@ -164,28 +204,11 @@ impl Pending {
     /// Everything recorded, for the flush, with `context`; `self` is left empty.
     pub(crate) fn take(&mut self, context: Option<InvocationIds>) -> Recorded {
         let pending = std::mem::take(self);
-        let dimension_keys: Vec<String> =
-            pending.dimensions.iter().map(|(n, _)| n.clone()).collect();
-        let mut dimensions = pending.dimensions;
-        let mut dimension_sets = vec![dimension_keys];
-        for set in pending.dimension_sets {
-            let mut keys = Vec::with_capacity(set.len());
-            for (name, value) in set {
-                keys.push(name.clone());
-                // A set's dimension shares the root member of a default one by the same name:
-                // the last value given wins, as for `add_dimension`.
-                match dimensions.iter_mut().find(|(n, _)| *n == name) {
-                    Some((_, old)) => *old = value,
-                    None => dimensions.push((name, value)),
-                }
-            }
-            if !dimension_sets.contains(&keys) {
-                dimension_sets.push(keys);
-            }
-        }
+        let mut dimension_sets = vec![pending.default_set];
+        dimension_sets.extend(pending.dimension_sets);
         Recorded {
             series: pending.series,
-            dimensions,
+            dimensions: pending.dimensions,
             dimension_sets,
             metadata: pending.metadata,
             ids: context,
@@ -256,32 +279,32 @@ mod tests {
         Key::from_static_name(name)
     }
 
-    /// A counter sums its increments; `absolute` raises it to at least the value (the
-    /// facade's contract: "sets the counter to at least the given amount").
+    /// A counter sums its increments.
     #[test]
-    fn counters_sum_and_absolute_never_lowers() {
+    fn counters_sum_their_increments() {
         let mut pending = Pending::default();
         pending.apply(&key("c"), Op::Increment(2));
         pending.apply(&key("c"), Op::Increment(3));
-        pending.apply(&key("c"), Op::Absolute(4));
         let recorded = pending.take(None);
         assert_eq!(recorded.series.len(), 1);
         assert_eq!(recorded.series[0].value, Value::Counter(5));
     }
 
-    /// A gauge keeps its last value; a histogram every value, in order, up to its cap, and
-    /// what is refused (NaN, infinity, past the cap) is counted, never kept.
+    /// A gauge keeps its last value; a histogram every value, in order, up to its cap (also
+    /// `record_many`'s, at once), and what is refused (NaN, infinity, past 2^360, past the
+    /// cap) is counted, never kept.
     #[test]
     fn gauges_keep_the_last_value_histograms_every_value_up_to_the_cap() {
         let mut pending = Pending::default();
         pending.apply(&key("g"), Op::GaugeSet(3.0));
-        pending.apply(&key("g"), Op::GaugeIncrement(2.0));
-        pending.apply(&key("g"), Op::GaugeDecrement(0.5));
+        pending.apply(&key("g"), Op::GaugeSet(4.5));
         pending.apply(&key("g"), Op::GaugeSet(f64::NAN));
-        for i in 0..MAX_HISTOGRAM_VALUES + 2 {
-            pending.apply(&key("h"), Op::Record(i as f64));
+        pending.apply(&key("g"), Op::GaugeSet(1e300));
+        for i in 0..MAX_HISTOGRAM_VALUES - 2 {
+            pending.apply(&key("h"), Op::Record(i as f64, 1));
         }
-        pending.apply(&key("h2"), Op::Record(f64::INFINITY));
+        pending.apply(&key("h"), Op::Record(7.0, 50_000_000));
+        pending.apply(&key("h2"), Op::Record(f64::INFINITY, 1));
         let recorded = pending.take(None);
         assert_eq!(recorded.series[0].value, Value::Gauge(4.5));
         let Value::Histogram(values) = &recorded.series[1].value else {
@@ -289,20 +312,35 @@ mod tests {
         };
         assert_eq!(values.len(), MAX_HISTOGRAM_VALUES);
         assert_eq!(values[..3], [0.0, 1.0, 2.0]);
-        assert_eq!(recorded.refused, 1 + 2 + 1);
+        assert_eq!(values[MAX_HISTOGRAM_VALUES - 2..], [7.0, 7.0]);
+        assert_eq!(recorded.refused, 2 + (50_000_000 - 2) + 1);
         assert_eq!(recorded.series[2].value, Value::Histogram(Vec::new()));
     }
 
+    /// A group keeps 1,000 series; a label with one value per item does not grow it further.
+    #[test]
+    fn a_group_keeps_a_thousand_series() {
+        let mut pending = Pending::default();
+        for i in 0..MAX_SERIES + 5 {
+            let key = Key::from_parts("c", vec![metrics::Label::new("id", i.to_string())]);
+            pending.apply(&key, Op::Increment(1));
+        }
+        let recorded = pending.take(None);
+        assert_eq!(recorded.series.len(), MAX_SERIES);
+        assert_eq!(recorded.refused, 5);
+    }
+
     /// The default set is the `add_dimension` names; each `add_dimension_set` is one more set
-    /// (the same set twice is one), and its values share the root members.
+    /// (the same set twice is one); a value is the last one given for its name, by either.
     #[test]
     fn dimension_sets_are_the_default_one_then_each_set_added() {
         let mut pending = Pending::default();
         pending.add_dimension("tenant".into(), "a".into());
         pending.add_dimension("tenant".into(), "b".into());
-        let set = vec![("region".to_owned(), "eu".to_owned())];
+        let set = vec![("region".to_owned(), "global".to_owned())];
         pending.add_dimension_set(set.clone());
         pending.add_dimension_set(set);
+        pending.add_dimension("region".into(), "eu".into());
         pending.apply(&key("c"), Op::Increment(1));
         let recorded = pending.take(None);
         assert_eq!(
@@ -312,7 +350,10 @@ mod tests {
                 ("region".into(), "eu".into())
             ]
         );
-        assert_eq!(recorded.dimension_sets, [vec!["tenant"], vec!["region"]]);
+        assert_eq!(
+            recorded.dimension_sets,
+            [vec!["tenant", "region"], vec!["region"]]
+        );
         assert!(pending.is_empty(), "take leaves nothing behind");
     }
 }

@@ -9,6 +9,7 @@
 //! twice. Values recorded outside an invocation (start-up, tasks the handler spawned with
 //! `tokio::spawn`) wait in the process's own `Pending`, published at the next flush.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -31,7 +32,21 @@ pub(crate) struct MetricStore {
     outside: Mutex<Pending>,
     /// Values lost to a full store since the last flush.
     dropped: AtomicU64,
+    /// What the facade keeps per process, not per invocation: a gauge's current value (an
+    /// increment applies to it, not to 0), and the last `absolute` of a counter (so that
+    /// only its rise is counted, once).
+    process: Mutex<ProcessValues>,
 }
+
+/// A gauge is the process's; a counter's `absolute` follows an external total.
+#[derive(Debug, Default)]
+struct ProcessValues {
+    gauges: HashMap<Key, f64>,
+    absolutes: HashMap<Key, u64>,
+}
+
+/// More gauges or absolute counters than this are not followed (an id as a label).
+const MAX_PROCESS_VALUES: usize = 1_000;
 
 /// What one flush takes from the store.
 #[derive(Debug, Default)]
@@ -149,6 +164,27 @@ impl Handle {
             self.store.apply_outside(&self.key, op);
         }
     }
+
+    /// Changes the process's value of this gauge and records the result.
+    fn gauge(&self, change: impl FnOnce(f64) -> f64) {
+        let Ok(mut process) = self.store.process.lock() else {
+            return;
+        };
+        let known = process.gauges.len() < MAX_PROCESS_VALUES;
+        let current = match process.gauges.get_mut(&self.key) {
+            Some(value) => value,
+            None if known => process.gauges.entry(self.key.clone()).or_insert(0.0),
+            None => return drop(process),
+        };
+        let next = change(*current);
+        // A result CloudWatch cannot take (an overflow) leaves the gauge as it was; the
+        // invocation is handed it and counts it refused.
+        if super::record::publishable(next) {
+            *current = next;
+        }
+        drop(process);
+        self.apply(Op::GaugeSet(next));
+    }
 }
 
 impl CounterFn for Handle {
@@ -156,27 +192,48 @@ impl CounterFn for Handle {
         self.apply(Op::Increment(value));
     }
 
+    /// "Sets the counter to at least the given amount": the rise since the last `absolute`
+    /// is counted, once; a total that did not rise adds nothing.
     fn absolute(&self, value: u64) {
-        self.apply(Op::Absolute(value));
+        let Ok(mut process) = self.store.process.lock() else {
+            return;
+        };
+        if process.absolutes.len() >= MAX_PROCESS_VALUES
+            && !process.absolutes.contains_key(&self.key)
+        {
+            return;
+        }
+        let last = process.absolutes.entry(self.key.clone()).or_insert(0);
+        let rise = value.saturating_sub(*last);
+        *last = (*last).max(value);
+        drop(process);
+        if rise > 0 {
+            self.apply(Op::Increment(rise));
+        }
     }
 }
 
 impl GaugeFn for Handle {
     fn increment(&self, value: f64) {
-        self.apply(Op::GaugeIncrement(value));
+        self.gauge(|current| current + value);
     }
 
     fn decrement(&self, value: f64) {
-        self.apply(Op::GaugeDecrement(value));
+        self.gauge(|current| current - value);
     }
 
     fn set(&self, value: f64) {
-        self.apply(Op::GaugeSet(value));
+        self.gauge(|_| value);
     }
 }
 
 impl HistogramFn for Handle {
     fn record(&self, value: f64) {
-        self.apply(Op::Record(value));
+        self.apply(Op::Record(value, 1));
+    }
+
+    /// Once, not `count` times: only the histogram's cap is kept, the rest counted.
+    fn record_many(&self, value: f64, count: usize) {
+        self.apply(Op::Record(value, count));
     }
 }

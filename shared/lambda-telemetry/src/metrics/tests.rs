@@ -11,13 +11,14 @@ use crate::constants::metric_keys;
 use crate::invocation::InvocationLayer;
 
 /// The facade's global recorder, once per test process: handles record into the invocation
-/// they are used in, whatever store the recorder itself holds.
-fn recorder_installed() {
-    static INSTALLED: OnceLock<()> = OnceLock::new();
-    INSTALLED.get_or_init(|| {
-        let _ =
-            ::metrics::set_global_recorder(StoreRecorder::new(Arc::new(MetricStore::default())));
-    });
+/// they are used in, else into this store, the process's.
+fn recorder_installed() -> Arc<MetricStore> {
+    static STORE: OnceLock<Arc<MetricStore>> = OnceLock::new();
+    Arc::clone(STORE.get_or_init(|| {
+        let store = Arc::new(MetricStore::default());
+        let _ = ::metrics::set_global_recorder(StoreRecorder::new(Arc::clone(&store)));
+        store
+    }))
 }
 
 fn metrics() -> Arc<Metrics> {
@@ -36,7 +37,7 @@ fn metrics() -> Arc<Metrics> {
 /// built-in metrics count every invocation once.
 #[test]
 fn overlapping_invocations_each_publish_only_their_own_metrics() {
-    recorder_installed();
+    let _ = recorder_installed();
     const N: usize = 8;
     let runtimes = [
         tokio::runtime::Builder::new_current_thread()
@@ -153,7 +154,7 @@ fn values_outside_invocations_are_published_once_without_ids() {
 /// not count as its own.
 #[test]
 fn a_required_metric_missing_is_an_error_line_not_a_failed_request() {
-    recorder_installed();
+    let _ = recorder_installed();
     let metrics = Arc::new(Metrics {
         required: true,
         ..Arc::try_unwrap(self::metrics()).unwrap()
@@ -174,4 +175,74 @@ fn a_required_metric_missing_is_an_error_line_not_a_failed_request() {
             .unwrap()
             .contains("no metric of its own")
     );
+}
+
+/// A gauge is the process's: an increment or decrement in an invocation applies to the value
+/// set at start-up, not to 0. A counter's `absolute` counts the rise of an external total once:
+/// the same total twice adds nothing.
+#[test]
+fn gauges_and_absolute_counters_follow_the_process_value() {
+    let store = Arc::new(MetricStore::default());
+    let recorder = StoreRecorder::new(Arc::clone(&store));
+    ::metrics::with_local_recorder(&recorder, || {
+        ::metrics::gauge!("app.pool.idle").set(10.0);
+        ::metrics::gauge!("app.pool.idle").decrement(1.0);
+        ::metrics::counter!("db.opened").absolute(5);
+        ::metrics::counter!("db.opened").absolute(5);
+        ::metrics::counter!("db.opened").absolute(3);
+    });
+    let group = store.take().groups.remove(0);
+    let value = |name: &str| {
+        group
+            .series
+            .iter()
+            .find(|s| s.key.name() == name)
+            .map(|s| s.value.clone())
+    };
+    assert_eq!(value("app.pool.idle"), Some(Value::Gauge(9.0)));
+    assert_eq!(value("db.opened"), Some(Value::Counter(5)));
+    ::metrics::with_local_recorder(&recorder, || {
+        ::metrics::gauge!("app.pool.idle").increment(2.0);
+        ::metrics::counter!("db.opened").absolute(7);
+    });
+    let group = store.take().groups.remove(0);
+    let value = |name: &str| {
+        group
+            .series
+            .iter()
+            .find(|s| s.key.name() == name)
+            .map(|s| s.value.clone())
+    };
+    assert_eq!(value("app.pool.idle"), Some(Value::Gauge(11.0)));
+    assert_eq!(value("db.opened"), Some(Value::Counter(2)));
+}
+
+/// A layer that closes no invocation's metrics (made by `Default`, with no metrics installed)
+/// must not swallow them: what its handler records is the process's, published at the next
+/// flush, never kept in an invocation nothing closes.
+#[test]
+fn an_invocation_nothing_closes_leaves_its_values_to_the_process() {
+    let process = recorder_installed();
+    let handler = tower::service_fn(|_: lambda_http::Request| async {
+        ::metrics::counter!("app.unclosed").increment(3);
+        Ok::<_, crate::Error>("ok")
+    });
+    let layer = InvocationLayer::default();
+    let (response, _) = crate::invocation::tests::serve_request(
+        layer.layer(handler),
+        crate::invocation::tests::event(),
+    );
+    assert_eq!(response.status(), 200);
+    let counted: u64 = process
+        .take()
+        .groups
+        .iter()
+        .flat_map(|g| &g.series)
+        .filter(|s| s.key.name() == "app.unclosed")
+        .map(|s| match s.value {
+            Value::Counter(n) => n,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(counted, 3);
 }

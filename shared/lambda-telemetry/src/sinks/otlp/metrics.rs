@@ -36,7 +36,7 @@ use prost::Message as _;
 use super::{ExportFailure, Sender, Signal};
 use crate::config::{Config, Temporality};
 use crate::constants::{metric_keys, span_fields};
-use crate::metrics::{Recorded, Value};
+use crate::metrics::{Instrument, Recorded, Value};
 use crate::sinks::loss::{Counts, Loss, METRIC_VALUES_LOST};
 use crate::sinks::sink::{Batch, Setup, Sink};
 
@@ -124,13 +124,6 @@ struct SeriesId {
     name: String,
     instrument: Instrument,
     attributes: Vec<(String, String)>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum Instrument {
-    Counter,
-    Gauge,
-    Histogram,
 }
 
 /// One series' value over a window (or, cumulative, since its start).
