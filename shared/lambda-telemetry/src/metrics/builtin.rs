@@ -48,9 +48,14 @@ impl Builtins {
         losses: false,
     };
 
-    /// Reads `LAMBDA_TELEMETRY_METRICS_BUILTIN`'s list; an unknown entry is a problem (named by
-    /// position, never quoted) and the others still count.
-    pub(crate) fn parse(setting: &'static str, text: &str) -> Result<Self, SettingProblem> {
+    /// Reads `LAMBDA_TELEMETRY_METRICS_BUILTIN`'s list: the entries it names are on, the
+    /// others off; an unknown entry is a problem (named by position, never quoted) and the
+    /// others still count.
+    pub(crate) fn parse(
+        setting: &'static str,
+        text: &str,
+        problems: &mut Vec<SettingProblem>,
+    ) -> Self {
         let mut builtins = Self::NONE;
         let entries: Vec<String> = text
             .split(',')
@@ -62,17 +67,15 @@ impl Builtins {
                 "cold_starts" => builtins.cold_starts = true,
                 "losses" => builtins.losses = true,
                 "none" | "" => {}
-                _ => {
-                    return Err(SettingProblem::entry(
-                        setting,
-                        i + 1,
-                        entries.len(),
-                        "is not invocations, cold_starts, losses or none; every built-in metric is recorded",
-                    ));
-                }
+                _ => problems.push(SettingProblem::entry(
+                    setting,
+                    i + 1,
+                    entries.len(),
+                    "is not invocations, cold_starts, losses or none; it is ignored",
+                )),
             }
         }
-        Ok(builtins)
+        builtins
     }
 }
 
@@ -207,11 +210,11 @@ fn status_class(status: StatusCode) -> &'static str {
 pub(crate) fn describe_builtins() {
     use describe::Instrumented::Unit as U;
     use metrics::Unit;
-    describe::describe(metric_keys::INVOCATIONS, U(Some(Unit::Count)));
-    describe::describe(metric_keys::ERRORS, U(Some(Unit::Count)));
-    describe::describe(metric_keys::INVOKE_DURATION, U(Some(Unit::Seconds)));
-    describe::describe(metric_keys::COLDSTARTS, U(Some(Unit::Count)));
-    describe::describe(metric_keys::LOST, U(Some(Unit::Count)));
+    describe::describe_builtin(metric_keys::INVOCATIONS, U(Some(Unit::Count)));
+    describe::describe_builtin(metric_keys::ERRORS, U(Some(Unit::Count)));
+    describe::describe_builtin(metric_keys::INVOKE_DURATION, U(Some(Unit::Seconds)));
+    describe::describe_builtin(metric_keys::COLDSTARTS, U(Some(Unit::Count)));
+    describe::describe_builtin(metric_keys::LOST, U(Some(Unit::Count)));
 }
 
 #[cfg(test)]
@@ -220,20 +223,30 @@ mod tests {
 
     #[test]
     fn builtins_are_read_from_a_list_and_unknown_entries_are_named_by_position() {
-        let parse =
-            |text| Builtins::parse(crate::constants::LAMBDA_TELEMETRY_METRICS_BUILTIN, text);
-        assert_eq!(parse("none"), Ok(Builtins::NONE));
+        let parse = |text| {
+            let mut problems = Vec::new();
+            let builtins = Builtins::parse(
+                crate::constants::LAMBDA_TELEMETRY_METRICS_BUILTIN,
+                text,
+                &mut problems,
+            );
+            (builtins, problems)
+        };
+        assert_eq!(parse("none"), (Builtins::NONE, vec![]));
         assert_eq!(
-            parse(" Cold_Starts ,losses"),
-            Ok(Builtins {
+            parse(" Cold_Starts ,losses").0,
+            Builtins {
                 invocations: false,
                 cold_starts: true,
                 losses: true
-            })
+            }
         );
-        let problem = parse("invocations,secret-x9").unwrap_err().to_string();
+        // A typo turns nothing on: the valid entries count, the typo is said.
+        let (builtins, problems) = parse("none,coldstart-x9");
+        assert_eq!(builtins, Builtins::NONE);
+        let problem = problems[0].to_string();
         assert!(problem.contains("entry 2 of 2"), "{problem}");
-        assert!(!problem.contains("secret-x9"), "{problem}");
+        assert!(!problem.contains("x9"), "{problem}");
     }
 
     #[test]

@@ -7,6 +7,8 @@ use std::sync::{OnceLock, RwLock};
 
 use metrics::Unit;
 
+use crate::constants::metric_keys;
+
 /// What is known of one metric name.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Description {
@@ -26,14 +28,34 @@ fn descriptions() -> &'static RwLock<HashMap<String, Description>> {
     DESCRIPTIONS.get_or_init(Default::default)
 }
 
-/// Records `what` of the metric `name`; a later unit replaces an earlier one.
+/// Records `what` of the metric `name`: a later unit replaces an earlier one, a `describe_*!`
+/// without a unit keeps it. The crate's own metrics keep theirs (their unit is part of their
+/// convention): see [`describe_builtin`].
 pub(crate) fn describe(name: &str, what: Instrumented) {
+    if BUILTIN_NAMES.contains(&name) {
+        return;
+    }
+    describe_builtin(name, what);
+}
+
+/// The crate's own metric names, whose description no handler changes.
+const BUILTIN_NAMES: [&str; 5] = [
+    metric_keys::INVOCATIONS,
+    metric_keys::ERRORS,
+    metric_keys::INVOKE_DURATION,
+    metric_keys::COLDSTARTS,
+    metric_keys::LOST,
+];
+
+/// Records `what` of any metric, the crate's own too.
+pub(crate) fn describe_builtin(name: &str, what: Instrumented) {
     let Ok(mut all) = descriptions().write() else {
         return;
     };
     let entry = all.entry(name.to_owned()).or_default();
     match what {
-        Instrumented::Unit(unit) => entry.unit = unit,
+        Instrumented::Unit(Some(unit)) => entry.unit = Some(unit),
+        Instrumented::Unit(None) => {}
         Instrumented::HighResolution => entry.high_resolution = true,
     }
 }

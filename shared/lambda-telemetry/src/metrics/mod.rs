@@ -52,7 +52,7 @@ pub(crate) use record::Op;
 pub(crate) use record::{Instrument, InvocationIds, Pending, Recorded, Series, Value};
 pub(crate) use store::{MetricBatch, MetricStore, StoreRecorder};
 
-use crate::config::{Config, SettingProblem, yes_or_no};
+use crate::config::{Config, Setting, SettingProblem, yes_or_no};
 use crate::invocation::scope;
 
 /// Adds a dimension to every metric the current invocation records, in its default
@@ -139,10 +139,11 @@ impl Metrics {
         let settings = &config.metrics;
         Self {
             store: Arc::default(),
-            builtins: settings
-                .builtins
-                .resolve(Builtins::parse, problems)
-                .unwrap_or_default(),
+            builtins: match &settings.builtins {
+                Setting::Code(builtins) => *builtins,
+                Setting::Env(name, text) => Builtins::parse(name, text, problems),
+                Setting::Unset => Builtins::ALL,
+            },
             required: settings
                 .required
                 .resolve(yes_or_no, problems)
@@ -152,6 +153,18 @@ impl Metrics {
                 .clone()
                 .unwrap_or_else(|| config.service_name.clone()),
         }
+    }
+}
+
+impl Metrics {
+    /// Every group closed since the last flush, once, secrets masked: what a flush hands the
+    /// sinks.
+    pub(crate) fn take_batch(&self) -> MetricBatch {
+        let mut batch = self.store.take();
+        for group in &mut batch.groups {
+            crate::redact::redact_metrics(group);
+        }
+        batch
     }
 }
 

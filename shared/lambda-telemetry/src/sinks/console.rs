@@ -90,6 +90,7 @@ fn metric_lines(groups: &[Recorded]) -> String {
                 Value::Histogram(values) if values.len() == 1 => {
                     write!(line, "={}{unit}", values[0])
                 }
+                Value::Histogram(values) if values.is_empty() => write!(line, "=[]"),
                 Value::Histogram(values) => {
                     let min = values.iter().copied().fold(f64::INFINITY, f64::min);
                     let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);

@@ -79,14 +79,11 @@ impl Pipeline {
             ..Counts::default()
         };
         let mut loss = Loss::of(&SPANS_LOST, full);
-        let mut metrics = self
+        let metrics = self
             .metrics
             .as_ref()
-            .map(|m| m.store.take())
+            .map(|m| m.take_batch())
             .unwrap_or_default();
-        for group in &mut metrics.groups {
-            crate::redact::redact_metrics(group);
-        }
         loss.add(Loss::of(
             &METRIC_VALUES_LOST,
             Counts {
@@ -103,7 +100,17 @@ impl Pipeline {
         let sending: Vec<_> = self
             .sinks
             .iter()
-            .map(|sink| unwinding_is_no_loss(sink.as_ref(), sink.flush(&mut batch, deadline)))
+            .map(|sink| {
+                // The call reads the batch (EMF encodes all of it there): a panic in it costs
+                // that sink's flush, like one in its future, never the process.
+                let flush =
+                    std::panic::catch_unwind(AssertUnwindSafe(|| sink.flush(&mut batch, deadline)))
+                        .unwrap_or_else(|_| {
+                    tracing::error!(sink = ?sink, "a telemetry sink panicked; what it held is lost");
+                    Loss::default().at_once()
+                });
+                unwinding_is_no_loss(sink.as_ref(), flush)
+            })
             .collect();
         batch.spans.settle();
         for lost in futures_util::future::join_all(sending).await {

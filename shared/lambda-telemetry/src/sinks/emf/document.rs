@@ -26,12 +26,15 @@ pub(super) const MAX_DIMENSION_VALUE_CHARS: usize = 1_024;
 /// CloudWatch's dimension name: 1 to 250 characters (AWS's EMF schema; the API says 255).
 pub(super) const MAX_DIMENSION_NAME_CHARS: usize = 250;
 
-/// The members every line has besides dimensions and metrics: no metric may take their names.
-const RESERVED_KEYS: [&str; 7] = [
+/// The line's own keys, and those the log contract reads (Lambda's level filter, the saved
+/// Logs Insights queries): no metric, dimension, label or metadata entry may take their names.
+const RESERVED_KEYS: [&str; 9] = [
     "_aws",
     metric_keys::SERVICE,
     log_keys::TIMESTAMP,
     log_keys::LEVEL,
+    log_keys::MESSAGE,
+    "duration_ms",
     log_keys::FUNCTION_REQUEST_ID,
     log_keys::XRAY_TRACE_ID,
     log_keys::TRACE_ID,
@@ -52,8 +55,9 @@ pub(super) struct Emf {
 pub(super) struct Documents {
     /// Whole lines, each ending in `\n`.
     pub(super) lines: Vec<Vec<u8>>,
-    /// Names of dimensions a set was left out for (a bad name or value, a set too large).
-    pub(super) invalid_dimensions: Vec<String>,
+    /// What was left out, in words (a dimension a set was left out for, a metric or metadata
+    /// entry that could not be published), never a value.
+    pub(super) unpublished: Vec<String>,
     /// Values published under no dimension set at all, or too large for any line.
     pub(super) dropped_values: u64,
 }
@@ -74,53 +78,44 @@ pub(super) fn documents(group: &Recorded, emf: &Emf) -> Documents {
         .timestamp
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    // Metadata first: the names EMF reads (dimensions, metrics) and the ids win over a
-    // metadata key of the same name.
-    let mut base = group.metadata.clone();
-    base.remove("_aws");
-    base.insert(metric_keys::SERVICE.to_owned(), emf.service.clone().into());
-    // As on log lines: Lambda honours a line's `level` only beside an RFC 3339 `timestamp`
-    // ("If you don't supply a valid timestamp, Lambda assigns the log the level INFO").
-    let time: chrono::DateTime<chrono::Utc> = group.timestamp.into();
-    base.insert(
-        log_keys::TIMESTAMP.to_owned(),
-        time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string().into(),
-    );
-    if let Some(level) = emf.level {
-        base.insert(log_keys::LEVEL.to_owned(), level.into());
-    }
-    if let Some(ids) = &group.ids {
-        for (key, id) in [
-            (log_keys::FUNCTION_REQUEST_ID, &ids.request_id),
-            (log_keys::XRAY_TRACE_ID, &ids.xray_trace_id),
-            (log_keys::TRACE_ID, &ids.trace_id),
-        ] {
-            if let Some(id) = id {
-                base.insert(key.to_owned(), id.clone().into());
-            }
+    // Metadata, then dimensions, then (per label group) labels, then the line's own keys: a
+    // later one wins a shared name, and the line's own keys are never another's to take.
+    let mut base = Map::new();
+    for (key, value) in &group.metadata {
+        if RESERVED_KEYS.contains(&key.as_str()) {
+            out.unpublished
+                .push(format!("metadata {key} (a key of the line's own)"));
+        } else {
+            base.insert(key.clone(), value.clone());
         }
     }
     for (name, value) in &group.dimensions {
         base.insert(name.clone(), value.clone().into());
     }
+    let own = own_keys(group, emf);
     for (labels, series) in by_labels(&group.series) {
         let mut members = base.clone();
         for (name, value) in &labels {
             members.insert(name.clone(), value.clone().into());
         }
-        let sets = dimension_sets(group, &labels, &members, &mut out.invalid_dimensions);
+        members.extend(own.clone());
+        let sets = dimension_sets(group, &labels, &members, &mut out.unpublished);
         // A metric named like a dimension or one of the line's own keys would overwrite that
-        // member (and break every set naming it): it is not published, and said.
-        let (clashing, series): (Vec<&Series>, Vec<&Series>) = series.into_iter().partition(|s| {
+        // member (and break every set naming it); one CloudWatch cannot name, the directive:
+        // neither is published, both are said.
+        let (refused, series): (Vec<&Series>, Vec<&Series>) = series.into_iter().partition(|s| {
             let name = s.key.name();
-            RESERVED_KEYS.contains(&name)
+            !valid_metric_name(name)
+                || RESERVED_KEYS.contains(&name)
                 || group.dimensions.iter().any(|(n, _)| n == name)
                 || labels.iter().any(|(n, _)| n == name)
         });
-        for s in clashing {
+        for s in refused {
             out.dropped_values += s.value.len() as u64;
-            out.invalid_dimensions
-                .push(format!("(a metric named {})", s.key.name()));
+            out.unpublished.push(format!(
+                "metric {:?} (named like a dimension or a key of the line's own, or not 1 to 255 printable characters)",
+                s.key.name()
+            ));
         }
         let entries: Vec<Entry> = series.iter().flat_map(|s| entries(s)).collect();
         if sets.is_empty() {
@@ -129,7 +124,41 @@ pub(super) fn documents(group: &Recorded, emf: &Emf) -> Documents {
         }
         pack(entries, &members, &sets, timestamp, emf, &mut out);
     }
+    out.unpublished.dedup();
     out
+}
+
+/// The keys every line of `group` has: `service`, `timestamp` (RFC 3339, as on log lines:
+/// Lambda honours a line's `level` only beside one, "If you don't supply a valid timestamp,
+/// Lambda assigns the log the level INFO"), `level` when Lambda's filter needs it, the ids.
+fn own_keys(group: &Recorded, emf: &Emf) -> Map<String, Json> {
+    let mut own = Map::new();
+    own.insert(metric_keys::SERVICE.to_owned(), emf.service.clone().into());
+    let time: chrono::DateTime<chrono::Utc> = group.timestamp.into();
+    own.insert(
+        log_keys::TIMESTAMP.to_owned(),
+        time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string().into(),
+    );
+    if let Some(level) = emf.level {
+        own.insert(log_keys::LEVEL.to_owned(), level.into());
+    }
+    if let Some(ids) = &group.ids {
+        for (key, id) in [
+            (log_keys::FUNCTION_REQUEST_ID, &ids.request_id),
+            (log_keys::XRAY_TRACE_ID, &ids.xray_trace_id),
+            (log_keys::TRACE_ID, &ids.trace_id),
+        ] {
+            if let Some(id) = id {
+                own.insert(key.to_owned(), id.clone().into());
+            }
+        }
+    }
+    own
+}
+
+/// A metric name CloudWatch takes: 1 to 255 characters, none of them a control character.
+fn valid_metric_name(name: &str) -> bool {
+    (1..=255).contains(&name.chars().count()) && !name.chars().any(char::is_control)
 }
 
 /// A series' labels, name and value, sorted by name.
@@ -173,17 +202,19 @@ fn dimension_sets(
         }
         let bad: Vec<&String> = keys
             .iter()
+            .skip(1)
             .filter(|key| {
                 let value = members.get(key.as_str()).and_then(Json::as_str);
-                !value.is_some_and(|value| valid_dimension(key, value))
+                RESERVED_KEYS.contains(&key.as_str())
+                    || !value.is_some_and(|value| valid_dimension(key, value))
             })
             .collect();
         if !bad.is_empty() {
-            invalid.extend(bad.into_iter().cloned());
+            invalid.extend(bad.into_iter().map(|key| format!("dimension {key}")));
             continue;
         }
         if keys.len() > MAX_DIMENSIONS_PER_SET {
-            invalid.push(format!("(a set of {} dimensions)", keys.len()));
+            invalid.push(format!("a set of {} dimensions", keys.len()));
             continue;
         }
         if !sets.contains(&keys) {
@@ -196,10 +227,12 @@ fn dimension_sets(
 /// CloudWatch's rule for a dimension: "Dimension names must contain only ASCII characters,
 /// must include at least one non-whitespace character, and cannot start with a colon (:).
 /// Dimension values must contain only ASCII characters and must include at least one
-/// non-whitespace character", with the lengths above.
+/// non-whitespace character", with the lengths above; printable ones (a tab or a line break
+/// from a request is no dimension).
 fn valid_dimension(name: &str, value: &str) -> bool {
-    let ascii_with_text =
-        |text: &str| text.is_ascii() && text.chars().any(|c| !c.is_ascii_whitespace());
+    let ascii_with_text = |text: &str| {
+        text.bytes().all(|b| (0x20..=0x7e).contains(&b)) && text.bytes().any(|b| b != b' ')
+    };
     ascii_with_text(name)
         && !name.starts_with(':')
         && name.len() <= MAX_DIMENSION_NAME_CHARS
@@ -333,6 +366,8 @@ fn emit(
     }
     let lean = lean_members(members, sets);
     let line = render(&lean, sets, &entries, timestamp, emf);
+    out.unpublished
+        .push("metadata (too large for a CloudWatch Logs event)".to_owned());
     if line.len() <= MAX_LINE_BYTES {
         out.lines.push(with_newline(line));
     } else {

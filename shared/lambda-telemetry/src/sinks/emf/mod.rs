@@ -69,7 +69,7 @@ impl Sink for Emf {
         for group in &batch.metrics.groups {
             let Documents {
                 lines,
-                invalid_dimensions,
+                unpublished: left_out,
                 dropped_values,
             } = document::documents(group, &self.context);
             let output = self.output.get_or_init(Output::default);
@@ -78,9 +78,9 @@ impl Sink for Emf {
                 let _ = output.make_writer().write_all(&line);
             }
             dropped += dropped_values;
-            for name in invalid_dimensions {
-                if !unpublished.contains(&name) {
-                    unpublished.push(name);
+            for what in left_out {
+                if !unpublished.contains(&what) {
+                    unpublished.push(what);
                 }
             }
         }
@@ -88,7 +88,7 @@ impl Sink for Emf {
             // Names only: a value may be anything the handler was handed.
             tracing::warn!(
                 unpublished = ?unpublished,
-                "metrics were left out of dimension sets with these names: CloudWatch takes ASCII dimension names of 1 to 250 characters, ASCII values of 1 to 1,024, at most 30 dimensions per set, and no metric named like a dimension"
+                "some metrics, dimension sets or metadata were not published: CloudWatch takes printable ASCII dimension names of 1 to 250 characters and values of 1 to 1,024, at most 30 dimensions per set, metric names of 1 to 255 characters, and no name the line has itself (service, timestamp, level, message, duration_ms, the ids)"
             );
         }
         Loss::of(
@@ -134,22 +134,26 @@ fn namespace(setup: &mut Setup<'_>) -> String {
 fn valid_namespace(namespace: &str) -> Result<(), &'static str> {
     let namespace = namespace.trim();
     if namespace.is_empty() || namespace.chars().count() > 255 {
-        return Err("must be 1 to 255 characters; using the service's");
+        return Err("must be 1 to 255 characters; using service.namespace, else the service name");
     }
     if !namespace
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || ".-_/#: ".contains(c))
     {
-        return Err("may hold only letters, digits, spaces and . - _ / # :; using the service's");
+        return Err(
+            "may hold only letters, digits, spaces and . - _ / # :; using service.namespace, else the service name",
+        );
     }
     if namespace.starts_with("AWS/") {
-        return Err("must not start with AWS/ (AWS's own namespaces); using the service's");
+        return Err(
+            "must not start with AWS/ (AWS's own namespaces); using service.namespace, else the service name",
+        );
     }
     Ok(())
 }
 
 /// A service name CloudWatch would refuse as a namespace, made acceptable: other characters
-/// as `_`, cut at 255.
+/// as `_`, a `_` first when it is blank or starts with `AWS/`, cut at 255.
 fn service_as_namespace(service: &str) -> String {
     let mut namespace: String = service
         .chars()
@@ -160,11 +164,11 @@ fn service_as_namespace(service: &str) -> String {
                 '_'
             }
         })
-        .take(255)
         .collect();
     if namespace.trim().is_empty() || namespace.starts_with("AWS/") {
-        namespace = format!("_{}", namespace.trim());
+        namespace.insert(0, '_');
     }
+    namespace.truncate(255);
     namespace
 }
 

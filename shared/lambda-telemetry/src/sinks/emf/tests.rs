@@ -186,13 +186,13 @@ fn thirty_dimensions_make_a_set_thirty_one_leave_it_out() {
             if published { 2 } else { 1 },
             "{extra} + service"
         );
-        assert_eq!(out.invalid_dimensions.is_empty(), published);
+        assert_eq!(out.unpublished.is_empty(), published);
         assert_eq!(sets.last().unwrap(), &serde_json::json!(["service", "d0"]));
     }
 }
 
 /// CloudWatch's dimension values: 1 to 1,024 ASCII characters, not only spaces. At 1,024 the
-/// set is published; at 1,025, empty, blank or not ASCII, it is left out and the metric's
+/// set is published; at 1,025, empty, blank, not ASCII or not printable, it is left out and the metric's
 /// values are counted as lost when no set is left, never published under a bad value.
 #[test]
 fn dimension_values_of_1024_ascii_characters_are_published_and_no_others() {
@@ -202,6 +202,8 @@ fn dimension_values_of_1024_ascii_characters_are_published_and_no_others() {
         (String::new(), false),
         ("   ".into(), false),
         ("josé".into(), false),
+        ("home\t".into(), false),
+        ("two\nlines".into(), false),
     ];
     for (value, published) in cases {
         let group = Recorded::builtin(
@@ -215,11 +217,11 @@ fn dimension_values_of_1024_ascii_characters_are_published_and_no_others() {
         assert_eq!(docs.len(), usize::from(published), "{} chars", value.len());
         assert_eq!(out.dropped_values, u64::from(!published));
         assert_eq!(
-            out.invalid_dimensions,
+            out.unpublished,
             if published {
                 vec![]
             } else {
-                vec!["handle".to_owned()]
+                vec!["dimension handle".to_owned()]
             }
         );
     }
@@ -343,6 +345,8 @@ fn namespaces_follow_cloudwatchs_rule() {
     }
     assert_eq!(service_as_namespace("my service+1"), "my service_1");
     assert!(valid_namespace(&service_as_namespace("AWS/x")).is_ok());
+    assert!(valid_namespace(&service_as_namespace(&format!("AWS/{}", "a".repeat(251)))).is_ok());
+    assert!(valid_namespace(&service_as_namespace("   ")).is_ok());
 }
 
 /// A metric named like a dimension (or like the line's own `service`, `timestamp`...) would
@@ -366,10 +370,66 @@ fn a_metric_named_like_a_dimension_is_left_out_not_published_broken() {
     assert_eq!(docs[0]["tenant"], "acme");
     assert_eq!(docs[0]["app.count"], 2);
     assert_eq!(out.dropped_values, 2);
-    assert_eq!(
-        out.invalid_dimensions.len(),
-        2,
-        "{:?}",
-        out.invalid_dimensions
+    assert_eq!(out.unpublished.len(), 2, "{:?}", out.unpublished);
+}
+
+/// The log contract's keys are the line's own: metadata may not take `level` (Lambda would
+/// filter the line by it) or `duration_ms` (the saved queries would count the line as a
+/// request); a dimension or label may not take `timestamp` or an id. Such an entry is left
+/// out and said; the metrics are published with the line's own values. A metric name
+/// CloudWatch cannot take (empty, over 255 characters) is left out, the others published.
+#[test]
+fn the_lines_own_keys_are_never_taken_by_metadata_dimensions_or_labels() {
+    let mut group = Recorded::builtin(
+        vec![
+            series("app.count", Value::Counter(2)),
+            series("", Value::Counter(1)),
+            series(&"n".repeat(256), Value::Counter(1)),
+        ],
+        vec![("timestamp".into(), "yesterday".into())],
+        vec![vec!["timestamp".into()], Vec::new()],
+        Some(ids()),
     );
+    group.metadata.insert("level".into(), "DEBUG".into());
+    group.metadata.insert("duration_ms".into(), 3.into());
+    group.metadata.insert("order_id".into(), "4711".into());
+    let out = documents(&group, &emf());
+    let docs = checked(&out.lines);
+    assert_eq!(docs.len(), 1);
+    let doc = &docs[0];
+    assert_eq!(doc["app.count"], 2);
+    assert!(doc.get("level").is_none() && doc.get("duration_ms").is_none());
+    assert_ne!(doc["timestamp"], "yesterday");
+    assert_eq!(doc["order_id"], "4711");
+    assert_eq!(
+        directive(doc)["Dimensions"],
+        serde_json::json!([["service"]])
+    );
+    assert_eq!(out.dropped_values, 2);
+    for said in [
+        "metadata level",
+        "metadata duration_ms",
+        "dimension timestamp",
+    ] {
+        assert!(
+            out.unpublished.iter().any(|u| u.starts_with(said)),
+            "{said}: {:?}",
+            out.unpublished
+        );
+    }
+    let labelled = Recorded::builtin(
+        vec![Series {
+            key: Key::from_parts("app.x", vec![Label::new("trace_id", "mine")]),
+            value: Value::Counter(1),
+        }],
+        Vec::new(),
+        vec![Vec::new()],
+        Some(ids()),
+    );
+    let out = documents(&labelled, &emf());
+    assert!(
+        out.lines.is_empty(),
+        "no set without the label: counted, not published"
+    );
+    assert_eq!(out.dropped_values, 1);
 }
