@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use lambda_http::RequestExt as _;
 use tower::{Layer as _, ServiceExt as _};
 
-use super::{Builtins, MetricStore, Metrics, StoreRecorder, Value};
+use super::{MetricStore, Metrics, StoreRecorder, Value};
 use crate::constants::metric_keys;
 use crate::invocation::InvocationLayer;
 
@@ -22,12 +22,16 @@ fn recorder_installed() -> Arc<MetricStore> {
 }
 
 fn metrics() -> Arc<Metrics> {
-    Arc::new(Metrics {
-        store: Arc::default(),
-        builtins: Builtins::ALL,
-        required: false,
-        function_name: "cruddur-home".into(),
-    })
+    Arc::new(Metrics::for_test())
+}
+
+/// The value of the series `name` in `group`, if it has one.
+fn value_of(group: &super::Recorded, name: &str) -> Option<Value> {
+    group
+        .series
+        .iter()
+        .find(|s| s.key.name() == name)
+        .map(|s| s.value.clone())
 }
 
 /// "Metrics of one invocation never carry another's dimensions or properties": eight
@@ -157,7 +161,7 @@ fn a_required_metric_missing_is_an_error_line_not_a_failed_request() {
     let _ = recorder_installed();
     let metrics = Arc::new(Metrics {
         required: true,
-        ..Arc::try_unwrap(self::metrics()).unwrap()
+        ..Metrics::for_test()
     });
     let layer = InvocationLayer::default().with_metrics(Arc::clone(&metrics));
     let handler =
@@ -192,29 +196,15 @@ fn gauges_and_absolute_counters_follow_the_process_value() {
         ::metrics::counter!("db.opened").absolute(3);
     });
     let group = store.take().groups.remove(0);
-    let value = |name: &str| {
-        group
-            .series
-            .iter()
-            .find(|s| s.key.name() == name)
-            .map(|s| s.value.clone())
-    };
-    assert_eq!(value("app.pool.idle"), Some(Value::Gauge(9.0)));
-    assert_eq!(value("db.opened"), Some(Value::Counter(5)));
+    assert_eq!(value_of(&group, "app.pool.idle"), Some(Value::Gauge(9.0)));
+    assert_eq!(value_of(&group, "db.opened"), Some(Value::Counter(5)));
     ::metrics::with_local_recorder(&recorder, || {
         ::metrics::gauge!("app.pool.idle").increment(2.0);
         ::metrics::counter!("db.opened").absolute(7);
     });
     let group = store.take().groups.remove(0);
-    let value = |name: &str| {
-        group
-            .series
-            .iter()
-            .find(|s| s.key.name() == name)
-            .map(|s| s.value.clone())
-    };
-    assert_eq!(value("app.pool.idle"), Some(Value::Gauge(11.0)));
-    assert_eq!(value("db.opened"), Some(Value::Counter(2)));
+    assert_eq!(value_of(&group, "app.pool.idle"), Some(Value::Gauge(11.0)));
+    assert_eq!(value_of(&group, "db.opened"), Some(Value::Counter(2)));
 }
 
 /// A layer that closes no invocation's metrics (made by `Default`, with no metrics installed)

@@ -245,12 +245,7 @@ mod tests {
     fn what_a_flush_loses_is_a_metric_of_the_next_flush() {
         use crate::constants::metric_keys;
         use crate::metrics::{Builtins, Metrics, Value};
-        let metrics = Arc::new(Metrics {
-            store: Arc::default(),
-            builtins: Builtins::ALL,
-            required: false,
-            function_name: "cruddur-home".into(),
-        });
+        let metrics = Arc::new(Metrics::for_test());
         let pipeline = Pipeline::new(
             Arc::new(SpanBuffer::default()),
             vec![Box::new(Losing)],
@@ -279,9 +274,7 @@ mod tests {
                 losses: false,
                 ..Builtins::ALL
             },
-            store: Arc::default(),
-            required: false,
-            function_name: "cruddur-home".into(),
+            ..Metrics::for_test()
         });
         let pipeline = Pipeline::new(
             Arc::new(SpanBuffer::default()),

@@ -122,7 +122,13 @@ pub(super) fn documents(group: &Recorded, emf: &Emf) -> Documents {
             out.dropped_values += entries.iter().map(|e| e.count).sum::<u64>();
             continue;
         }
-        pack(entries, &members, &sets, timestamp, emf, &mut out);
+        let frame = Frame {
+            members: &members,
+            sets: &sets,
+            timestamp,
+            emf,
+        };
+        frame.pack(entries, &mut out);
     }
     out.unpublished.dedup();
     out
@@ -290,45 +296,92 @@ fn entries(series: &Series) -> Vec<Entry> {
         .collect()
 }
 
-/// Puts `entries` into as few documents as the limits allow, in order: a new document when
-/// the current one has 100 metrics, already has a member of that name (a histogram's next 100
-/// values), or would pass the line limit.
-fn pack(
-    entries: Vec<Entry>,
-    members: &Map<String, Json>,
-    sets: &[Vec<String>],
+/// What every document of one label group shares: its members, dimension sets and time.
+struct Frame<'a> {
+    members: &'a Map<String, Json>,
+    sets: &'a [Vec<String>],
     timestamp: u64,
-    emf: &Emf,
-    out: &mut Documents,
-) {
-    let empty = render(members, sets, &[], timestamp, emf);
-    let mut current: Vec<Entry> = Vec::new();
-    let mut names: HashSet<String> = HashSet::new();
-    let mut size = empty.len();
-    for entry in entries {
-        let cost = cost(&entry);
-        if !current.is_empty()
-            && (current.len() == MAX_METRICS_PER_DIRECTIVE
-                || names.contains(&entry.name)
-                || size + cost > MAX_LINE_BYTES)
-        {
-            emit(
-                std::mem::take(&mut current),
-                members,
-                sets,
-                timestamp,
-                emf,
-                out,
-            );
-            names.clear();
-            size = empty.len();
+    emf: &'a Emf,
+}
+
+impl Frame<'_> {
+    /// Puts `entries` into as few documents as the limits allow, in order: a new document
+    /// when the current one has 100 metrics, already has a member of that name (a
+    /// histogram's next 100 values), or would pass the line limit.
+    fn pack(&self, entries: Vec<Entry>, out: &mut Documents) {
+        let empty = self.render(&[]).len();
+        let mut current: Vec<Entry> = Vec::new();
+        let mut names: HashSet<String> = HashSet::new();
+        let mut size = empty;
+        for entry in entries {
+            let cost = cost(&entry);
+            if !current.is_empty()
+                && (current.len() == MAX_METRICS_PER_DIRECTIVE
+                    || names.contains(&entry.name)
+                    || size + cost > MAX_LINE_BYTES)
+            {
+                self.emit(std::mem::take(&mut current), out);
+                names.clear();
+                size = empty;
+            }
+            names.insert(entry.name.clone());
+            size += cost;
+            current.push(entry);
         }
-        names.insert(entry.name.clone());
-        size += cost;
-        current.push(entry);
+        if !current.is_empty() {
+            self.emit(current, out);
+        }
     }
-    if !current.is_empty() {
-        emit(current, members, sets, timestamp, emf, out);
+
+    /// Writes one document; one that still passes the limit (metadata too large for any
+    /// line) is written again without its metadata, and if even that does not fit, counted
+    /// as lost.
+    fn emit(&self, entries: Vec<Entry>, out: &mut Documents) {
+        let line = self.render(&entries);
+        if line.len() <= MAX_LINE_BYTES {
+            return out.lines.push(with_newline(line));
+        }
+        if entries.len() > 1 {
+            // The estimate was off (it never should be): halves, each within the limit.
+            let mut first = entries;
+            let second = first.split_off(first.len() / 2);
+            self.emit(first, out);
+            return self.emit(second, out);
+        }
+        let lean = lean_members(self.members, self.sets);
+        let line = Frame {
+            members: &lean,
+            ..*self
+        }
+        .render(&entries);
+        out.unpublished
+            .push("metadata (too large for a CloudWatch Logs event)".to_owned());
+        if line.len() <= MAX_LINE_BYTES {
+            out.lines.push(with_newline(line));
+        } else {
+            out.dropped_values += entries.iter().map(|e| e.count).sum::<u64>();
+        }
+    }
+
+    fn render(&self, entries: &[Entry]) -> Vec<u8> {
+        let mut document = self.members.clone();
+        let mut definitions = Vec::with_capacity(entries.len());
+        for entry in entries {
+            document.insert(entry.name.clone(), entry.value.clone());
+            definitions.push(entry.definition.clone());
+        }
+        document.insert(
+            "_aws".into(),
+            json!({
+                "Timestamp": self.timestamp,
+                "CloudWatchMetrics": [{
+                    "Namespace": self.emf.namespace,
+                    "Dimensions": self.sets,
+                    "Metrics": definitions,
+                }],
+            }),
+        );
+        serde_json::to_vec(&document).unwrap_or_default()
     }
 }
 
@@ -343,82 +396,15 @@ fn cost(entry: &Entry) -> usize {
         + 1
 }
 
-/// Writes one document; one that still passes the limit (metadata too large for any line)
-/// is written again without its metadata, and if even that does not fit, counted as lost.
-fn emit(
-    entries: Vec<Entry>,
-    members: &Map<String, Json>,
-    sets: &[Vec<String>],
-    timestamp: u64,
-    emf: &Emf,
-    out: &mut Documents,
-) {
-    let line = render(members, sets, &entries, timestamp, emf);
-    if line.len() <= MAX_LINE_BYTES {
-        return out.lines.push(with_newline(line));
-    }
-    if entries.len() > 1 {
-        // The estimate was off (it never should be): halves, each within the limit.
-        let mut first = entries;
-        let second = first.split_off(first.len() / 2);
-        emit(first, members, sets, timestamp, emf, out);
-        return emit(second, members, sets, timestamp, emf, out);
-    }
-    let lean = lean_members(members, sets);
-    let line = render(&lean, sets, &entries, timestamp, emf);
-    out.unpublished
-        .push("metadata (too large for a CloudWatch Logs event)".to_owned());
-    if line.len() <= MAX_LINE_BYTES {
-        out.lines.push(with_newline(line));
-    } else {
-        out.dropped_values += entries.iter().map(|e| e.count).sum::<u64>();
-    }
-}
-
-/// The members a document cannot do without: the dimensions of its sets and the ids.
+/// The members a document cannot do without: the dimensions of its sets and the line's own.
 fn lean_members(members: &Map<String, Json>, sets: &[Vec<String>]) -> Map<String, Json> {
     members
         .iter()
         .filter(|(key, _)| {
-            sets.iter().flatten().any(|k| k == *key)
-                || [
-                    log_keys::LEVEL,
-                    log_keys::TIMESTAMP,
-                    log_keys::FUNCTION_REQUEST_ID,
-                    log_keys::XRAY_TRACE_ID,
-                    log_keys::TRACE_ID,
-                ]
-                .contains(&key.as_str())
+            sets.iter().flatten().any(|k| k == *key) || RESERVED_KEYS.contains(&key.as_str())
         })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
-}
-
-fn render(
-    members: &Map<String, Json>,
-    sets: &[Vec<String>],
-    entries: &[Entry],
-    timestamp: u64,
-    emf: &Emf,
-) -> Vec<u8> {
-    let mut document = members.clone();
-    let mut definitions = Vec::with_capacity(entries.len());
-    for entry in entries {
-        document.insert(entry.name.clone(), entry.value.clone());
-        definitions.push(entry.definition.clone());
-    }
-    document.insert(
-        "_aws".into(),
-        json!({
-            "Timestamp": timestamp,
-            "CloudWatchMetrics": [{
-                "Namespace": emf.namespace,
-                "Dimensions": sets,
-                "Metrics": definitions,
-            }],
-        }),
-    );
-    serde_json::to_vec(&document).unwrap_or_default()
 }
 
 fn with_newline(mut line: Vec<u8>) -> Vec<u8> {
