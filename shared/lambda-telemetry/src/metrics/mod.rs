@@ -3,7 +3,7 @@
 //! OTLP/HTTP, or on the console (`OTEL_METRICS_EXPORTER`).
 //!
 //! ```
-//! use metrics::{Unit, counter, describe_histogram, histogram};
+//! use lambda_telemetry::metrics::{Unit, counter, describe_histogram, histogram};
 //!
 //! // Once, at start-up, after `lambda_telemetry::init()` (the recorder `describe_*!` talks to
 //! // is installed there): the unit goes with the name.
@@ -44,6 +44,12 @@ mod tests;
 
 use std::sync::{Arc, OnceLock};
 
+/// The `metrics` facade's macros and units, re-exported so that what a handler records with
+/// is always the version this crate's recorder listens to (a handler that depends on another
+/// major version of `metrics` records into that version's no-op recorder).
+pub use ::metrics::{
+    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+};
 pub use builtin::Builtins;
 pub(crate) use builtin::InvocationOutcome;
 pub(crate) use describe::description;
@@ -193,7 +199,11 @@ pub(crate) fn install(metrics: Arc<Metrics>) -> bool {
         return false;
     }
     builtin::describe_builtins();
-    opentelemetry::global::set_meter_provider(opentelemetry_api::FacadeOnly::default());
+    // Quietly: the API's own INFO line ("Meters can now be created using global::meter()")
+    // would say the opposite of what this provider does.
+    tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
+        opentelemetry::global::set_meter_provider(opentelemetry_api::FacadeOnly::default());
+    });
     let _ = INSTALLED.set(metrics);
     true
 }

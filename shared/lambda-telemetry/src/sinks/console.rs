@@ -11,6 +11,7 @@ use opentelemetry_sdk::trace::SpanData;
 
 use super::loss::Loss;
 use super::sink::{Batch, Setup, Sink};
+use crate::constants::metric_keys;
 use crate::metrics::{Recorded, Value, description};
 
 /// Prints one block per trace on stderr, and a line of metrics per invocation.
@@ -52,6 +53,14 @@ impl Sink for Console {
     }
 }
 
+/// The dimensions of the crate's own metrics, left out of the console line (the route and
+/// the function are in the span tree above it).
+const BUILTIN_DIMENSIONS: [&str; 3] = [
+    metric_keys::FAAS_NAME,
+    metric_keys::HTTP_ROUTE,
+    metric_keys::HTTP_RESPONSE_STATUS_CLASS,
+];
+
 /// One line per invocation (by request id; `process` for what was recorded outside one):
 /// `metrics 8476a536  faas.invocations=1  faas.invoke_duration=0.0012 s  app.served{feed=home}=2`.
 fn metric_lines(groups: &[Recorded]) -> String {
@@ -70,6 +79,16 @@ fn metric_lines(groups: &[Recorded]) -> String {
             }
         };
         let line = &mut lines[index].1;
+        // What the handler added (`add_dimension`, a set's values), not the crate's own.
+        let added: Vec<String> = group
+            .dimensions
+            .iter()
+            .filter(|(name, _)| !BUILTIN_DIMENSIONS.contains(&name.as_str()))
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        if !added.is_empty() {
+            let _ = write!(line, "  [{}]", added.join(" "));
+        }
         for series in &group.series {
             let _ = write!(line, "  {}", series.key.name());
             let labels: Vec<String> = series
@@ -82,7 +101,9 @@ fn metric_lines(groups: &[Recorded]) -> String {
             }
             let unit = description(series.key.name())
                 .unit
-                .map(|u| format!(" {}", u.as_canonical_label()))
+                .map(|u| u.as_canonical_label())
+                .filter(|label| !label.is_empty())
+                .map(|label| format!(" {label}"))
                 .unwrap_or_default();
             let _ = match &series.value {
                 Value::Counter(n) => write!(line, "={n}{unit}"),
@@ -180,7 +201,17 @@ mod tests {
             request_id: Some("req-1".into()),
             ..InvocationIds::default()
         };
-        let group = |series, ids| Recorded::builtin(series, Vec::new(), vec![Vec::new()], ids);
+        let group = |series, ids| {
+            Recorded::builtin(
+                series,
+                vec![
+                    ("tenant".to_owned(), "acme".to_owned()),
+                    ("faas.name".to_owned(), "cruddur-home".to_owned()),
+                ],
+                vec![Vec::new()],
+                ids,
+            )
+        };
         let text = metric_lines(&[
             group(
                 vec![Series {
@@ -206,8 +237,8 @@ mod tests {
         ]);
         assert_eq!(
             text,
-            "metrics req-1  console.test.calls=1  console.test.size{feed=home}=[2 values 2..5]\n\
-             metrics process  console.test.pool=4\n"
+            "metrics req-1  [tenant=acme]  console.test.calls=1  [tenant=acme]  console.test.size{feed=home}=[2 values 2..5]\n\
+             metrics process  [tenant=acme]  console.test.pool=4\n"
         );
     }
 }

@@ -168,6 +168,30 @@ mod tests {
         assert!(!unavailable[0].contains("jaeger"), "{unavailable:?}");
     }
 
+    /// A typo in `OTEL_METRICS_EXPORTER` is said and leaves the default (`emf`) on: a
+    /// deployed stack with a typo must not lose its dashboard and alarms without a word. A
+    /// list with one known entry is taken as it is, its unknown entries said.
+    #[test]
+    fn a_metrics_exporter_typo_keeps_emf_on_and_is_said() {
+        for (value, emf_on, console_on, said) in [
+            ("emf-x9", true, false, 2),
+            ("console,emf-x9", false, true, 1),
+            ("none", false, false, 0),
+        ] {
+            let config = Config::from_lookup(&|name| {
+                (name == "OTEL_METRICS_EXPORTER").then(|| value.to_owned())
+            });
+            let resource = crate::traces::resource(&config);
+            let mut setup = Setup::new(&config, &resource);
+            assert_eq!(setup.metrics_exporter("emf"), emf_on, "{value}");
+            assert_eq!(setup.metrics_exporter("console"), console_on, "{value}");
+            setup.metrics_exporter("otlp");
+            let (problems, _) = setup.finish();
+            assert_eq!(problems.len(), said, "{value}: {problems:?}");
+            assert!(problems.iter().all(|p| !p.to_string().contains("x9")));
+        }
+    }
+
     /// Sinks take their settings from the `Config` they are handed, never from the
     /// environment: what is set in code is what they are built with, and a bad value in the
     /// environment that code overrides is never parsed, so never said.

@@ -93,6 +93,9 @@ pub(crate) struct Setup<'a> {
     pub(crate) otlp: super::otlp::Shared,
 }
 
+/// Every entry `OTEL_METRICS_EXPORTER` may hold.
+const METRICS_EXPORTERS: [&str; 4] = ["emf", "otlp", "console", "none"];
+
 /// The entries of one exporters setting, and the names sinks asked for: every other entry is
 /// a problem.
 struct ExporterList {
@@ -191,14 +194,25 @@ impl<'a> Setup<'a> {
     /// Whether `OTEL_METRICS_EXPORTER` lists `name`, or, unset, whether `name` is the default
     /// (`emf`: in Lambda, stdout already reaches CloudWatch). Never when metrics are disabled
     /// (`POWERTOOLS_METRICS_DISABLED`).
+    /// A list that names none of `emf`, `otlp`, `console`, `none` (a typo) counts as unset:
+    /// a deployed typo must not leave the dashboard empty and the alarms silent.
     pub(crate) fn metrics_exporter(&mut self, name: &'static str) -> bool {
         let listed = self.metrics.lists(name);
-        let on = if self.metrics.entries.is_some() {
+        let on = if self.metrics_exporters_named() {
             listed
         } else {
             name == "emf"
         };
         on && !self.metrics_disabled()
+    }
+
+    /// Whether `OTEL_METRICS_EXPORTER` names at least one exporter this crate knows.
+    fn metrics_exporters_named(&self) -> bool {
+        self.metrics
+            .entries
+            .iter()
+            .flatten()
+            .any(|entry| METRICS_EXPORTERS.contains(&entry.as_str()))
     }
 
     fn metrics_disabled(&mut self) -> bool {
@@ -244,6 +258,12 @@ impl<'a> Setup<'a> {
     pub(crate) fn finish(&mut self) -> (Vec<SettingProblem>, Vec<Notice>) {
         let mut problems = self.traces.unknown();
         problems.extend(self.metrics.unknown());
+        if self.metrics.entries.is_some() && !self.metrics_exporters_named() {
+            problems.push(SettingProblem::new(
+                OTEL_METRICS_EXPORTER,
+                "names none of emf, otlp, console, none; using emf",
+            ));
+        }
         // A setting two sinks read (the secrets' maximum age) is said once.
         for problem in self.problems.drain(..) {
             if !problems.contains(&problem) {
