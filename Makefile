@@ -17,8 +17,11 @@ PORT ?= 4567
 # when run from there).
 BENCH := --manifest-path tests/bench/Cargo.toml --target-dir target
 # The criterion benchmarks (`--benches` would also run the library's libtest harness,
-# which refuses criterion's options).
-SPAN_BENCHES := --bench spans --bench flush_otlp --bench flush_xray
+# which refuses criterion's options): spans, then metrics on and off.
+SPAN_BENCHES := --bench spans --bench flush_otlp --bench flush_xray --bench metrics --bench metrics_off
+# What the benchmarked invocations write on stdout and criterion's report does not need:
+# the access log's INFO lines and the EMF lines of the metrics benchmarks.
+BENCH_QUIET := grep -v -e '^{"timestamp":[^,]*,"level":"INFO"' -e '"_aws":{'
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # The local front end of the original; override in .env or the shell.
 export FRONTEND_URL ?= http://localhost:3000
@@ -81,12 +84,13 @@ unit-and-e2e: $(TOOLS_STAMP)
 # pipeline, then every variant through the loopback Runtime API. Prints the table; writes
 # target/bench/results.json, table.md and chart.png. Every figure is explained in
 # tests/bench/README.md.
-# The INFO lines of the flush benchmarks' access log are left out of what criterion prints.
+# The INFO lines of the flush benchmarks' access log and the metrics benchmarks' EMF lines
+# are left out of what criterion prints.
 bench: $(TOOLS_STAMP) arm64-target
 	cargo build --release --bins
 	cargo build --release --bins $(BENCH)
 	cargo bench -p lambda-telemetry $(SPAN_BENCHES) -- --warm-up-time 1 --measurement-time 3 \
-		| grep -v '^{"timestamp":[^,]*,"level":"INFO"'
+		| $(BENCH_QUIET)
 	target/release/bench
 
 # The same, a few invocations of every variant on the debug builds, in minutes; CI runs it
@@ -96,7 +100,7 @@ bench-quick: $(TOOLS_STAMP)
 	cargo build --workspace --bins --features $(LOCAL_FEATURES)
 	cargo build --bins $(BENCH)
 	cargo bench --profile dev -p lambda-telemetry $(SPAN_BENCHES) -- --warm-up-time 0.1 --measurement-time 0.2 \
-		--sample-size 10 | grep -v '^{"timestamp":[^,]*,"level":"INFO"'
+		--sample-size 10 | $(BENCH_QUIET)
 	target/debug/bench --quick
 
 sam-build: $(TOOLS_STAMP) arm64-target

@@ -156,6 +156,18 @@ impl RuntimeApi {
         self.shared.0.lock().unwrap().invocations.clone()
     }
 
+    /// The invocation at `index` (0 is the first), without copying the others: for drivers
+    /// that look at one invocation at a time over tens of thousands.
+    pub fn invocation(&self, index: usize) -> Option<Invocation> {
+        self.shared
+            .0
+            .lock()
+            .unwrap()
+            .invocations
+            .get(index)
+            .cloned()
+    }
+
     /// When the function first asked for an event: the end of its init.
     pub fn first_next(&self) -> Option<Instant> {
         self.shared.0.lock().unwrap().first_next

@@ -42,57 +42,69 @@ async fn handler(request: Request) -> Result<Response<Body>, lambda_http::Error>
     Ok(Response::new(Body::Empty))
 }
 
-/// The installed telemetry serving [`handler`] on a Runtime API of its own.
+/// The installed telemetry serving a handler on a Runtime API of its own.
 pub struct Served {
     api: RuntimeApi,
     done: usize,
-    events: [Vec<u8>; 2],
 }
 
 impl Served {
+    /// Serves the span handler: `x-bench-spans` spans per invocation.
     pub fn start(config: Config) -> Self {
+        Self::serve(config, lambda_http::service_fn(handler))
+    }
+
+    /// Serves `handler` in a tokio runtime of its own thread.
+    pub fn serve<S>(config: Config, handler: S) -> Self
+    where
+        S: lambda_http::Service<Request> + Clone + Send + 'static,
+        S::Response: lambda_http::IntoResponse + Send,
+        S::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
+        S::Future: Send + 'static,
+    {
         let api = RuntimeApi::start();
+        // Tens of thousands of invocations: their answers would be the benchmark's memory.
+        api.discard_answers();
         let telemetry = config.with_runtime_api(api.address()).init();
         thread::spawn(move || {
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .expect("a tokio runtime")
-                .block_on(telemetry.run(lambda_http::service_fn(handler)))
+                .block_on(telemetry.run(handler))
         });
-        let with_spans = |n: usize| {
-            let mut event: serde_json::Value = serde_json::from_slice(EVENT).unwrap();
-            event["headers"]["x-bench-spans"] = n.to_string().into();
-            serde_json::to_vec(&event).unwrap()
-        };
-        Self {
-            api,
-            done: 0,
-            events: [with_spans(0), with_spans(SPANS)],
-        }
+        Self { api, done: 0 }
     }
 
-    /// Invokes once, with 0 or [`SPANS`] spans; the time from the event handed out to the
-    /// end of the flush.
-    pub fn invoke(&mut self, many: bool) -> Duration {
-        self.api.queue(&self.events[usize::from(many)], 1);
+    /// Invokes once with `event`; the time from the event handed out to the end of the flush.
+    pub fn invoke(&mut self, event: &[u8]) -> Duration {
+        self.api.queue(event, 1);
         self.done += 1;
         assert!(
-            self.api.wait_for(self.done, Duration::from_secs(30)),
+            self.api.wait_for(self.done, Duration::from_secs(60)),
             "the invocation did not finish"
         );
-        let invocation = &self.api.invocations()[self.done - 1];
+        let invocation = self.api.invocation(self.done - 1).expect("finished");
         invocation.next.expect("finished") - invocation.handed_out
     }
 
-    /// Total time of `iters` invocations.
-    pub fn time(&mut self, iters: u64, many: bool) -> Duration {
+    /// Total time of `iters` invocations with `event`.
+    pub fn time(&mut self, iters: u64, event: &[u8]) -> Duration {
         let mut total = Duration::ZERO;
         for _ in 0..iters {
-            total += self.invoke(many);
+            total += self.invoke(event);
         }
         total
     }
+}
+
+/// [`EVENT`] with these request headers, which tell the handler what to do.
+pub fn event_with(headers: &[(&str, String)]) -> Vec<u8> {
+    let mut event: serde_json::Value = serde_json::from_slice(EVENT).expect("JSON");
+    for (name, value) in headers {
+        event["headers"][*name] = value.clone().into();
+    }
+    serde_json::to_vec(&event).expect("JSON")
 }
 
 /// The benchmark group `invocation_<exporter>`: one invocation with no span of the handler's
@@ -100,12 +112,14 @@ impl Served {
 /// telemetry is installed once per process.
 pub fn invocations(c: &mut criterion::Criterion, exporter: &str) {
     let mut served = Served::start(sinks(exporter));
+    let none = event_with(&[("x-bench-spans", "0".into())]);
+    let many = event_with(&[("x-bench-spans", SPANS.to_string())]);
     let mut group = c.benchmark_group(format!("invocation_{exporter}"));
     group.bench_function("0 spans", |b| {
-        b.iter_custom(|iters| served.time(iters, false))
+        b.iter_custom(|iters| served.time(iters, &none))
     });
     group.bench_function("100 spans", |b| {
-        b.iter_custom(|iters| served.time(iters, true))
+        b.iter_custom(|iters| served.time(iters, &many))
     });
     group.finish();
 }
