@@ -71,11 +71,15 @@ fn main() {
     if let Some(only) = &only {
         all.retain(|v| &v.name == only);
     }
-    // The key variants run home-activities' code under callgrind like its own row does; in
-    // quick mode that path is kept working by the other rows, and these two runs under
-    // valgrind would double what the key variants add to `make test` (about 6 s).
+    // The key variants and "metrics off" run home-activities' code under callgrind like its
+    // own row does; in quick mode that path is kept working by the other rows, and these
+    // runs under valgrind would double what these variants add to `make test` (about 3 s
+    // each).
     if quick {
-        for variant in all.iter_mut().filter(|v| v.keys != Keys::Token) {
+        for variant in all
+            .iter_mut()
+            .filter(|v| v.keys != Keys::Token || !v.metrics)
+        {
             variant.callgrind = false;
         }
     }

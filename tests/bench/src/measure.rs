@@ -191,6 +191,11 @@ fn spawn(
         // Refused before anything is spawned (`measure_variant`).
         (Keys::SecretsManager, None) => {}
     }
+    // `none` rather than POWERTOOLS_METRICS_DISABLED=true: both leave every sink without
+    // metrics, so no recorder is installed (the crate's own rule, `metrics_exporter`).
+    if !variant.metrics {
+        command.env("OTEL_METRICS_EXPORTER", "none");
+    }
     if let Sinks::SlowOtlp(budget) = variant.sinks {
         command.env("LAMBDA_TELEMETRY_FLUSH_BUDGET_MS", budget.to_string());
     }

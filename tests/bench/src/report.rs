@@ -316,6 +316,32 @@ pub fn targets(all: &[Figures]) -> Vec<Target> {
             None,
         );
     }
+    // Issue 15: metrics on (home-activities' own row) against off, the same build. Reported,
+    // not judged: one run's difference is within this machine's noise (tests/bench/README.md).
+    if let (Some(on), Some(off)) = (home, find(all, "home-activities, metrics off")) {
+        let instructions = match (
+            on.instructions_per_invocation,
+            off.instructions_per_invocation,
+        ) {
+            (Some(on), Some(off)) => format!("; instr. / invocation {on} vs {off}"),
+            _ => String::new(),
+        };
+        check(
+            "metrics on against off: warm latency, flush (the EMF lines are written there) and cold start, reported".into(),
+            format!(
+                "warm p50 {} vs {} µs, p99 {} vs {} µs; flush p50 {} vs {} µs; cold start p50 {} vs {} ms{instructions}",
+                us(on.warm_latency_us.p50),
+                us(off.warm_latency_us.p50),
+                us(on.warm_latency_us.p99),
+                us(off.warm_latency_us.p99),
+                us(on.flush_us.p50),
+                us(off.flush_us.p50),
+                ms(on.cold_start_ms.p50),
+                ms(off.cold_start_ms.p50),
+            ),
+            None,
+        );
+    }
     if let (Some(h), Some(lite)) = (home, find(all, "lambda-otel-lite")) {
         check(
             "home-activities ahead of lambda-otel-lite on cold start (p50)".into(),
@@ -407,7 +433,7 @@ pub fn criterion_table(estimates: &[(String, f64)]) -> String {
         return "No criterion results in target/criterion (run `cargo bench -p lambda-telemetry`).\n".into();
     }
     let get = |name: &str| estimates.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
-    let mut out = String::from("| per-span cost (criterion, median) | ns |\n|---|--:|\n");
+    let mut out = String::from("| criterion benchmark (median) | ns |\n|---|--:|\n");
     for (name, ns) in estimates {
         let _ = writeln!(out, "| {name} | {ns:.0} |");
     }
@@ -422,6 +448,39 @@ pub fn criterion_table(estimates: &[(String, f64)]) -> String {
                 (many - none) / 100.0
             );
         }
+    }
+    // Metrics (issue 15): the difference of two invocations is what the handler's own values
+    // cost, recorded, closed into the store and written as EMF lines in the flush; against
+    // metrics off (another process, so noisier), what the built-in metrics cost.
+    let emf = |name: &str| get(&format!("invocation_emf/{name}"));
+    let zero = emf("0 metrics (built-ins only)");
+    for (name, n, what) in [
+        (
+            "1 histogram value",
+            1.0,
+            "a handler's first metric (one histogram value: a group and an EMF document of its own): (1 value − 0)",
+        ),
+        (
+            "10 series (labelled counters)",
+            10.0,
+            "one series (a labelled counter) through the EMF flush: (10 series − 0) / 10",
+        ),
+        (
+            "100 histogram values",
+            100.0,
+            "one histogram value through the EMF flush: (100 values − 0) / 100",
+        ),
+    ] {
+        if let (Some(zero), Some(with)) = (zero, emf(name)) {
+            let _ = writeln!(out, "| {what} | {:.0} |", (with - zero) / n);
+        }
+    }
+    if let (Some(on), Some(off)) = (zero, get("invocation_metrics_off/0 metrics")) {
+        let _ = writeln!(
+            out,
+            "| the built-in metrics of one invocation (faas.*: recorded, closed, written as EMF): invocation_emf − invocation_metrics_off, 0 metrics | {:.0} |",
+            on - off
+        );
     }
     out
 }

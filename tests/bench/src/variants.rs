@@ -61,6 +61,10 @@ pub struct Variant {
     pub gap: Option<std::time::Duration>,
     /// Where the sinks' keys come from (with sinks on).
     pub keys: Keys,
+    /// Whether the function's metrics are on (the default: `OTEL_METRICS_EXPORTER` unset, EMF
+    /// lines on stdout) or off (`none`: no recorder is installed, the facade's calls do
+    /// nothing). Only the Cruddur functions read it.
+    pub metrics: bool,
 }
 
 /// Where a native binary is built from.
@@ -93,6 +97,7 @@ pub fn all(bin_dir: &Path) -> Vec<Variant> {
         slow,
         gap: None,
         keys: Keys::Token,
+        metrics: true,
     };
     let mut variants = vec![
         native(
@@ -127,6 +132,19 @@ pub fn all(bin_dir: &Path) -> Vec<Variant> {
             false,
         ));
     }
+    // Issue 15: home-activities' row has metrics on (the default); this one is the same
+    // build with them off, everything else equal, so that the difference is the metrics'
+    // alone: recording, closing each invocation's group, its EMF lines in the flush.
+    let mut metrics_off = native(
+        Build::Root("home-activities"),
+        "home-activities, metrics off",
+        "home-activities with OTEL_METRICS_EXPORTER=none: no recorder, no EMF lines",
+        "home",
+        Sinks::Local,
+        false,
+    );
+    metrics_off.metrics = false;
+    variants.push(metrics_off);
     // Issue 14: the same keys as plain variables and from Secrets Manager, everything else
     // equal, so that the difference is the secrets' alone.
     for (name, about, keys) in [
@@ -226,6 +244,7 @@ pub fn all(bin_dir: &Path) -> Vec<Variant> {
             slow: false,
             gap: None,
             keys: Keys::Token,
+            metrics: true,
         });
     }
     variants

@@ -1,5 +1,6 @@
 //! The floor with HTTP: a bare `lambda_http` function, no telemetry, running home-activities'
-//! own handler (its `tracing` calls go nowhere without a subscriber).
+//! own handler (its `tracing` calls go nowhere without a subscriber, its metric nowhere without a
+//! recorder).
 
 #[path = "../../../../functions/home-activities/src/handler.rs"]
 mod handler;
