@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use lambda_http::{Body, Request, Response};
-use metrics::{counter, histogram};
+use lambda_telemetry::metrics::{counter, histogram};
 
 /// The operations timed, as the handler's `x-bench-op` header names them.
 pub const OPS: [&str; 5] = [
