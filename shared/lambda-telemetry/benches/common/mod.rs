@@ -17,13 +17,16 @@ pub const EVENT: &[u8] = include_bytes!("../../../../events/home.json");
 pub const SPANS: usize = 100;
 
 /// Settings, given in code, that point the exporters named in `exporters` at loopback sinks
-/// that discard what they get.
+/// that discard what they get. Metrics are off whatever the environment says (`make` exports
+/// `OTEL_METRICS_EXPORTER=console` for `make serve`): the span benchmarks time spans alone,
+/// as before metrics existed; the metrics benchmarks turn them on.
 pub fn sinks(exporters: &str) -> Config {
     // Their threads serve for the whole benchmark process.
     let sinks = CountingSinks::start(Answer::Status(200, None));
     Config::from_env()
         .with_service_name("bench")
         .with_exporters(exporters)
+        .with_metrics_exporters("none")
         .with_otlp_endpoint(format!("{}/v1/traces", sinks.otlp_endpoint()))
         .with_xray_daemon_address(sinks.xray_address().parse().expect("a socket address"))
 }
