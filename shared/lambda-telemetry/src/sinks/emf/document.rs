@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::time::UNIX_EPOCH;
 
 use metrics::Unit;
-use serde_json::{Map, Value as Json, json};
+use serde_json::{Map, Value as Json};
 
 use crate::constants::{log_keys, metric_keys};
 use crate::logs::MAX_LINE_BYTES;
@@ -62,11 +62,13 @@ pub(super) struct Documents {
     pub(super) dropped_values: u64,
 }
 
-/// One metric member of one document: a definition and up to 100 values.
+/// One metric member of one document, written once: its definition and its member, as JSON.
 struct Entry {
     name: String,
-    definition: Json,
-    value: Json,
+    /// `{"Name":..,"Unit":..}`.
+    definition: String,
+    /// `"name":value` or `"name":[values]`, up to 100 values.
+    member: String,
     /// How many values it carries, for the count of what is lost.
     count: u64,
 }
@@ -99,7 +101,6 @@ pub(super) fn documents(group: &Recorded, emf: &Emf) -> Documents {
             members.insert(name.clone(), value.clone().into());
         }
         members.extend(own.clone());
-        let sets = dimension_sets(group, &labels, &members, &mut out.unpublished);
         // A metric named like a dimension or one of the line's own keys would overwrite that
         // member (and break every set naming it); one CloudWatch cannot name, the directive:
         // neither is published, both are said.
@@ -117,17 +118,17 @@ pub(super) fn documents(group: &Recorded, emf: &Emf) -> Documents {
                 s.key.name()
             ));
         }
+        // A metric wins over metadata of its name: one member per name.
+        for s in &series {
+            members.remove(s.key.name());
+        }
+        let sets = dimension_sets(group, &labels, &members, &mut out.unpublished);
         let entries: Vec<Entry> = series.iter().flat_map(|s| entries(s)).collect();
         if sets.is_empty() {
             out.dropped_values += entries.iter().map(|e| e.count).sum::<u64>();
             continue;
         }
-        let frame = Frame {
-            members: &members,
-            sets: &sets,
-            timestamp,
-            emf,
-        };
+        let frame = Frame::new(&members, &sets, timestamp, emf);
         frame.pack(entries, &mut out);
     }
     out.unpublished.dedup();
@@ -256,65 +257,101 @@ fn entries(series: &Series) -> Vec<Entry> {
         Some(unit) => cloudwatch_unit(unit),
         None => (None, 1.0),
     };
-    let mut definition = Map::new();
-    definition.insert("Name".into(), name.clone().into());
+    let quoted = json_string(&name);
+    let mut definition = format!("{{\"Name\":{quoted}");
     if let Some(unit) = unit {
-        definition.insert("Unit".into(), unit.into());
+        definition.push_str(",\"Unit\":\"");
+        definition.push_str(unit);
+        definition.push('"');
     }
     if description.high_resolution {
-        definition.insert("StorageResolution".into(), 1.into());
+        definition.push_str(",\"StorageResolution\":1");
     }
-    let definition = Json::Object(definition);
-    let number = |v: f64| serde_json::Number::from_f64(v * scale).map(Json::Number);
-    let values: Vec<Json> = match &series.value {
-        Value::Counter(n) if scale == 1.0 => vec![Json::from(*n)],
-        Value::Counter(n) => number(*n as f64).into_iter().collect(),
-        Value::Gauge(v) => number(*v).into_iter().collect(),
-        Value::Histogram(values) => {
-            return values
-                .chunks(MAX_VALUES_PER_METRIC)
-                .map(|chunk| {
-                    let chunk: Vec<Json> = chunk.iter().filter_map(|v| number(*v)).collect();
-                    Entry {
-                        name: name.clone(),
-                        definition: definition.clone(),
-                        count: chunk.len() as u64,
-                        value: Json::Array(chunk),
-                    }
-                })
-                .collect();
-        }
+    definition.push('}');
+    let entry = |value: String, count: u64| Entry {
+        name: name.clone(),
+        definition: definition.clone(),
+        member: format!("{quoted}:{value}"),
+        count,
     };
-    values
-        .into_iter()
-        .map(|value| Entry {
-            name: name.clone(),
-            definition: definition.clone(),
-            value,
-            count: 1,
-        })
-        .collect()
+    // Values are finite and within 2^360 (refused when recorded), so they stay numbers.
+    let number = |v: f64| serde_json::to_string(&(v * scale)).unwrap_or_else(|_| "0".into());
+    match &series.value {
+        Value::Counter(n) if scale == 1.0 => vec![entry(n.to_string(), 1)],
+        Value::Counter(n) => vec![entry(number(*n as f64), 1)],
+        Value::Gauge(v) => vec![entry(number(*v), 1)],
+        Value::Histogram(values) => values
+            .chunks(MAX_VALUES_PER_METRIC)
+            .map(|chunk| {
+                let items: Vec<String> = chunk.iter().map(|v| number(*v)).collect();
+                entry(format!("[{}]", items.join(",")), chunk.len() as u64)
+            })
+            .collect(),
+    }
 }
 
-/// What every document of one label group shares: its members, dimension sets and time.
+/// `text` as a JSON string, quotes and escapes included.
+fn json_string(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_owned())
+}
+
+/// What every document of one label group shares, written once: its members and the
+/// directive around the metric definitions. A document is these and its entries, put
+/// together as bytes: no JSON tree is built or written twice.
 struct Frame<'a> {
     members: &'a Map<String, Json>,
     sets: &'a [Vec<String>],
+    /// The members, `"key":value,...`, without braces.
+    head: String,
+    /// `,"_aws":{"Timestamp":..,"CloudWatchMetrics":[{"Namespace":..,"Dimensions":..,"Metrics":[`.
+    directive: String,
     timestamp: u64,
     emf: &'a Emf,
 }
 
-impl Frame<'_> {
+/// What closes a document after the metric definitions.
+const DOCUMENT_END: &str = "]}]}}";
+
+impl<'a> Frame<'a> {
+    fn new(
+        members: &'a Map<String, Json>,
+        sets: &'a [Vec<String>],
+        timestamp: u64,
+        emf: &'a Emf,
+    ) -> Self {
+        let object = serde_json::to_string(members).unwrap_or_else(|_| "{}".to_owned());
+        let head = object[1..object.len() - 1].to_owned();
+        let sets_json = serde_json::to_string(sets).unwrap_or_else(|_| "[]".to_owned());
+        let directive = format!(
+            ",\"_aws\":{{\"Timestamp\":{timestamp},\"CloudWatchMetrics\":[{{\"Namespace\":{},\"Dimensions\":{sets_json},\"Metrics\":[",
+            json_string(&emf.namespace),
+        );
+        Self {
+            members,
+            sets,
+            head,
+            directive,
+            timestamp,
+            emf,
+        }
+    }
+
+    /// The length of a document of no metric: its braces, the members, the directive.
+    fn empty_size(&self) -> usize {
+        1 + self.head.len() + self.directive.len() + DOCUMENT_END.len()
+    }
+
     /// Puts `entries` into as few documents as the limits allow, in order: a new document
     /// when the current one has 100 metrics, already has a member of that name (a
     /// histogram's next 100 values), or would pass the line limit.
     fn pack(&self, entries: Vec<Entry>, out: &mut Documents) {
-        let empty = self.render(&[]).len();
+        let empty = self.empty_size();
         let mut current: Vec<Entry> = Vec::new();
         let mut names: HashSet<String> = HashSet::new();
         let mut size = empty;
         for entry in entries {
-            let cost = cost(&entry);
+            // The member and the definition, each with its comma.
+            let cost = entry.member.len() + entry.definition.len() + 2;
             if !current.is_empty()
                 && (current.len() == MAX_METRICS_PER_DIRECTIVE
                     || names.contains(&entry.name)
@@ -333,27 +370,22 @@ impl Frame<'_> {
         }
     }
 
-    /// Writes one document; one that still passes the limit (metadata too large for any
-    /// line) is written again without its metadata, and if even that does not fit, counted
-    /// as lost.
+    /// Writes one document; one that passes the limit (metadata too large for any line) is
+    /// written again without its metadata, and if even that does not fit, counted as lost.
     fn emit(&self, entries: Vec<Entry>, out: &mut Documents) {
         let line = self.render(&entries);
         if line.len() <= MAX_LINE_BYTES {
             return out.lines.push(with_newline(line));
         }
         if entries.len() > 1 {
-            // The estimate was off (it never should be): halves, each within the limit.
+            // The size was off (it never should be): halves, each within the limit.
             let mut first = entries;
             let second = first.split_off(first.len() / 2);
             self.emit(first, out);
             return self.emit(second, out);
         }
         let lean = lean_members(self.members, self.sets);
-        let line = Frame {
-            members: &lean,
-            ..*self
-        }
-        .render(&entries);
+        let line = Frame::new(&lean, self.sets, self.timestamp, self.emf).render(&entries);
         out.unpublished
             .push("metadata (too large for a CloudWatch Logs event)".to_owned());
         if line.len() <= MAX_LINE_BYTES {
@@ -363,37 +395,32 @@ impl Frame<'_> {
         }
     }
 
+    /// The document of `entries`, one line without its newline (what the limit counts).
     fn render(&self, entries: &[Entry]) -> Vec<u8> {
-        let mut document = self.members.clone();
-        let mut definitions = Vec::with_capacity(entries.len());
-        for entry in entries {
-            document.insert(entry.name.clone(), entry.value.clone());
-            definitions.push(entry.definition.clone());
+        let size = self.empty_size()
+            + entries
+                .iter()
+                .map(|e| e.member.len() + e.definition.len() + 2)
+                .sum::<usize>();
+        let mut line = Vec::with_capacity(size + 1);
+        line.push(b'{');
+        line.extend_from_slice(self.head.as_bytes());
+        for (i, entry) in entries.iter().enumerate() {
+            if i > 0 || !self.head.is_empty() {
+                line.push(b',');
+            }
+            line.extend_from_slice(entry.member.as_bytes());
         }
-        document.insert(
-            "_aws".into(),
-            json!({
-                "Timestamp": self.timestamp,
-                "CloudWatchMetrics": [{
-                    "Namespace": self.emf.namespace,
-                    "Dimensions": self.sets,
-                    "Metrics": definitions,
-                }],
-            }),
-        );
-        serde_json::to_vec(&document).unwrap_or_default()
+        line.extend_from_slice(self.directive.as_bytes());
+        for (i, entry) in entries.iter().enumerate() {
+            if i > 0 {
+                line.push(b',');
+            }
+            line.extend_from_slice(entry.definition.as_bytes());
+        }
+        line.extend_from_slice(DOCUMENT_END.as_bytes());
+        line
     }
-}
-
-/// The bytes one entry adds to a document: its definition, its member, and their commas.
-fn cost(entry: &Entry) -> usize {
-    let json_len = |v: &Json| serde_json::to_vec(v).map_or(0, |b| b.len());
-    json_len(&entry.definition)
-        + 1
-        + json_len(&Json::from(entry.name.as_str()))
-        + 1
-        + json_len(&entry.value)
-        + 1
 }
 
 /// The members a document cannot do without: the dimensions of its sets and the line's own.
