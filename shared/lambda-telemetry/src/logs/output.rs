@@ -25,6 +25,23 @@ impl Output {
     }
 }
 
+impl Output {
+    /// Writes whole lines, each ending in `\n`: a copy of each to every copy, then all of
+    /// them to stdout in one write (one system call for a flush's EMF lines, not one each;
+    /// stdout's lock keeps them whole among other threads' lines).
+    pub(crate) fn write_lines(&self, lines: &[Vec<u8>]) -> std::io::Result<()> {
+        use std::io::Write as _;
+        for copy in &self.copies {
+            for line in lines {
+                copy.copy_line(line.strip_suffix(b"\n").unwrap_or(line));
+            }
+        }
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(&lines.concat())?;
+        stdout.flush()
+    }
+}
+
 impl<'a> MakeWriter<'a> for Output {
     type Writer = LineWriter<'a>;
 

@@ -178,7 +178,7 @@ impl Metrics {
     /// sinks.
     pub(crate) fn take_batch(&self) -> MetricBatch {
         let mut batch = self.store.take();
-        for group in &mut batch.groups {
+        for group in batch.groups.iter_mut().filter(|g| !g.crate_own) {
             crate::redact::redact_metrics(group);
         }
         batch

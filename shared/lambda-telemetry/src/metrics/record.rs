@@ -214,6 +214,7 @@ impl Pending {
             ids: context,
             timestamp: SystemTime::now(),
             refused: pending.refused,
+            crate_own: false,
         }
     }
 }
@@ -249,6 +250,9 @@ pub(crate) struct Recorded {
     pub(crate) timestamp: SystemTime,
     /// Values refused while recording (non-finite, past the histogram cap).
     pub(crate) refused: u64,
+    /// Its dimensions and labels are the crate's own (the function's name, a route template,
+    /// a status class, a kind of loss), never a request's: nothing in it to mask.
+    pub(crate) crate_own: bool,
 }
 
 impl Recorded {
@@ -267,6 +271,7 @@ impl Recorded {
             ids,
             timestamp: SystemTime::now(),
             refused: 0,
+            crate_own: true,
         }
     }
 }

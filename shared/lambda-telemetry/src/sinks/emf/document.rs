@@ -6,10 +6,10 @@
 //! The specification: "Specification: Embedded metric format", Amazon CloudWatch User Guide.
 
 use std::collections::HashSet;
+use std::fmt::Write as _;
 use std::time::UNIX_EPOCH;
 
 use metrics::Unit;
-use serde_json::{Map, Value as Json};
 
 use crate::constants::{log_keys, metric_keys};
 use crate::logs::MAX_LINE_BYTES;
@@ -80,27 +80,24 @@ pub(super) fn documents(group: &Recorded, emf: &Emf) -> Documents {
         .timestamp
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    // Metadata, then dimensions, then (per label group) labels, then the line's own keys: a
-    // later one wins a shared name, and the line's own keys are never another's to take.
-    let mut base = Map::new();
+    // Each member's value written as JSON once per group; a document borrows them.
+    let mut metadata: Vec<(&str, String)> = Vec::with_capacity(group.metadata.len());
     for (key, value) in &group.metadata {
         if RESERVED_KEYS.contains(&key.as_str()) {
             out.unpublished
                 .push(format!("metadata {key} (a key of the line's own)"));
         } else {
-            base.insert(key.clone(), value.clone());
+            let text = serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned());
+            metadata.push((key.as_str(), text));
         }
     }
-    for (name, value) in &group.dimensions {
-        base.insert(name.clone(), value.clone().into());
-    }
-    let own = own_keys(group, emf);
+    let dimensions: Vec<(&str, String)> = group
+        .dimensions
+        .iter()
+        .map(|(name, value)| (name.as_str(), json_string(value)))
+        .collect();
+    let own = own_members(group, emf);
     for (labels, series) in by_labels(&group.series) {
-        let mut members = base.clone();
-        for (name, value) in &labels {
-            members.insert(name.clone(), value.clone().into());
-        }
-        members.extend(own.clone());
         // A metric named like a dimension or one of the line's own keys would overwrite that
         // member (and break every set naming it); one CloudWatch cannot name, the directive:
         // neither is published, both are said.
@@ -118,11 +115,32 @@ pub(super) fn documents(group: &Recorded, emf: &Emf) -> Documents {
                 s.key.name()
             ));
         }
-        // A metric wins over metadata of its name: one member per name.
-        for s in &series {
-            members.remove(s.key.name());
+        let label_values: Vec<(&str, String)> = labels
+            .iter()
+            .map(|(name, value)| (name.as_str(), json_string(value)))
+            .collect();
+        // Metadata, then dimensions, then labels, then the line's own keys: a later one wins a
+        // shared name, so the line's own keys are never another's to take; a metric wins over
+        // metadata of its name.
+        let mut members: Vec<(&str, &str)> = Vec::new();
+        let layers = [&metadata, &dimensions, &label_values, &own];
+        for (key, text) in layers.into_iter().flatten() {
+            if series.iter().any(|s| s.key.name() == *key) {
+                continue;
+            }
+            match members.iter_mut().find(|(k, _)| k == key) {
+                Some(member) => member.1 = text,
+                None => members.push((key, text)),
+            }
         }
-        let sets = dimension_sets(group, &labels, &members, &mut out.unpublished);
+        let value_of = |name: &str| {
+            labels
+                .iter()
+                .chain(&group.dimensions)
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let sets = dimension_sets(group, &labels, value_of, &mut out.unpublished);
         let entries: Vec<Entry> = series.iter().flat_map(|s| entries(s)).collect();
         if sets.is_empty() {
             out.dropped_values += entries.iter().map(|e| e.count).sum::<u64>();
@@ -135,19 +153,21 @@ pub(super) fn documents(group: &Recorded, emf: &Emf) -> Documents {
     out
 }
 
-/// The keys every line of `group` has: `service`, `timestamp` (RFC 3339, as on log lines:
-/// Lambda honours a line's `level` only beside one, "If you don't supply a valid timestamp,
-/// Lambda assigns the log the level INFO"), `level` when Lambda's filter needs it, the ids.
-fn own_keys(group: &Recorded, emf: &Emf) -> Map<String, Json> {
-    let mut own = Map::new();
-    own.insert(metric_keys::SERVICE.to_owned(), emf.service.clone().into());
+/// The members every line of `group` has, as JSON: `service`, `timestamp` (RFC 3339, as on
+/// log lines: Lambda honours a line's `level` only beside one, "If you don't supply a valid
+/// timestamp, Lambda assigns the log the level INFO"), `level` when Lambda's filter needs it,
+/// the ids.
+fn own_members(group: &Recorded, emf: &Emf) -> Vec<(&'static str, String)> {
     let time: chrono::DateTime<chrono::Utc> = group.timestamp.into();
-    own.insert(
-        log_keys::TIMESTAMP.to_owned(),
-        time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string().into(),
-    );
+    let mut own = vec![
+        (metric_keys::SERVICE, json_string(&emf.service)),
+        (
+            log_keys::TIMESTAMP,
+            json_string(&time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        ),
+    ];
     if let Some(level) = emf.level {
-        own.insert(log_keys::LEVEL.to_owned(), level.into());
+        own.push((log_keys::LEVEL, json_string(level)));
     }
     if let Some(ids) = &group.ids {
         for (key, id) in [
@@ -156,7 +176,7 @@ fn own_keys(group: &Recorded, emf: &Emf) -> Map<String, Json> {
             (log_keys::TRACE_ID, &ids.trace_id),
         ] {
             if let Some(id) = id {
-                own.insert(key.to_owned(), id.clone().into());
+                own.push((key, json_string(id)));
             }
         }
     }
@@ -193,10 +213,10 @@ fn by_labels(series: &[Series]) -> Vec<(Labels, Vec<&Series>)> {
 /// Each of the group's sets as EMF names it: `service`, the set's dimensions, the labels.
 /// A set with a name or value CloudWatch refuses, or more than 30 names, is left out and its
 /// offending names said.
-fn dimension_sets(
+fn dimension_sets<'v>(
     group: &Recorded,
     labels: &[(String, String)],
-    members: &Map<String, Json>,
+    value_of: impl Fn(&str) -> Option<&'v str>,
     invalid: &mut Vec<String>,
 ) -> Vec<Vec<String>> {
     let mut sets = Vec::new();
@@ -211,7 +231,7 @@ fn dimension_sets(
             .iter()
             .skip(1)
             .filter(|key| {
-                let value = members.get(key.as_str()).and_then(Json::as_str);
+                let value = value_of(key.as_str());
                 RESERVED_KEYS.contains(&key.as_str())
                     || !value.is_some_and(|value| valid_dimension(key, value))
             })
@@ -258,7 +278,9 @@ fn entries(series: &Series) -> Vec<Entry> {
         None => (None, 1.0),
     };
     let quoted = json_string(&name);
-    let mut definition = format!("{{\"Name\":{quoted}");
+    let mut definition = String::with_capacity(quoted.len() + 48);
+    definition.push_str("{\"Name\":");
+    definition.push_str(&quoted);
     if let Some(unit) = unit {
         definition.push_str(",\"Unit\":\"");
         definition.push_str(unit);
@@ -268,26 +290,58 @@ fn entries(series: &Series) -> Vec<Entry> {
         definition.push_str(",\"StorageResolution\":1");
     }
     definition.push('}');
-    let entry = |value: String, count: u64| Entry {
+    // `"name":` then the value(s), written in place.
+    let member = |capacity: usize| {
+        let mut member = String::with_capacity(quoted.len() + 1 + capacity);
+        member.push_str(&quoted);
+        member.push(':');
+        member
+    };
+    let entry = |member: String, count: u64| Entry {
         name: name.clone(),
         definition: definition.clone(),
-        member: format!("{quoted}:{value}"),
+        member,
         count,
     };
-    // Values are finite and within 2^360 (refused when recorded), so they stay numbers.
-    let number = |v: f64| serde_json::to_string(&(v * scale)).unwrap_or_else(|_| "0".into());
     match &series.value {
-        Value::Counter(n) if scale == 1.0 => vec![entry(n.to_string(), 1)],
-        Value::Counter(n) => vec![entry(number(*n as f64), 1)],
-        Value::Gauge(v) => vec![entry(number(*v), 1)],
+        Value::Counter(n) if scale == 1.0 => {
+            let mut m = member(20);
+            let _ = write!(m, "{n}");
+            vec![entry(m, 1)]
+        }
+        Value::Counter(n) => {
+            let mut m = member(24);
+            write_number(&mut m, *n as f64 * scale);
+            vec![entry(m, 1)]
+        }
+        Value::Gauge(v) => {
+            let mut m = member(24);
+            write_number(&mut m, v * scale);
+            vec![entry(m, 1)]
+        }
         Value::Histogram(values) => values
             .chunks(MAX_VALUES_PER_METRIC)
             .map(|chunk| {
-                let items: Vec<String> = chunk.iter().map(|v| number(*v)).collect();
-                entry(format!("[{}]", items.join(",")), chunk.len() as u64)
+                let mut m = member(2 + 24 * chunk.len());
+                m.push('[');
+                for (i, v) in chunk.iter().enumerate() {
+                    if i > 0 {
+                        m.push(',');
+                    }
+                    write_number(&mut m, v * scale);
+                }
+                m.push(']');
+                entry(m, chunk.len() as u64)
             })
             .collect(),
     }
+}
+
+/// A finite number as JSON: Rust's shortest round-trip form, in exponent form when very large
+/// or small (`1e300`, `1.5e-7`), which JSON's grammar takes. Values are finite and within
+/// 2^360 (refused when recorded), so scaled they stay finite.
+fn write_number(out: &mut String, value: f64) {
+    let _ = write!(out, "{value:?}");
 }
 
 /// `text` as a JSON string, quotes and escapes included.
@@ -299,7 +353,7 @@ fn json_string(text: &str) -> String {
 /// directive around the metric definitions. A document is these and its entries, put
 /// together as bytes: no JSON tree is built or written twice.
 struct Frame<'a> {
-    members: &'a Map<String, Json>,
+    members: &'a [(&'a str, &'a str)],
     sets: &'a [Vec<String>],
     /// The members, `"key":value,...`, without braces.
     head: String,
@@ -314,13 +368,20 @@ const DOCUMENT_END: &str = "]}]}}";
 
 impl<'a> Frame<'a> {
     fn new(
-        members: &'a Map<String, Json>,
+        members: &'a [(&'a str, &'a str)],
         sets: &'a [Vec<String>],
         timestamp: u64,
         emf: &'a Emf,
     ) -> Self {
-        let object = serde_json::to_string(members).unwrap_or_else(|_| "{}".to_owned());
-        let head = object[1..object.len() - 1].to_owned();
+        let mut head = String::new();
+        for (i, (key, text)) in members.iter().enumerate() {
+            if i > 0 {
+                head.push(',');
+            }
+            head.push_str(&json_string(key));
+            head.push(':');
+            head.push_str(text);
+        }
         let sets_json = serde_json::to_string(sets).unwrap_or_else(|_| "[]".to_owned());
         let directive = format!(
             ",\"_aws\":{{\"Timestamp\":{timestamp},\"CloudWatchMetrics\":[{{\"Namespace\":{},\"Dimensions\":{sets_json},\"Metrics\":[",
@@ -424,13 +485,14 @@ impl<'a> Frame<'a> {
 }
 
 /// The members a document cannot do without: the dimensions of its sets and the line's own.
-fn lean_members(members: &Map<String, Json>, sets: &[Vec<String>]) -> Map<String, Json> {
+fn lean_members<'a>(
+    members: &[(&'a str, &'a str)],
+    sets: &[Vec<String>],
+) -> Vec<(&'a str, &'a str)> {
     members
         .iter()
-        .filter(|(key, _)| {
-            sets.iter().flatten().any(|k| k == *key) || RESERVED_KEYS.contains(&key.as_str())
-        })
-        .map(|(k, v)| (k.clone(), v.clone()))
+        .filter(|(key, _)| sets.iter().flatten().any(|k| k == key) || RESERVED_KEYS.contains(key))
+        .copied()
         .collect()
 }
 

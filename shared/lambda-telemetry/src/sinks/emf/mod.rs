@@ -12,12 +12,10 @@
 
 mod document;
 
-use std::io::Write as _;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use futures_util::future::BoxFuture;
-use tracing_subscriber::fmt::MakeWriter as _;
 
 use self::document::{Documents, Emf as EmfContext};
 use super::loss::{Counts, Loss, METRIC_VALUES_LOST};
@@ -66,23 +64,26 @@ impl Sink for Emf {
     fn flush<'s>(&'s self, batch: &mut Batch, _deadline: Instant) -> BoxFuture<'s, Loss> {
         let mut unpublished = Vec::new();
         let mut dropped = 0;
+        let mut all_lines = Vec::new();
         for group in &batch.metrics.groups {
             let Documents {
                 lines,
                 unpublished: left_out,
                 dropped_values,
             } = document::documents(group, &self.context);
-            let output = self.output.get_or_init(Output::default);
-            for line in lines {
-                // One write per line: stdout keeps it whole among concurrent invocations' lines.
-                let _ = output.make_writer().write_all(&line);
-            }
+            all_lines.extend(lines);
             dropped += dropped_values;
             for what in left_out {
                 if !unpublished.contains(&what) {
                     unpublished.push(what);
                 }
             }
+        }
+        if !all_lines.is_empty() {
+            let _ = self
+                .output
+                .get_or_init(Output::default)
+                .write_lines(&all_lines);
         }
         if !unpublished.is_empty() {
             // Names only: a value may be anything the handler was handed.
