@@ -26,7 +26,7 @@ pub(crate) enum Instrument {
 /// last flush).
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Value {
-    /// The sum of the increments (`absolute` sets it).
+    /// The sum of the increments (an `absolute` adds its rise).
     Counter(u64),
     /// The last value set (increments and decrements apply to it).
     Gauge(f64),
