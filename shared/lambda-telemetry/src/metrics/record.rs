@@ -88,6 +88,9 @@ pub(crate) enum Op {
     GaugeSet(f64),
     /// Records a value into a histogram, this many times.
     Record(f64, usize),
+    /// Values the recorder could not follow (a gauge or an `absolute` past its process-wide
+    /// cap): counted as refused, never published.
+    Lost(u64),
 }
 
 impl Op {
@@ -95,7 +98,7 @@ impl Op {
         match self {
             Self::Increment(_) => Instrument::Counter,
             Self::GaugeSet(_) => Instrument::Gauge,
-            Self::Record(..) => Instrument::Histogram,
+            Self::Record(..) | Self::Lost(_) => Instrument::Histogram,
         }
     }
 }
@@ -126,6 +129,15 @@ impl Pending {
     /// Applies `op` to the series of `key`, made on first use. Few series per invocation: a
     /// scan of a short list, by the key's precomputed hash first, beats a hash map.
     pub(crate) fn apply(&mut self, key: &Key, op: Op) {
+        // Refused before its series is made: a refused gauge must not publish a made-up 0.
+        let refused = match op {
+            Op::GaugeSet(v) | Op::Record(v, _) => !publishable(v),
+            Op::Increment(_) => false,
+            Op::Lost(_) => true,
+        };
+        if refused {
+            return self.refuse(op);
+        }
         let instrument = op.instrument();
         let found = self
             .series
@@ -148,7 +160,7 @@ impl Pending {
             (Value::Histogram(values), Op::Record(v, count)) if publishable(v) => {
                 let kept = count.min(MAX_HISTOGRAM_VALUES - values.len());
                 values.extend(std::iter::repeat_n(v, kept));
-                self.refused += (count - kept) as u64;
+                self.refused = self.refused.saturating_add((count - kept) as u64);
             }
             // NaN, infinities and values past 2^360 have no place in EMF or in a sum.
             _ => self.refuse(op),
@@ -156,10 +168,12 @@ impl Pending {
     }
 
     fn refuse(&mut self, op: Op) {
-        self.refused += match op {
+        let count = match op {
             Op::Record(_, count) => count as u64,
+            Op::Lost(count) => count,
             _ => 1,
         };
+        self.refused = self.refused.saturating_add(count);
     }
 
     /// Whether nothing was recorded.
@@ -319,7 +333,11 @@ mod tests {
         assert_eq!(values[..3], [0.0, 1.0, 2.0]);
         assert_eq!(values[MAX_HISTOGRAM_VALUES - 2..], [7.0, 7.0]);
         assert_eq!(recorded.refused, 2 + (50_000_000 - 2) + 1);
-        assert_eq!(recorded.series[2].value, Value::Histogram(Vec::new()));
+        assert_eq!(
+            recorded.series.len(),
+            2,
+            "a refused first value makes no series"
+        );
     }
 
     /// A group keeps 1,000 series; a label with one value per item does not grow it further.

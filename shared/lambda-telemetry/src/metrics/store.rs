@@ -68,8 +68,12 @@ impl MetricStore {
         } else {
             drop(waiting);
             let values: usize = group.series.iter().map(|s| s.value.len()).sum();
-            self.dropped
-                .fetch_add(values as u64 + group.refused, Ordering::Relaxed);
+            let lost = (values as u64).saturating_add(group.refused);
+            let _ = self
+                .dropped
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
+                    Some(d.saturating_add(lost))
+                });
         }
     }
 
@@ -97,10 +101,15 @@ impl MetricStore {
         {
             groups.push(outside.take(None));
         }
-        let refused: u64 = groups.iter().map(|g| g.refused).sum();
+        let refused = groups
+            .iter()
+            .fold(0u64, |sum, g| sum.saturating_add(g.refused));
         MetricBatch {
             groups,
-            dropped: self.dropped.swap(0, Ordering::Relaxed) + refused,
+            dropped: self
+                .dropped
+                .swap(0, Ordering::Relaxed)
+                .saturating_add(refused),
         }
     }
 }
@@ -174,7 +183,16 @@ impl Handle {
         let current = match process.gauges.get_mut(&self.key) {
             Some(value) => value,
             None if known => process.gauges.entry(self.key.clone()).or_insert(0.0),
-            None => return drop(process),
+            None => {
+                // Past the cap a gauge is not followed: a `set` needs no process value, a
+                // change of one does, and is counted as refused.
+                drop(process);
+                let op = match change(f64::NAN) {
+                    v if v.is_nan() => Op::Lost(1),
+                    v => Op::GaugeSet(v),
+                };
+                return self.apply(op);
+            }
         };
         let next = change(*current);
         // A result CloudWatch cannot take (an overflow) leaves the gauge as it was; the
@@ -201,7 +219,8 @@ impl CounterFn for Handle {
         if process.absolutes.len() >= MAX_PROCESS_VALUES
             && !process.absolutes.contains_key(&self.key)
         {
-            return;
+            drop(process);
+            return self.apply(Op::Lost(1));
         }
         let last = process.absolutes.entry(self.key.clone()).or_insert(0);
         let rise = value.saturating_sub(*last);

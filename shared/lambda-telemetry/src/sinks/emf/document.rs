@@ -91,9 +91,12 @@ pub(super) fn documents(group: &Recorded, emf: &Emf) -> Documents {
             metadata.push((key.as_str(), text));
         }
     }
+    // A dimension may not take one of the line's own keys either (its sets are left out,
+    // below, and its member too).
     let dimensions: Vec<(&str, String)> = group
         .dimensions
         .iter()
+        .filter(|(name, _)| !RESERVED_KEYS.contains(&name.as_str()))
         .map(|(name, value)| (name.as_str(), json_string(value)))
         .collect();
     let own = own_members(group, emf);
@@ -117,6 +120,7 @@ pub(super) fn documents(group: &Recorded, emf: &Emf) -> Documents {
         }
         let label_values: Vec<(&str, String)> = labels
             .iter()
+            .filter(|(name, _)| !RESERVED_KEYS.contains(&name.as_str()))
             .map(|(name, value)| (name.as_str(), json_string(value)))
             .collect();
         // Metadata, then dimensions, then labels, then the line's own keys: a later one wins a
@@ -196,11 +200,15 @@ type Labels = Vec<(String, String)>;
 fn by_labels(series: &[Series]) -> Vec<(Labels, Vec<&Series>)> {
     let mut groups: Vec<(Labels, Vec<&Series>)> = Vec::new();
     for s in series {
-        let mut labels: Labels = s
-            .key
-            .labels()
-            .map(|l| (l.key().to_owned(), l.value().to_owned()))
-            .collect();
+        // A label given twice keeps its last value, as a map would.
+        let mut labels: Labels = Vec::new();
+        for label in s.key.labels() {
+            let (name, value) = (label.key().to_owned(), label.value().to_owned());
+            match labels.iter_mut().find(|(n, _)| *n == name) {
+                Some(old) => old.1 = value,
+                None => labels.push((name, value)),
+            }
+        }
         labels.sort();
         match groups.iter_mut().find(|(l, _)| *l == labels) {
             Some((_, members)) => members.push(s),

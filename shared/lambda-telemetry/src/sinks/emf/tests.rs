@@ -386,8 +386,16 @@ fn the_lines_own_keys_are_never_taken_by_metadata_dimensions_or_labels() {
             series("", Value::Counter(1)),
             series(&"n".repeat(256), Value::Counter(1)),
         ],
-        vec![("timestamp".into(), "yesterday".into())],
-        vec![vec!["timestamp".into()], Vec::new()],
+        vec![
+            ("timestamp".into(), "yesterday".into()),
+            ("_aws".into(), "x".into()),
+            ("duration_ms".into(), "3".into()),
+        ],
+        vec![
+            vec!["timestamp".into()],
+            vec!["_aws".into(), "duration_ms".into()],
+            Vec::new(),
+        ],
         Some(ids()),
     );
     group.metadata.insert("level".into(), "DEBUG".into());
@@ -401,6 +409,7 @@ fn the_lines_own_keys_are_never_taken_by_metadata_dimensions_or_labels() {
     let doc = &docs[0];
     assert_eq!(doc["app.count"], 2);
     assert!(doc.get("level").is_none() && doc.get("duration_ms").is_none());
+    assert!(doc["_aws"].is_object(), "one _aws, the directive");
     assert_ne!(doc["timestamp"], "yesterday");
     assert_eq!(doc["order_id"], "4711");
     assert_eq!(
@@ -419,6 +428,22 @@ fn the_lines_own_keys_are_never_taken_by_metadata_dimensions_or_labels() {
             out.unpublished
         );
     }
+    // A label given twice keeps its last value, checked and published as that.
+    let twice = Recorded::builtin(
+        vec![Series {
+            key: Key::from_parts("app.y", vec![Label::new("a", "1"), Label::new("a", "é")]),
+            value: Value::Counter(1),
+        }],
+        Vec::new(),
+        vec![Vec::new()],
+        None,
+    );
+    let out = documents(&twice, &emf());
+    assert!(
+        out.lines.is_empty(),
+        "é is no dimension value: {:?}",
+        out.lines
+    );
     let labelled = Recorded::builtin(
         vec![Series {
             key: Key::from_parts("app.x", vec![Label::new("trace_id", "mine")]),
