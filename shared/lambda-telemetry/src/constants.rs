@@ -211,6 +211,8 @@ pub mod log_keys {
     pub const XRAY_TRACE_ID: &str = "xray_trace_id";
     /// API Gateway's `requestContext.requestId`: the id API Gateway's own logs carry.
     pub const CORRELATION_ID: &str = "correlation_id";
+    /// The tenant of a function in Lambda's tenant isolation mode (Powertools Java's key).
+    pub const TENANT_ID: &str = "tenant_id";
     /// The uuid of the Rollbar item reporting the same event.
     pub const ROLLBAR_UUID: &str = "rollbar_uuid";
     /// A failed handler's error, with its causes.
@@ -260,6 +262,10 @@ pub mod span_fields {
     pub const FAAS_INVOCATION_ID: &str = "faas.invocation_id";
     /// OpenTelemetry: the ARN the function was invoked with.
     pub const AWS_LAMBDA_INVOKED_ARN: &str = "aws.lambda.invoked_arn";
+    /// The tenant Lambda's tenant isolation mode invoked the function for
+    /// (`Lambda-Runtime-Aws-Tenant-Id`). No OpenTelemetry convention names it yet; it sits
+    /// beside `aws.lambda.invoked_arn`.
+    pub const AWS_LAMBDA_TENANT_ID: &str = "aws.lambda.tenant_id";
     /// No convention exists: the `Root` of the Lambda X-Ray trace header.
     pub const AWS_XRAY_TRACE_ID: &str = "aws.xray.trace_id";
     /// No convention exists: API Gateway's `requestContext.requestId`.
@@ -286,7 +292,7 @@ pub mod span_fields {
 }
 
 /// Which invocation-span field becomes which log key on every line inside the invocation.
-pub(crate) const CONTEXT_LOG_KEYS: [(&str, &str); 5] = [
+pub(crate) const CONTEXT_LOG_KEYS: [(&str, &str); 6] = [
     (span_fields::FAAS_COLDSTART, log_keys::COLD_START),
     (span_fields::AWS_LAMBDA_INVOKED_ARN, log_keys::FUNCTION_ARN),
     (
@@ -298,6 +304,7 @@ pub(crate) const CONTEXT_LOG_KEYS: [(&str, &str); 5] = [
         span_fields::AWS_APIGATEWAY_REQUEST_ID,
         log_keys::CORRELATION_ID,
     ),
+    (span_fields::AWS_LAMBDA_TENANT_ID, log_keys::TENANT_ID),
 ];
 
 /// Field names whose values are never written anywhere: compared case-insensitively, on

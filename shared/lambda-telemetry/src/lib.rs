@@ -143,7 +143,9 @@ pub use client::{TraceRequests, http_client};
 pub use config::{Config, LogFormat, SettingProblem, Temporality};
 pub use error::{Error, Result};
 pub use failure::{CatchFailure, CatchFailureLayer, LocatedError};
+pub use invocation::scope::spawn;
 pub use invocation::{Invocation, InvocationLayer};
+pub use logs::keys::{append_keys, remove_keys};
 /// The client type [`http_client`] returns, re-exported so callers need not depend on it.
 pub use reqwest_middleware;
 

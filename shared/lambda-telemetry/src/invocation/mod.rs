@@ -191,6 +191,8 @@ where
                     span.record("otel.status_code", "error");
                 }
                 let duration = started.elapsed();
+                // From here, what a task the handler spawned records is the process's.
+                scope.close();
                 access::log_access(&scope.summary, status, duration.as_secs_f64() * 1e3);
                 if let Some(metrics) = metrics {
                     close_metrics(&metrics, &scope, status, duration);
@@ -260,6 +262,7 @@ fn invocation_span(summary: &RequestSummary) -> tracing::Span {
         { span_fields::CLOUD_ACCOUNT_ID } = summary.invoked_arn.as_deref().and_then(account_id),
         { span_fields::AWS_XRAY_TRACE_ID } = summary.xray_trace_id.as_deref(),
         { span_fields::AWS_APIGATEWAY_REQUEST_ID } = summary.correlation_id.as_deref(),
+        { span_fields::AWS_LAMBDA_TENANT_ID } = summary.tenant_id.as_deref(),
         { span_fields::HTTP_REQUEST_METHOD } = summary.method.as_str(),
         { span_fields::HTTP_ROUTE } = summary.route.as_deref(),
         { span_fields::URL_PATH } = summary.path.as_str(),
@@ -268,7 +271,7 @@ fn invocation_span(summary: &RequestSummary) -> tracing::Span {
         user_agent.original = summary.user_agent.as_deref(),
         client.address = summary.source_ip.as_deref(),
         // Filterable in the X-Ray console: `annotation.faas_coldstart = true`.
-        { span_fields::XRAY_ANNOTATIONS } = "faas.coldstart,http.route",
+        { span_fields::XRAY_ANNOTATIONS } = "faas.coldstart,http.route,aws.lambda.tenant_id",
     )
 }
 

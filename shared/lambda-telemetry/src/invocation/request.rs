@@ -24,6 +24,8 @@ pub(crate) struct RequestSummary {
     pub(crate) invoked_arn: Option<String>,
     pub(crate) xray_trace_id: Option<String>,
     pub(crate) correlation_id: Option<String>,
+    /// The tenant Lambda's tenant isolation mode invoked the function for.
+    pub(crate) tenant_id: Option<String>,
 }
 
 impl RequestSummary {
@@ -64,6 +66,9 @@ impl RequestSummary {
                 .and_then(xray_root)
                 .map(str::to_owned),
             correlation_id: context.and_then(correlation_id),
+            tenant_id: lambda
+                .and_then(|c| c.tenant_id.clone())
+                .filter(|id| !id.is_empty()),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! The layer sets it; outgoing requests read the trace contexts, error reports the request
 //! and their count. Outside an invocation (tasks the handler spawns, start-up) there is none.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::request::{RequestDetails, RequestSummary};
@@ -33,6 +33,13 @@ pub(crate) struct InvocationScope {
     /// the handler records one. `None` when nothing closes the invocation's metrics (no
     /// metrics installed): values then go to the process's group, never into a void.
     pub(super) metrics: Option<Mutex<Pending>>,
+    /// The keys the handler added to every line (`append_keys`): replaced whole on each
+    /// change, so that a line takes a reference, not a copy, and no lock is held while it is
+    /// written.
+    keys: Mutex<Arc<Vec<(String, serde_json::Value)>>>,
+    /// The invocation has answered: what a task it spawned records later is the process's
+    /// (its metrics group is closed, and nothing would publish it).
+    closed: AtomicBool,
 }
 
 impl InvocationScope {
@@ -50,6 +57,8 @@ impl InvocationScope {
             details,
             reports: AtomicU64::new(0),
             metrics: records_metrics.then(Mutex::default),
+            keys: Mutex::default(),
+            closed: AtomicBool::new(false),
         }
     }
 }
@@ -103,17 +112,74 @@ pub(crate) fn count_report() -> Option<u64> {
 }
 
 /// Runs `f` on the metrics of the invocation the caller runs in; `false` (and `f` not run)
-/// outside one, or in one whose metrics nothing closes.
+/// outside one, in one whose metrics nothing closes, or in one that has answered (a task it
+/// spawned, running on).
 pub(crate) fn with_pending_metrics(f: impl FnOnce(&mut Pending)) -> bool {
     INVOCATION
         .try_with(|scope| {
             let Some(metrics) = &scope.metrics else {
                 return false;
             };
+            if scope.closed.load(Ordering::Acquire) {
+                return false;
+            }
             if let Ok(mut pending) = metrics.lock() {
                 f(&mut pending);
             }
             true
         })
         .unwrap_or(false)
+}
+
+impl InvocationScope {
+    /// Marks the invocation answered: see [`with_pending_metrics`].
+    pub(super) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+}
+
+/// The keys added to every line of the invocation the caller runs in; `None` outside one or
+/// when none were added.
+pub(crate) fn invocation_keys() -> Option<Arc<Vec<(String, serde_json::Value)>>> {
+    INVOCATION
+        .try_with(|scope| {
+            scope
+                .keys
+                .lock()
+                .ok()
+                .map(|keys| Arc::clone(&keys))
+                .filter(|keys| !keys.is_empty())
+        })
+        .ok()
+        .flatten()
+}
+
+/// Changes the keys of the invocation the caller runs in; `false` outside one.
+pub(crate) fn edit_keys(f: impl FnOnce(&mut Vec<(String, serde_json::Value)>)) -> bool {
+    INVOCATION
+        .try_with(|scope| {
+            if let Ok(mut keys) = scope.keys.lock() {
+                f(Arc::make_mut(&mut keys));
+            }
+        })
+        .is_ok()
+}
+
+/// `tokio::spawn`, inside the current invocation: the task's lines carry the invocation's
+/// context and added keys, its spans are children of the current span, and what it records
+/// before the invocation answers is the invocation's (after, the process's). Outside an
+/// invocation it is `tokio::spawn` with the current span.
+///
+/// Panics outside a tokio runtime, as `tokio::spawn` does.
+pub fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    use tracing::Instrument as _;
+    let future = future.instrument(tracing::Span::current());
+    match INVOCATION.try_with(Arc::clone) {
+        Ok(scope) => tokio::spawn(INVOCATION.scope(scope, future)),
+        Err(_) => tokio::spawn(future),
+    }
 }

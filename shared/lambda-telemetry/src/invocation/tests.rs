@@ -680,3 +680,145 @@ fn header_values_beyond_ascii_reach_the_access_line_and_the_span() {
         .map(|kv| kv.value.to_string());
     assert_eq!(user_agent.as_deref(), Some("Café/1.0 (Linux; é)"));
 }
+
+/// Lambda's tenant isolation mode hands the runtime the invocation's tenant
+/// (`Lambda-Runtime-Aws-Tenant-Id`): without a line of code it is on every line of the
+/// invocation (`tenant_id`, Powertools' key) and on its span (`aws.lambda.tenant_id`, an X-Ray
+/// annotation to filter by); an invocation without one has neither.
+#[test]
+fn the_lambda_tenant_is_on_every_line_and_on_the_span() {
+    for tenant in [Some("blue"), None] {
+        let mut context = lambda_http::Context::default();
+        context.request_id = "req-tenant".into();
+        context.tenant_id = tenant.map(str::to_owned);
+        let request = event().with_lambda_context(context.clone());
+        let (response, lines) = serve_request(hello(), request);
+        assert_eq!(response.status(), 200);
+        let in_invocation: Vec<&Value> = lines
+            .iter()
+            .filter(|l| l["function_request_id"] == "req-tenant")
+            .collect();
+        assert_eq!(in_invocation.len(), 2, "{lines:#?}");
+        for line in in_invocation {
+            assert_eq!(
+                line.get("tenant_id").and_then(Value::as_str),
+                tenant,
+                "{line}"
+            );
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let spans = crate::logs::testing::capture_spans(|| {
+            let request = event().with_lambda_context(context.clone());
+            runtime
+                .block_on(InvocationLayer::default().layer(hello()).oneshot(request))
+                .unwrap();
+        });
+        let server = spans
+            .iter()
+            .find(|s| s.span_kind == opentelemetry::trace::SpanKind::Server)
+            .expect("a server span");
+        let attribute = server
+            .attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == "aws.lambda.tenant_id")
+            .map(|kv| kv.value.to_string());
+        assert_eq!(attribute.as_deref(), tenant);
+    }
+}
+
+/// Keys for the whole invocation (Powertools' `append_keys`): on every line of the invocation
+/// after they are added, across `.await` points and in a task started with `crate::spawn`;
+/// an event's own field of the same name wins; a secret-looking one is masked; the crate's
+/// own keys cannot be taken; `remove_keys` takes one off. Two invocations at once never see
+/// each other's, and the next invocation starts with none.
+#[test]
+fn added_keys_are_on_every_later_line_of_their_invocation_only() {
+    let gate = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+    let handler = {
+        let gate = std::sync::Arc::clone(&gate);
+        tower::service_fn(move |request: Request| {
+            let gate = std::sync::Arc::clone(&gate);
+            async move {
+                let me = request.lambda_context().request_id;
+                tracing::info!("before");
+                crate::append_keys([("user_id", me.clone()), ("api_token", "tok-x9".into())]);
+                crate::append_keys([("level", "x9"), ("order", "4711")]);
+                gate.wait().await;
+                tracing::info!(order = "from the event", "after an await");
+                crate::spawn(async { tracing::info!("in a spawned task") })
+                    .await
+                    .unwrap();
+                crate::remove_keys(["order"]);
+                tracing::info!("removed");
+                gate.wait().await;
+                Ok::<_, BoxError>("ok")
+            }
+        })
+    };
+    let request = |id: &str| {
+        let mut context = lambda_http::Context::default();
+        context.request_id = id.into();
+        event().with_lambda_context(context)
+    };
+    // One thread: the test's subscriber is the thread's, and the spawned task must run under
+    // it (the crate's own subscriber is global; a test's cannot be).
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let lines = capture(LogFormat::Json, || {
+        runtime.block_on(async {
+            let layer = InvocationLayer::default();
+            let (a, b) = tokio::join!(
+                layer.layer(handler.clone()).oneshot(request("req-a")),
+                layer.layer(handler.clone()).oneshot(request("req-b")),
+            );
+            assert_eq!(a.unwrap().status(), 200);
+            assert_eq!(b.unwrap().status(), 200);
+            layer
+                .layer(hello())
+                .oneshot(request("req-c"))
+                .await
+                .unwrap();
+        })
+    });
+    let lines: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!format!("{lines:?}").contains("x9"), "{lines:#?}");
+    let by = |id: &str, message: &str| {
+        lines
+            .iter()
+            .find(|l| l["function_request_id"] == id && l["message"] == message)
+            .unwrap_or_else(|| panic!("{id} {message}: {lines:#?}"))
+            .clone()
+    };
+    for id in ["req-a", "req-b"] {
+        assert!(by(id, "before").get("user_id").is_none());
+        let after = by(id, "after an await");
+        assert_eq!(after["user_id"], id);
+        assert_eq!(after["api_token"], "[REDACTED]");
+        assert_eq!(after["order"], "from the event", "the event's field wins");
+        assert_eq!(after["level"], "INFO", "the crate's own key is not taken");
+        let spawned = by(id, "in a spawned task");
+        assert_eq!(spawned["user_id"], id);
+        assert_eq!(spawned["order"], "4711");
+        let removed = by(id, "removed");
+        assert!(removed.get("order").is_none() && removed["user_id"] == id);
+    }
+    assert!(
+        lines
+            .iter()
+            .filter(|l| l["function_request_id"] == "req-c")
+            .all(|l| l.get("user_id").is_none()),
+        "the next invocation starts with none"
+    );
+    let refused = lines
+        .iter()
+        .filter(|l| l["level"] == "WARN" && l["message"].as_str().unwrap().contains("append_keys"))
+        .count();
+    assert_eq!(refused, 2, "said once per call that tried");
+}

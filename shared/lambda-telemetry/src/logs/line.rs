@@ -11,7 +11,7 @@ use crate::constants::{ACCESS_LOG_TARGET, log_keys};
 
 /// Keys this layer writes itself; an event field of the same name is written as `field_<name>`
 /// so that a line never holds a key twice.
-const RESERVED_KEYS: [&str; 14] = [
+pub(crate) const RESERVED_KEYS: [&str; 15] = [
     log_keys::TIMESTAMP,
     log_keys::LEVEL,
     log_keys::MESSAGE,
@@ -24,6 +24,7 @@ const RESERVED_KEYS: [&str; 14] = [
     log_keys::FUNCTION_REQUEST_ID,
     log_keys::XRAY_TRACE_ID,
     log_keys::CORRELATION_ID,
+    log_keys::TENANT_ID,
     log_keys::TRACE_ID,
     log_keys::SPAN_ID,
 ];
@@ -75,6 +76,9 @@ pub(super) struct Line<'a> {
     /// The OpenTelemetry trace and span ids of the event's span.
     pub(super) ids: Option<&'a (String, String)>,
     pub(super) fields: &'a [(&'static str, Value)],
+    /// The keys the handler added to every line of its invocation (`append_keys`); an event
+    /// field of the same name wins.
+    pub(super) keys: &'a [(String, Value)],
     /// The module and line of the `tracing` call.
     pub(super) location: (Option<&'a str>, Option<u32>),
 }
@@ -106,6 +110,9 @@ impl Line<'_> {
         if let Some((trace_id, span_id)) = self.ids {
             object.str(log_keys::TRACE_ID, trace_id);
             object.str(log_keys::SPAN_ID, span_id);
+        }
+        for (name, value) in self.added_keys() {
+            object.value(name, value);
         }
         for (name, value) in self.fields {
             if RESERVED_KEYS.contains(name) {
@@ -148,6 +155,10 @@ impl Line<'_> {
                 }
             }
         }
+        for (name, value) in self.added_keys() {
+            let _ = write!(out, " {name}=");
+            push_text_value(out, value);
+        }
         let trace_id = self.ids.map(|(trace_id, _)| trace_id.as_str());
         if let Some(trace_id) = trace_id {
             let _ = write!(out, " {}={trace_id}", log_keys::TRACE_ID);
@@ -181,6 +192,14 @@ impl Line<'_> {
                 }
             }
         }
+    }
+
+    /// The invocation's added keys an event field does not name: a line holds a key once.
+    fn added_keys(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.keys
+            .iter()
+            .filter(|(name, _)| !self.fields.iter().any(|(field, _)| field == name))
+            .map(|(name, value)| (name.as_str(), value))
     }
 
     /// A Lambda context key of the line as text.

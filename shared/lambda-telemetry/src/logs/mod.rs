@@ -29,6 +29,8 @@
 //! either format is written, so text and JSON mask the same values.
 
 mod fields;
+/// Keys a handler adds to every line of its invocation.
+pub(crate) mod keys;
 // Rollbar's capture is the only hook so far: without its feature, nothing reads an event.
 #[cfg_attr(not(feature = "rollbar"), allow(dead_code))]
 pub(crate) mod hooks;
@@ -218,10 +220,12 @@ where
             }
         }
 
+        let keys = crate::invocation::scope::invocation_keys();
         LINE.with(|line| {
             let mut line = line.borrow_mut();
             line.clear();
             let record = Line {
+                keys: keys.as_deref().map_or(&[][..], Vec::as_slice),
                 process: &self.process,
                 level: *event.metadata().level(),
                 target: event.metadata().target(),

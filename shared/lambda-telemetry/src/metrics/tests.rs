@@ -236,3 +236,60 @@ fn an_invocation_nothing_closes_leaves_its_values_to_the_process() {
         .sum();
     assert_eq!(counted, 3);
 }
+
+/// A task the handler started with `crate::spawn` records into its invocation while the
+/// invocation runs; once the invocation has answered (its group closed and handed to the
+/// flush), what the task records is the process's, published at the next flush, never kept
+/// in a group nothing will publish.
+#[test]
+fn a_spawned_task_records_into_its_invocation_until_it_answers_then_the_process() {
+    let process = recorder_installed();
+    let metrics = metrics();
+    let layer = InvocationLayer::default().with_metrics(Arc::clone(&metrics));
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let released = Arc::new(std::sync::Mutex::new(Some(released)));
+    let late = Arc::new(std::sync::Mutex::new(None));
+    let handler = {
+        let late = Arc::clone(&late);
+        tower::service_fn(move |_: lambda_http::Request| {
+            let released = released.lock().unwrap().take().unwrap();
+            let late = Arc::clone(&late);
+            async move {
+                crate::spawn(async { ::metrics::counter!("app.spawned.early").increment(1) })
+                    .await
+                    .unwrap();
+                *late.lock().unwrap() = Some(crate::spawn(async move {
+                    let _ = released.await;
+                    ::metrics::counter!("app.spawned.late").increment(1);
+                }));
+                Ok::<_, crate::Error>("ok")
+            }
+        })
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let answer = layer
+            .layer(handler)
+            .oneshot(crate::invocation::tests::event())
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        release.send(()).unwrap();
+        let task = late.lock().unwrap().take().unwrap();
+        task.await.unwrap();
+    });
+    let invocation = metrics.store.take();
+    let names = |groups: &[super::Recorded]| -> Vec<String> {
+        groups
+            .iter()
+            .flat_map(|g| &g.series)
+            .map(|s| s.key.name().to_owned())
+            .filter(|n| n.starts_with("app.spawned"))
+            .collect()
+    };
+    assert_eq!(names(&invocation.groups), ["app.spawned.early"]);
+    assert!(names(&process.take().groups).contains(&"app.spawned.late".to_owned()));
+}

@@ -51,7 +51,7 @@ fn redact_pair(name: &str, value: &mut String) {
 }
 
 /// Every string in `value`, and every value under a secret name in its objects.
-fn redact_json(value: &mut Json) {
+pub(crate) fn redact_json(value: &mut Json) {
     match value {
         Json::String(text) => *text = redact_owned(std::mem::take(text)),
         Json::Array(items) => items.iter_mut().for_each(redact_json),

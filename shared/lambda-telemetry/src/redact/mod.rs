@@ -19,7 +19,7 @@ use std::borrow::Cow;
 use crate::constants::{REDACTED, SECRET_NAME_PARTS, SECRET_URL_PARAMETERS};
 
 use credentials::decode;
-pub(crate) use metrics::redact_metrics;
+pub(crate) use metrics::{redact_json, redact_metrics};
 use scanner::Scanner;
 pub(crate) use spans::redact_span;
 
