@@ -7,6 +7,9 @@
 pub const OTEL_SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
 /// Log level Lambda sets from the function's `LoggingConfig.ApplicationLogLevel`.
 pub const AWS_LAMBDA_LOG_LEVEL: &str = "AWS_LAMBDA_LOG_LEVEL";
+/// The share of invocations, 0 to 1, that log at DEBUG whatever the log level, decided once
+/// per invocation (Powertools' name); their lines carry `sampling_rate`. Unset or 0: none.
+pub const POWERTOOLS_LOGGER_SAMPLE_RATE: &str = "POWERTOOLS_LOGGER_SAMPLE_RATE";
 /// `tracing-subscriber` filter directives, used when `AWS_LAMBDA_LOG_LEVEL` is unset.
 pub const RUST_LOG: &str = "RUST_LOG";
 /// `JSON` (the default) or `Text`; Lambda sets it from `LoggingConfig.LogFormat`.
@@ -213,6 +216,9 @@ pub mod log_keys {
     pub const CORRELATION_ID: &str = "correlation_id";
     /// The tenant of a function in Lambda's tenant isolation mode (Powertools Java's key).
     pub const TENANT_ID: &str = "tenant_id";
+    /// `POWERTOOLS_LOGGER_SAMPLE_RATE` when it is set: the share of invocations logging at
+    /// DEBUG whatever the level (Powertools' key).
+    pub const SAMPLING_RATE: &str = "sampling_rate";
     /// The uuid of the Rollbar item reporting the same event.
     pub const ROLLBAR_UUID: &str = "rollbar_uuid";
     /// A failed handler's error, with its causes.

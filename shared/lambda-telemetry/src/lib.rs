@@ -248,7 +248,10 @@ where
     let log_layer = logs::LogLayer::new(config, writer, hooks);
     tracing_subscriber::registry()
         .with(traces::layer(provider))
-        .with(log_layer.with_filter(logs::filter(log_filter)))
+        .with(log_layer.with_filter(logs::filter(
+            log_filter,
+            config.debug_sample_rate(&mut Vec::new()),
+        )))
 }
 
 fn install(config: Config) -> Telemetry {
@@ -265,6 +268,8 @@ fn install(config: Config) -> Telemetry {
         ));
         EnvFilter::new(constants::DEFAULT_LOG_LEVEL)
     });
+    // Read again where it is used (the filter, the lines, the invocation layer); said here.
+    config.debug_sample_rate(&mut problems);
     let resource = traces::resource(&config);
     let sinks = sinks::from_config(&config, &resource);
     problems.extend(sinks.problems);

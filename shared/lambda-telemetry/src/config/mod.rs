@@ -26,7 +26,7 @@ pub(crate) use problem::{Setting, whole_number, yes_or_no};
 use crate::constants::{
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE, AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_LOG_FORMAT,
     AWS_LAMBDA_LOG_LEVEL, AWS_SAM_LOCAL, DEFAULT_LOG_LEVEL, DEFAULT_SERVICE_NAME, LAMBDA_TASK_ROOT,
-    OTEL_SERVICE_NAME, RUST_LOG,
+    OTEL_SERVICE_NAME, POWERTOOLS_LOGGER_SAMPLE_RATE, RUST_LOG,
 };
 
 /// How a log line looks.
@@ -90,6 +90,8 @@ impl Temporality {
 pub struct Config {
     pub(crate) service_name: String,
     pub(crate) log_filter: String,
+    /// `POWERTOOLS_LOGGER_SAMPLE_RATE`, or given in code.
+    pub(crate) log_sample_rate: Setting<f64>,
     pub(crate) log_format: LogFormat,
     pub(crate) function_name: Option<String>,
     pub(crate) function_memory_size: Option<u32>,
@@ -147,6 +149,7 @@ impl Config {
                 .and_then(|level| lambda_level_directive(&level))
                 .or_else(|| var(RUST_LOG))
                 .unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_owned()),
+            log_sample_rate: Setting::read(&[POWERTOOLS_LOGGER_SAMPLE_RATE], &var),
             log_format: match var(AWS_LAMBDA_LOG_FORMAT) {
                 Some(format) if format.trim().eq_ignore_ascii_case("text") => LogFormat::Text,
                 _ => LogFormat::Json,
@@ -182,6 +185,32 @@ impl Config {
     pub fn with_log_filter(mut self, directives: impl Into<String>) -> Self {
         self.log_filter = directives.into();
         self
+    }
+
+    /// The share of invocations, 0.0 to 1.0, that log at DEBUG whatever the log level
+    /// (`POWERTOOLS_LOGGER_SAMPLE_RATE`): decided once per invocation, from its trace id, so a
+    /// sampled trace is sampled whole.
+    pub fn with_log_sample_rate(mut self, rate: f64) -> Self {
+        self.log_sample_rate = Setting::Code(rate);
+        self
+    }
+
+    /// The debug sample rate in force, 0 when unset; one that is not a number from 0 to 1 is
+    /// `problems`' and 0.
+    pub(crate) fn debug_sample_rate(&self, problems: &mut Vec<SettingProblem>) -> f64 {
+        self.log_sample_rate
+            .resolve(
+                |name, text| match text.trim().parse::<f64>() {
+                    Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
+                    _ => Err(SettingProblem::new(
+                        name,
+                        "is not a number from 0 to 1; no invocation is sampled at DEBUG",
+                    )),
+                },
+                problems,
+            )
+            .filter(|rate| (0.0..=1.0).contains(rate))
+            .unwrap_or(0.0)
     }
 
     /// The route template the function serves, for events that name none (function URLs,

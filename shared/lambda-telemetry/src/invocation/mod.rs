@@ -49,6 +49,8 @@ static COLD_START: AtomicBool = AtomicBool::new(true);
 pub struct InvocationLayer {
     propagators: Arc<Propagators>,
     route: Option<Arc<str>>,
+    /// `POWERTOOLS_LOGGER_SAMPLE_RATE`: the share of invocations logging at DEBUG.
+    debug_sample_rate: f64,
     /// Where each invocation's metrics go when it ends: the installed metrics, if any.
     metrics: Option<Arc<Metrics>>,
 }
@@ -70,6 +72,8 @@ impl InvocationLayer {
         Self {
             propagators: Arc::new(propagators),
             route: None,
+            // A problem with it is said by `init`.
+            debug_sample_rate: config.debug_sample_rate(&mut Vec::new()),
             metrics: crate::metrics::installed(),
         }
     }
@@ -103,6 +107,7 @@ impl<S> Layer<S> for InvocationLayer {
             inner: CatchFailureLayer::default().layer(inner),
             propagators: Arc::clone(&self.propagators),
             route: self.route.clone(),
+            debug_sample_rate: self.debug_sample_rate,
             metrics: self.metrics.clone(),
         }
     }
@@ -114,6 +119,7 @@ pub struct Invocation<S> {
     inner: CatchFailure<S>,
     propagators: Arc<Propagators>,
     route: Option<Arc<str>>,
+    debug_sample_rate: f64,
     metrics: Option<Arc<Metrics>>,
 }
 
@@ -161,12 +167,14 @@ where
         span.in_scope(|| tracing::debug!(parent = ?source, "trace parent chosen"));
         // The installed metrics when the layer was made before `init` (or by `Default`).
         let metrics = self.metrics.clone().or_else(crate::metrics::installed);
+        let debug_sampled = sampled_at(&span, self.debug_sample_rate);
         let scope = Arc::new(InvocationScope::new(
             summary,
             details,
             parent.lambda,
             parent.caller,
             metrics.is_some(),
+            debug_sampled,
         ));
         // What the handler does before it returns its future is inside the invocation too
         // (its reports count against its cap).
@@ -202,6 +210,32 @@ where
         };
         Box::pin(INVOCATION.scope(scope, invocation.instrument(span)))
     }
+}
+
+/// Whether an invocation logs at DEBUG at `rate`: decided from its trace id, as OpenTelemetry's
+/// `traceidratio` sampler decides (the id's low 64 bits against the rate), so that the
+/// invocations of one sampled trace are all sampled; without a trace id, from the clock.
+fn sampled_at(span: &tracing::Span, rate: f64) -> bool {
+    if rate <= 0.0 {
+        return false;
+    }
+    if rate >= 1.0 {
+        return true;
+    }
+    let trace_id = span.context().span().span_context().trace_id();
+    let draw = if trace_id == opentelemetry::trace::TraceId::INVALID {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| {
+                u64::from(d.subsec_nanos()).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            })
+    } else {
+        let bytes = trace_id.to_bytes();
+        u64::from_be_bytes([
+            bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15],
+        ])
+    };
+    (draw as f64) < rate * (u64::MAX as f64)
 }
 
 /// Hands the invocation's metrics, and the crate's own of it, to the store for the flush.

@@ -37,6 +37,9 @@ pub(crate) struct InvocationScope {
     /// change, so that a line takes a reference, not a copy, and no lock is held while it is
     /// written.
     keys: Mutex<Arc<Vec<(String, serde_json::Value)>>>,
+    /// Whether this invocation logs at DEBUG whatever the level (`POWERTOOLS_LOGGER_SAMPLE_RATE`),
+    /// decided once, when it starts.
+    pub(super) debug_sampled: bool,
     /// The invocation has answered: what a task it spawned records later is the process's
     /// (its metrics group is closed, and nothing would publish it).
     closed: AtomicBool,
@@ -49,6 +52,7 @@ impl InvocationScope {
         lambda_xray: Option<XrayTrace>,
         caller: Option<CallerTrace>,
         records_metrics: bool,
+        debug_sampled: bool,
     ) -> Self {
         Self {
             lambda_xray,
@@ -58,6 +62,7 @@ impl InvocationScope {
             reports: AtomicU64::new(0),
             metrics: records_metrics.then(Mutex::default),
             keys: Mutex::default(),
+            debug_sampled,
             closed: AtomicBool::new(false),
         }
     }
@@ -182,4 +187,11 @@ where
         Ok(scope) => tokio::spawn(INVOCATION.scope(scope, future)),
         Err(_) => tokio::spawn(future),
     }
+}
+
+/// Whether the invocation the caller runs in was sampled to log at DEBUG.
+pub(crate) fn debug_sampled() -> bool {
+    INVOCATION
+        .try_with(|scope| scope.debug_sampled)
+        .unwrap_or(false)
 }

@@ -822,3 +822,94 @@ fn added_keys_are_on_every_later_line_of_their_invocation_only() {
         .count();
     assert_eq!(refused, 2, "said once per call that tried");
 }
+
+/// Debug sampling (`POWERTOOLS_LOGGER_SAMPLE_RATE`): a share of invocations logs at DEBUG
+/// whatever the level, decided once per invocation from its trace id (as `traceidratio`
+/// decides: the id's low 64 bits against the rate), so an invocation is sampled whole or not
+/// at all, and two at once are decided each for itself; every line says the rate in force
+/// (`sampling_rate`, Powertools' key). Lines outside invocations keep the level.
+#[test]
+fn a_sampled_invocation_logs_at_debug_whole_and_another_at_once_does_not() {
+    let config = crate::logs::testing::config(LogFormat::Json).with_log_sample_rate(0.5);
+    let handler = tower::service_fn(|_: Request| async {
+        tracing::debug!("debug one");
+        tokio::task::yield_now().await;
+        tracing::debug!("debug two");
+        tracing::info!("info");
+        Ok::<_, BoxError>("ok")
+    });
+    // Low 64 bits 0x0...01: below half the range, sampled; 0xf...f: above, not.
+    let traced = |trace: &str, id: &str| {
+        let mut context = lambda_http::Context::default();
+        context.request_id = id.into();
+        let mut request = event().with_lambda_context(context);
+        request.headers_mut().insert(
+            "traceparent",
+            format!("00-{trace}-00f067aa0ba902b7-01").parse().unwrap(),
+        );
+        request
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let layer = InvocationLayer::from_config(&config);
+    let lines = crate::logs::testing::capture_with(
+        config,
+        tracing_subscriber::filter::LevelFilter::INFO,
+        || {
+            runtime.block_on(async {
+                tracing::debug!("outside, not sampled");
+                let (a, b) = tokio::join!(
+                    layer
+                        .layer(handler)
+                        .oneshot(traced("4bf92f3577b34da60000000000000001", "req-in")),
+                    layer
+                        .layer(handler)
+                        .oneshot(traced("4bf92f3577b34da6ffffffffffffffff", "req-out")),
+                );
+                assert_eq!(a.unwrap().status(), 200);
+                assert_eq!(b.unwrap().status(), 200);
+            })
+        },
+    );
+    let lines: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let messages = |id: &str| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|l| l["function_request_id"] == id)
+            .map(|l| l["message"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let sampled = messages("req-in");
+    assert!(
+        sampled.contains(&"debug one".to_owned()) && sampled.contains(&"debug two".to_owned()),
+        "{lines:#?}"
+    );
+    assert!(
+        !messages("req-out").iter().any(|m| m.starts_with("debug")),
+        "{lines:#?}"
+    );
+    assert!(!lines.iter().any(|l| l["message"] == "outside, not sampled"));
+    assert!(
+        lines.iter().all(|l| l["sampling_rate"] == 0.5),
+        "{lines:#?}"
+    );
+}
+
+/// A rate that is not a number from 0 to 1 is said, by name, never quoted, and samples none.
+#[test]
+fn a_sample_rate_out_of_range_samples_nothing_and_is_said() {
+    for text in ["1.5", "-0.1", "half-x9"] {
+        let config = crate::Config::from_lookup(&|name| {
+            (name == "POWERTOOLS_LOGGER_SAMPLE_RATE").then(|| text.to_owned())
+        });
+        let mut problems = Vec::new();
+        assert_eq!(config.debug_sample_rate(&mut problems), 0.0, "{text}");
+        assert_eq!(problems.len(), 1, "{text}");
+        assert!(!problems[0].to_string().contains("x9"));
+    }
+}

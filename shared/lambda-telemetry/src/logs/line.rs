@@ -11,7 +11,7 @@ use crate::constants::{ACCESS_LOG_TARGET, log_keys};
 
 /// Keys this layer writes itself; an event field of the same name is written as `field_<name>`
 /// so that a line never holds a key twice.
-pub(crate) const RESERVED_KEYS: [&str; 15] = [
+pub(crate) const RESERVED_KEYS: [&str; 16] = [
     log_keys::TIMESTAMP,
     log_keys::LEVEL,
     log_keys::MESSAGE,
@@ -25,6 +25,7 @@ pub(crate) const RESERVED_KEYS: [&str; 15] = [
     log_keys::XRAY_TRACE_ID,
     log_keys::CORRELATION_ID,
     log_keys::TENANT_ID,
+    log_keys::SAMPLING_RATE,
     log_keys::TRACE_ID,
     log_keys::SPAN_ID,
 ];
@@ -35,6 +36,8 @@ pub(super) struct Process {
     service: String,
     function_name: Option<String>,
     function_memory_size: Option<u32>,
+    /// `POWERTOOLS_LOGGER_SAMPLE_RATE`, on every line when it is set (as Powertools writes it).
+    sampling_rate: Option<f64>,
     /// What separates the lines of one text event: see [`text_line_break`].
     text_line_break: u8,
 }
@@ -46,6 +49,7 @@ impl Process {
             service: config.service_name.clone(),
             function_name: config.function_name.clone(),
             function_memory_size: config.function_memory_size,
+            sampling_rate: Some(config.debug_sample_rate(&mut Vec::new())).filter(|r| *r > 0.0),
             text_line_break: text_line_break(config.in_lambda),
         }
     }
@@ -103,6 +107,9 @@ impl Line<'_> {
         }
         if let Some(memory) = self.process.function_memory_size {
             object.number(log_keys::FUNCTION_MEMORY_SIZE, memory);
+        }
+        if let Some(rate) = self.process.sampling_rate {
+            object.value(log_keys::SAMPLING_RATE, &Value::from(rate));
         }
         for (key, value) in self.context {
             object.value(key, value);

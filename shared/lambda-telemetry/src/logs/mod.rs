@@ -66,22 +66,45 @@ pub(crate) use split::within_limit;
 /// pieces of at most this size, each a JSON object. Not a setting: Lambda's limit.
 pub(crate) const MAX_LINE_BYTES: usize = 262_144 - 26;
 
-/// What the log layer sees: the events and spans `log_filter` enables (the log level), and
-/// the invocation span always, because every line of an invocation takes its Lambda context
-/// keys from it, at any level. Other layers have their own filters: the log level decides
-/// which lines are printed, never what is traced.
+/// What the log layer sees: the events and spans `log_filter` enables (the log level), the
+/// invocation span always, because every line of an invocation takes its Lambda context keys
+/// from it, at any level, and, when debug sampling is on (`sample_rate` above 0), the DEBUG
+/// events of the invocations sampled. Other layers have their own filters: the log level
+/// decides which lines are printed, never what is traced.
 pub(crate) fn filter<S>(
     log_filter: tracing_subscriber::EnvFilter,
+    sample_rate: f64,
 ) -> impl tracing_subscriber::layer::Filter<S>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    use tracing_subscriber::filter::{FilterExt as _, filter_fn};
+    use tracing_subscriber::filter::{DynFilterFn, FilterExt as _, LevelFilter, filter_fn};
     let invocation_span = filter_fn(|metadata| {
         metadata.is_span() && metadata.target() == crate::constants::INVOCATION_SPAN_TARGET
     })
     .with_max_level_hint(Level::INFO);
-    log_filter.or(invocation_span)
+    // Asked per event, its answer changing with the invocation: a dynamic filter (a plain
+    // `filter_fn` is asked once per call site, and its first answer would stick). Off, its
+    // hint keeps every DEBUG call site disabled, at no cost.
+    let sampling = sample_rate > 0.0;
+    let sampled_debug = DynFilterFn::new(|metadata: &tracing::Metadata<'_>, _: &Context<'_, S>| {
+        metadata.is_event()
+            && *metadata.level() <= Level::DEBUG
+            && crate::invocation::scope::debug_sampled()
+    })
+    .with_callsite_filter(move |metadata| {
+        if sampling && metadata.is_event() && *metadata.level() <= Level::DEBUG {
+            tracing::subscriber::Interest::sometimes()
+        } else {
+            tracing::subscriber::Interest::never()
+        }
+    })
+    .with_max_level_hint(if sampling {
+        LevelFilter::DEBUG
+    } else {
+        LevelFilter::OFF
+    });
+    log_filter.or(invocation_span).or(sampled_debug)
 }
 
 /// The crates of the Lambda runtime whose TRACE events hold whole invocations: lambda_runtime
