@@ -61,6 +61,9 @@ struct State {
     discard_answers: bool,
     /// How long an answer's acknowledgement waits.
     post_delay: Duration,
+    /// Whether each invocation is handed a tenant of its own (`tenant-<n>`), as Lambda's
+    /// tenant isolation mode hands one in `Lambda-Runtime-Aws-Tenant-Id`.
+    tenants: bool,
     first_next: Option<Instant>,
     init_error: Option<String>,
     extensions_registered: usize,
@@ -106,6 +109,12 @@ impl RuntimeApi {
         let mut state = state.lock().unwrap();
         state.queued.push_back((Arc::from(event), count));
         changed.notify_all();
+    }
+
+    /// Hands each invocation a tenant of its own, `tenant-<n>` for the n-th (1-based), in
+    /// `Lambda-Runtime-Aws-Tenant-Id`, as Lambda's tenant isolation mode does.
+    pub fn hand_out_tenants(&self) {
+        self.shared.0.lock().unwrap().tenants = true;
     }
 
     /// Keeps no answer bodies: for runs of many invocations, whose answers would otherwise be
@@ -312,17 +321,18 @@ impl RuntimeApi {
             response: Vec::new(),
             failed: false,
         });
-        reply(
-            200,
-            &[
-                ("Content-Type", "application/json"),
-                ("Lambda-Runtime-Aws-Request-Id", &request_id),
-                ("Lambda-Runtime-Deadline-Ms", &deadline),
-                ("Lambda-Runtime-Invoked-Function-Arn", FUNCTION_ARN),
-                ("Lambda-Runtime-Trace-Id", &trace),
-            ],
-            &event,
-        )
+        let tenant = format!("tenant-{number}");
+        let mut headers = vec![
+            ("Content-Type", "application/json"),
+            ("Lambda-Runtime-Aws-Request-Id", request_id.as_str()),
+            ("Lambda-Runtime-Deadline-Ms", deadline.as_str()),
+            ("Lambda-Runtime-Invoked-Function-Arn", FUNCTION_ARN),
+            ("Lambda-Runtime-Trace-Id", trace.as_str()),
+        ];
+        if state.tenants {
+            headers.push(("Lambda-Runtime-Aws-Tenant-Id", tenant.as_str()));
+        }
+        reply(200, &headers, &event)
     }
 }
 
