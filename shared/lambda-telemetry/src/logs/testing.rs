@@ -146,3 +146,19 @@ pub(crate) fn invocation_span() -> tracing::Span {
         { span_fields::HTTP_ROUTE } = "/api/activities/home",
     )
 }
+
+/// A current-thread runtime and a multi-thread one with `workers` threads, both with I/O and
+/// time: for the tests that must hold on either flavour.
+pub(crate) fn runtimes_of_both_flavours(workers: usize) -> [tokio::runtime::Runtime; 2] {
+    [
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap(),
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+            .unwrap(),
+    ]
+}

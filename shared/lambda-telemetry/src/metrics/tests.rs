@@ -43,17 +43,7 @@ fn value_of(group: &super::Recorded, name: &str) -> Option<Value> {
 fn overlapping_invocations_each_publish_only_their_own_metrics() {
     let _ = recorder_installed();
     const N: usize = 8;
-    let runtimes = [
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap(),
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(4)
-            .enable_all()
-            .build()
-            .unwrap(),
-    ];
+    let runtimes = crate::logs::testing::runtimes_of_both_flavours(4);
     for runtime in runtimes {
         let metrics = metrics();
         let layer = InvocationLayer::default().with_metrics(Arc::clone(&metrics));

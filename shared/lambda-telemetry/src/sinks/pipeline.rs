@@ -323,17 +323,7 @@ mod tests {
             .unwrap()
             .local_addr()
             .unwrap();
-        let runtimes = [
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap(),
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap(),
-        ];
+        let runtimes = crate::logs::testing::runtimes_of_both_flavours(2);
         for runtime in runtimes {
             let otlp = OtlpExporter::with_endpoint(format!("http://{closed}/v1/traces"));
             let buffer = Arc::new(SpanBuffer::default());

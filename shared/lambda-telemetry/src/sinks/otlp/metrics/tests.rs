@@ -476,6 +476,21 @@ fn an_unreachable_or_silent_backend_costs_the_flush_its_points_not_more() {
     }
 }
 
+/// Two flushes, of one invocation each (traces A and B): their losses and the lines said.
+fn flush_two_invocations(sink: &OtlpMetrics) -> (Vec<Loss>, Vec<String>) {
+    let mut losses = Vec::new();
+    let lines = capture(LogFormat::Json, || {
+        for trace in [TRACE_A, TRACE_B] {
+            losses.push(flush(
+                sink,
+                &mut invocation_batch(trace),
+                Duration::from_secs(5),
+            ));
+        }
+    });
+    (losses, lines)
+}
+
 /// A refused key (401) is never retried, counts the points with the status, and is said
 /// once, whatever the number of flushes.
 #[test]
@@ -485,16 +500,7 @@ fn a_refusal_is_counted_and_said_once() {
         format!("{}/v1/metrics", receiver.endpoint()),
         Temporality::Delta,
     );
-    let mut losses = Vec::new();
-    let lines = capture(LogFormat::Json, || {
-        for trace in [TRACE_A, TRACE_B] {
-            losses.push(flush(
-                &sink,
-                &mut invocation_batch(trace),
-                Duration::from_secs(5),
-            ));
-        }
-    });
+    let (losses, lines) = flush_two_invocations(&sink);
     for loss in &losses {
         assert_eq!(loss.totals(), [("metric_values", 3)]);
         assert!(format!("{loss:?}").contains("refused_status: Some(401)"));
@@ -517,16 +523,7 @@ fn a_partial_success_counts_the_rejected_points_and_is_said_once() {
         format!("{}/v1/metrics", receiver.endpoint()),
         Temporality::Delta,
     );
-    let mut losses = Vec::new();
-    let lines = capture(LogFormat::Json, || {
-        for trace in [TRACE_A, TRACE_B] {
-            losses.push(flush(
-                &sink,
-                &mut invocation_batch(trace),
-                Duration::from_secs(5),
-            ));
-        }
-    });
+    let (losses, lines) = flush_two_invocations(&sink);
     for loss in &losses {
         assert_eq!(loss.totals(), [("metric_values", 2)]);
     }
