@@ -169,7 +169,6 @@ where
         // only when they are made: here they are kept, not described.
         let details =
             crate::logs::hooks::any_installed().then(|| Box::new(RequestDetails::of(&request)));
-        span.in_scope(|| tracing::debug!(parent = ?source, "trace parent chosen"));
         // The installed metrics when the layer was made before `init` (or by `Default`).
         let metrics = self.metrics.clone().or_else(crate::metrics::installed);
         let debug_sampled = sampled_at(&span, self.debug_sample_rate);
@@ -184,8 +183,13 @@ where
         ));
         // What the handler does before it returns its future is inside the invocation too
         // (its reports count against its cap).
-        let call = span
-            .in_scope(|| INVOCATION.sync_scope(Arc::clone(&scope), || self.inner.call(request)));
+        let call = span.in_scope(|| {
+            INVOCATION.sync_scope(Arc::clone(&scope), || {
+                // Inside the scope: a sampled or buffering invocation decides this line too.
+                tracing::debug!(parent = ?source, "trace parent chosen");
+                self.inner.call(request)
+            })
+        });
 
         let invocation = {
             let scope = Arc::clone(&scope);
