@@ -198,6 +198,9 @@ fn record_error(error: BoxError) {
 /// A panicked handler: the panic hook has logged the message and the location; the
 /// `exception` event carries them and the backtrace.
 fn record_panic(panic: &(dyn Any + Send)) {
+    // The hook wrote the held lines before its line; without the hook (a subscriber not
+    // `init`'s), they are written here.
+    crate::logs::buffer::flush_log_buffer();
     let (location, backtrace) = crate::panics::take_last_panic();
     let message = crate::panics::payload_message(panic);
     let message = match location {
