@@ -5,6 +5,11 @@
 
 /// Name of the service on every log line (and, later, on every span). OpenTelemetry's standard.
 pub const OTEL_SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
+/// Powertools' name for the service, read when `OTEL_SERVICE_NAME` is unset.
+pub const POWERTOOLS_SERVICE_NAME: &str = "POWERTOOLS_SERVICE_NAME";
+/// Powertools' log level (`TRACE` ... `CRITICAL`, `SILENT`), read when neither
+/// `AWS_LAMBDA_LOG_LEVEL` nor `RUST_LOG` is set, as Powertools reads it after Lambda's.
+pub const POWERTOOLS_LOG_LEVEL: &str = "POWERTOOLS_LOG_LEVEL";
 /// Log level Lambda sets from the function's `LoggingConfig.ApplicationLogLevel`.
 pub const AWS_LAMBDA_LOG_LEVEL: &str = "AWS_LAMBDA_LOG_LEVEL";
 /// The share of invocations, 0 to 1, that log at DEBUG whatever the log level, decided once
@@ -180,10 +185,10 @@ pub const HOSTNAME: &str = "HOSTNAME";
 /// execution environment whose output goes to a terminal, not to CloudWatch Logs.
 pub const AWS_SAM_LOCAL: &str = "AWS_SAM_LOCAL";
 
-/// Level used when neither `AWS_LAMBDA_LOG_LEVEL` nor `RUST_LOG` is set.
+/// Level used when none of `AWS_LAMBDA_LOG_LEVEL`, `RUST_LOG` and `POWERTOOLS_LOG_LEVEL` is set.
 pub const DEFAULT_LOG_LEVEL: &str = "info";
-/// Service name used when `OTEL_SERVICE_NAME` and `AWS_LAMBDA_FUNCTION_NAME` are unset
-/// (the OpenTelemetry specification's fallback).
+/// Service name used when `OTEL_SERVICE_NAME`, `POWERTOOLS_SERVICE_NAME` and
+/// `AWS_LAMBDA_FUNCTION_NAME` are unset (the OpenTelemetry specification's fallback).
 pub const DEFAULT_SERVICE_NAME: &str = "unknown_service";
 
 /// Target of the one access-log line per request, so it can be filtered on its own

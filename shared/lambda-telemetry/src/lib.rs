@@ -143,7 +143,7 @@ pub use client::{TraceRequests, http_client};
 pub use config::{Config, LogFormat, SettingProblem, Temporality};
 pub use error::{Error, Result};
 pub use failure::{CatchFailure, CatchFailureLayer, LocatedError};
-pub use invocation::scope::spawn;
+pub use invocation::scope::{spawn, spawn_blocking};
 pub use invocation::{Invocation, InvocationLayer};
 pub use logs::LogBuffer;
 pub use logs::buffer::{clear_log_buffer, flush_log_buffer};

@@ -26,7 +26,8 @@ pub(crate) use problem::{Setting, whole_number, yes_or_no};
 use crate::constants::{
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE, AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_LOG_FORMAT,
     AWS_LAMBDA_LOG_LEVEL, AWS_SAM_LOCAL, DEFAULT_LOG_LEVEL, DEFAULT_SERVICE_NAME, LAMBDA_TASK_ROOT,
-    OTEL_SERVICE_NAME, POWERTOOLS_LOGGER_SAMPLE_RATE, RUST_LOG,
+    OTEL_SERVICE_NAME, POWERTOOLS_LOG_LEVEL, POWERTOOLS_LOGGER_SAMPLE_RATE,
+    POWERTOOLS_SERVICE_NAME, RUST_LOG,
 };
 
 /// How a log line looks.
@@ -148,11 +149,15 @@ impl Config {
         let function_name = var(AWS_LAMBDA_FUNCTION_NAME);
         Self {
             service_name: var(OTEL_SERVICE_NAME)
+                .or_else(|| var(POWERTOOLS_SERVICE_NAME))
                 .or_else(|| function_name.clone())
                 .unwrap_or_else(|| DEFAULT_SERVICE_NAME.to_owned()),
             log_filter: var(AWS_LAMBDA_LOG_LEVEL)
                 .and_then(|level| lambda_level_directive(&level))
                 .or_else(|| var(RUST_LOG))
+                .or_else(|| {
+                    var(POWERTOOLS_LOG_LEVEL).and_then(|level| lambda_level_directive(&level))
+                })
                 .unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_owned()),
             log_sample_rate: Setting::read(&[POWERTOOLS_LOGGER_SAMPLE_RATE], &var),
             log_buffer: LogBufferSettings::from_lookup(&var),
@@ -571,7 +576,9 @@ fn lambda_level_directive(level: &str) -> Option<String> {
     let level = level.trim().to_ascii_lowercase();
     match level.as_str() {
         "trace" | "debug" | "info" | "warn" | "error" => Some(level),
-        "fatal" => Some("error".to_owned()),
+        // FATAL is Lambda's, CRITICAL and SILENT Powertools'.
+        "fatal" | "critical" => Some("error".to_owned()),
+        "silent" => Some("off".to_owned()),
         _ => None,
     }
 }
@@ -628,6 +635,24 @@ mod tests {
             config(&[("AWS_LAMBDA_LOG_LEVEL", "FATAL")]).log_filter,
             "error"
         );
+        // Powertools' variable, read as Powertools reads it: after Lambda's (and RUST_LOG).
+        let powertools = |level: &str| config(&[("POWERTOOLS_LOG_LEVEL", level)]).log_filter;
+        assert_eq!(powertools("DEBUG"), "debug");
+        assert_eq!(powertools("CRITICAL"), "error");
+        assert_eq!(powertools("SILENT"), "off");
+        assert_eq!(powertools("loud"), "info");
+        assert_eq!(
+            config(&[
+                ("POWERTOOLS_LOG_LEVEL", "DEBUG"),
+                ("AWS_LAMBDA_LOG_LEVEL", "WARN")
+            ])
+            .log_filter,
+            "warn"
+        );
+        assert_eq!(
+            config(&[("POWERTOOLS_LOG_LEVEL", "DEBUG"), ("RUST_LOG", "trace")]).log_filter,
+            "trace"
+        );
     }
 
     #[test]
@@ -662,6 +687,17 @@ mod tests {
         ]);
         assert_eq!(c.service_name, "cruddur");
         assert_eq!(config(&[]).service_name, "unknown_service");
+        // Powertools' name, for a user coming from it: after OpenTelemetry's, before Lambda's.
+        let c = config(&[
+            ("AWS_LAMBDA_FUNCTION_NAME", "home"),
+            ("POWERTOOLS_SERVICE_NAME", "from-powertools"),
+        ]);
+        assert_eq!(c.service_name, "from-powertools");
+        let c = config(&[
+            ("POWERTOOLS_SERVICE_NAME", "from-powertools"),
+            ("OTEL_SERVICE_NAME", "cruddur"),
+        ]);
+        assert_eq!(c.service_name, "cruddur");
     }
 
     #[test]

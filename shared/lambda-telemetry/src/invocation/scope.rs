@@ -198,11 +198,37 @@ where
     F::Output: Send + 'static,
 {
     use tracing::Instrument as _;
-    let future = future.instrument(tracing::Span::current());
+    use tracing::instrument::WithSubscriber as _;
+    // The caller's subscriber too: on another worker thread the task would see the global one.
+    let future = future
+        .instrument(tracing::Span::current())
+        .with_current_subscriber();
     match INVOCATION.try_with(Arc::clone) {
         Ok(scope) => tokio::spawn(INVOCATION.scope(scope, future)),
         Err(_) => tokio::spawn(future),
     }
+}
+
+/// `tokio::task::spawn_blocking`, inside the current invocation: as [`spawn`], for blocking
+/// work on tokio's blocking threads (a task-local does not follow a closure there by itself).
+/// Outside an invocation it is `spawn_blocking` with the current span.
+///
+/// Panics outside a tokio runtime, as `spawn_blocking` does.
+pub fn spawn_blocking<F, R>(f: F) -> tokio::task::JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let span = tracing::Span::current();
+    // The caller's subscriber too: another thread would see the global one only.
+    let dispatch = tracing::dispatcher::get_default(Clone::clone);
+    let scope = INVOCATION.try_with(Arc::clone).ok();
+    tokio::task::spawn_blocking(move || {
+        tracing::dispatcher::with_default(&dispatch, || match scope {
+            Some(scope) => INVOCATION.sync_scope(scope, || span.in_scope(f)),
+            None => span.in_scope(f),
+        })
+    })
 }
 
 /// Runs `f` with what decides, per invocation, which events reach the log layer: whether the

@@ -750,6 +750,9 @@ fn added_keys_are_on_every_later_line_of_their_invocation_only() {
                 crate::spawn(async { tracing::info!("in a spawned task") })
                     .await
                     .unwrap();
+                crate::spawn_blocking(|| tracing::info!("in a blocking task"))
+                    .await
+                    .unwrap();
                 crate::remove_keys(["order"]);
                 tracing::info!("removed");
                 gate.wait().await;
@@ -803,9 +806,11 @@ fn added_keys_are_on_every_later_line_of_their_invocation_only() {
         assert_eq!(after["api_token"], "[REDACTED]");
         assert_eq!(after["order"], "from the event", "the event's field wins");
         assert_eq!(after["level"], "INFO", "the crate's own key is not taken");
-        let spawned = by(id, "in a spawned task");
-        assert_eq!(spawned["user_id"], id);
-        assert_eq!(spawned["order"], "4711");
+        for task in ["in a spawned task", "in a blocking task"] {
+            let spawned = by(id, task);
+            assert_eq!(spawned["user_id"], id);
+            assert_eq!(spawned["order"], "4711");
+        }
         let removed = by(id, "removed");
         assert!(removed.get("order").is_none() && removed["user_id"] == id);
     }
