@@ -102,8 +102,14 @@ impl Order {
 fn order_event(n: u64) -> Vec<u8> {
     let path = tests::workspace_root().join("events/home.json");
     let mut event: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    event["path"] = "/orders".into();
-    event["resource"] = "/orders".into();
+    for pointer in [
+        "/path",
+        "/resource",
+        "/requestContext/path",
+        "/requestContext/resourcePath",
+    ] {
+        *event.pointer_mut(pointer).expect("in the fixture") = "/orders".into();
+    }
     event["queryStringParameters"] = serde_json::json!({ "n": n.to_string() });
     event["multiValueQueryStringParameters"] = serde_json::json!({ "n": [n.to_string()] });
     serde_json::to_vec(&event).unwrap()
@@ -137,7 +143,10 @@ fn round_problems(binary: &std::path::PathBuf, flavor: &str) -> Vec<String> {
     if !api.wait_for(ORDERS as usize, Duration::from_secs(60)) {
         problems.push(format!(
             "{} of {ORDERS} invocations answered; init error: {:?}; the lines:\n{}",
-            api.invocations().iter().filter(|i| i.posted.is_some()).count(),
+            api.invocations()
+                .iter()
+                .filter(|i| i.posted.is_some())
+                .count(),
             api.init_error(),
             function.lines().join("\n")
         ));
@@ -189,8 +198,7 @@ fn check_answers(invocations: &[Invocation], orders: &[Order], problems: &mut Ve
         } else {
             (200, format!("order {n} served"))
         };
-        if invocation.failed || answer["statusCode"] != status || answer["body"] != body.as_str()
-        {
+        if invocation.failed || answer["statusCode"] != status || answer["body"] != body.as_str() {
             problems.push(format!(
                 "order {n}: answered {} (failed: {}), not {status} {body:?}",
                 String::from_utf8_lossy(&invocation.response),
@@ -200,9 +208,23 @@ fn check_answers(invocations: &[Invocation], orders: &[Order], problems: &mut Ve
     }
 }
 
+/// The access line of an invocation: the crate's, with the duration.
+fn is_access(line: &Value) -> bool {
+    line.get("duration_ms").is_some()
+}
+
+/// A line the handler wrote (the crate's own lines of the invocation, such as its DEBUG
+/// `trace parent chosen`, are not counted: buffering may hold them too).
+fn is_handlers(line: &Value) -> bool {
+    line["location"]
+        .as_str()
+        .and_then(|location| location.split(':').next())
+        == Some("overlapping_handler")
+}
+
 /// What a log line is, for the sequence of an invocation's lines.
 fn label(line: &Value) -> String {
-    if line.get("duration_ms").is_some() {
+    if is_access(line) {
         return "access".to_owned();
     }
     format!(
@@ -226,9 +248,11 @@ fn expected_labels(order: &Order) -> Vec<String> {
     labels
 }
 
-/// Every line of an invocation carries its request id, tenant, trace and `order` key and no
-/// other's; no line outside an invocation carries any; each invocation wrote exactly its lines,
-/// in order; a held line keeps the time it was logged at.
+/// Every line of an invocation carries its request id, tenant and trace and no other's, and
+/// from the handler's first line on its `order` key; no line outside an invocation carries
+/// any; the handler's lines of each invocation are exactly its own, in order; a held line
+/// keeps the time it was logged at; at INFO, DEBUG lines come out only from an odd order's
+/// buffer, before its ERROR; one invocation only is the cold start, on all its lines.
 fn check_log_lines(lines: &[Value], orders: &[Order], problems: &mut Vec<String>) {
     let by_id: HashMap<&str, &Order> = orders
         .iter()
@@ -248,12 +272,15 @@ fn check_log_lines(lines: &[Value], orders: &[Order], problems: &mut Vec<String>
             problems.push(format!("a line of an unknown request id: {line}"));
             continue;
         };
-        let expected = [
+        let mut expected = vec![
             ("tenant_id", Value::from(order.tenant_id.as_str())),
-            ("order", Value::from(order.n)),
             ("xray_trace_id", Value::from(order.xray_trace_id.as_str())),
             ("trace_id", Value::from(order.trace_id.as_str())),
         ];
+        // The crate's lines before the handler's first have no `order` yet; none has another's.
+        if is_handlers(line) || is_access(line) || line.get("order").is_some() {
+            expected.push(("order", Value::from(order.n)));
+        }
         for (key, value) in expected {
             if line[key] != value {
                 problems.push(format!(
@@ -264,9 +291,24 @@ fn check_log_lines(lines: &[Value], orders: &[Order], problems: &mut Vec<String>
         }
         written.entry(order.n).or_default().push(line);
     }
+    let mut cold_starts = Vec::new();
     for order in orders {
         let lines = written.remove(&order.n).unwrap_or_default();
-        let labels: Vec<String> = lines.iter().map(|line| label(line)).collect();
+        check_debug_lines(order, &lines, problems);
+        let cold: Vec<&Value> = lines.iter().map(|line| &line["cold_start"]).collect();
+        if cold.iter().any(|c| **c != *cold[0]) || !cold.iter().all(|c| c.is_boolean()) {
+            problems.push(format!(
+                "order {}: `cold_start` differs between its lines: {cold:?}",
+                order.n
+            ));
+        } else if cold[0] == true {
+            cold_starts.push(order.n);
+        }
+        let handlers: Vec<&Value> = lines
+            .into_iter()
+            .filter(|line| is_handlers(line) || is_access(line))
+            .collect();
+        let labels: Vec<String> = handlers.iter().map(|line| label(line)).collect();
         let expected = expected_labels(order);
         if labels != expected {
             problems.push(format!(
@@ -276,7 +318,26 @@ fn check_log_lines(lines: &[Value], orders: &[Order], problems: &mut Vec<String>
             continue;
         }
         if order.is_odd() {
-            check_held_times(order, &lines, problems);
+            check_held_times(order, &handlers, problems);
+        }
+    }
+    if cold_starts.len() != 1 {
+        problems.push(format!(
+            "the cold start is on the lines of orders {cold_starts:?}, not of one"
+        ));
+    }
+}
+
+/// At INFO, a DEBUG line is written only when an ERROR flushes its invocation's buffer, before
+/// that ERROR: none for an even order, and an odd order's all before its ERROR line.
+fn check_debug_lines(order: &Order, lines: &[&Value], problems: &mut Vec<String>) {
+    let error = lines.iter().position(|line| line["level"] == "ERROR");
+    for (index, line) in lines.iter().enumerate() {
+        if line["level"] == "DEBUG" && error.is_none_or(|error| index > error) {
+            problems.push(format!(
+                "order {}: a DEBUG line not flushed by an ERROR before it: {line}",
+                order.n
+            ));
         }
     }
 }
@@ -330,25 +391,30 @@ fn epoch_millis(timestamp: &str) -> Option<f64> {
 
 /// Each invocation publishes its own EMF document with `fixture.orders` = n and its ids; no
 /// document names ids of another, and every n is counted once (a count recorded outside its
-/// invocation would land in a document without a request id).
+/// invocation would land in a document without a request id); every invocation is counted,
+/// the cold start once.
 fn check_metrics(documents: &[Value], orders: &[Order], problems: &mut Vec<String>) {
     let by_id: HashMap<&str, &Order> = orders
         .iter()
         .map(|order| (order.request_id.as_str(), order))
         .collect();
     let mut counted: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
-    let mut total = 0.0;
+    let (mut total, mut invocations, mut cold_starts) = (0.0, 0.0, 0.0);
     for document in documents {
         if let Err(found) = tests::emf::check(&document.to_string()) {
             problems.push(format!("an invalid EMF document: {found:?}: {document}"));
         }
         let value = document.get("fixture.orders").map(metric_sum);
         total += value.unwrap_or_default();
+        invocations += document.get("faas.invocations").map_or(0.0, metric_sum);
+        cold_starts += document.get("faas.coldstarts").map_or(0.0, metric_sum);
         let Some(id) = document["function_request_id"].as_str() else {
             continue;
         };
         let Some(order) = by_id.get(id) else {
-            problems.push(format!("an EMF document of an unknown request id: {document}"));
+            problems.push(format!(
+                "an EMF document of an unknown request id: {document}"
+            ));
             continue;
         };
         for key in ["xray_trace_id", "trace_id"] {
@@ -378,10 +444,17 @@ fn check_metrics(documents: &[Value], orders: &[Order], problems: &mut Vec<Strin
         }
     }
     let all: u64 = orders.iter().map(|order| order.n).sum();
-    if total != all as f64 {
-        problems.push(format!(
-            "fixture.orders sums to {total} over all EMF documents, not {all}"
-        ));
+    let sums = [
+        ("fixture.orders", total, all as f64),
+        ("faas.invocations", invocations, ORDERS as f64),
+        ("faas.coldstarts", cold_starts, 1.0),
+    ];
+    for (metric, sum, expected) in sums {
+        if sum != expected {
+            problems.push(format!(
+                "{metric} sums to {sum} over all EMF documents, not {expected}"
+            ));
+        }
     }
 }
 
@@ -408,7 +481,10 @@ fn check_rollbar(items: &[Item], orders: &[Order], problems: &mut Vec<String>) {
             .as_str()
             .and_then(|id| by_id.get(id))
         else {
-            problems.push(format!("a Rollbar item of no known invocation: {}", item.raw));
+            problems.push(format!(
+                "a Rollbar item of no known invocation: {}",
+                item.raw
+            ));
             continue;
         };
         *reported.entry(order.n).or_default() += 1;
