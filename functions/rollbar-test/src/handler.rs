@@ -16,6 +16,13 @@ pub async fn handle(request: Request) -> Result<Response<Body>> {
             .and_then(|q| q.first(name))
             .is_some_and(|v| v == "1")
     };
+    // Held by log buffering (`LAMBDA_TELEMETRY_LOG_BUFFER=debug`), written only when the
+    // request fails: what led to a failure, without a DEBUG line for every request.
+    tracing::debug!(
+        error = asked("error"),
+        panic = asked("panic"),
+        "Rollbar test asked"
+    );
     if asked("error") {
         return Err(Error::internal("the Rollbar test error (?error=1)"));
     }

@@ -10,6 +10,17 @@ pub const AWS_LAMBDA_LOG_LEVEL: &str = "AWS_LAMBDA_LOG_LEVEL";
 /// The share of invocations, 0 to 1, that log at DEBUG whatever the log level, decided once
 /// per invocation (Powertools' name); their lines carry `sampling_rate`. Unset or 0: none.
 pub const POWERTOOLS_LOGGER_SAMPLE_RATE: &str = "POWERTOOLS_LOGGER_SAMPLE_RATE";
+/// Log buffering (Powertools' `logBufferOptions.bufferAtVerbosity`): `debug` holds each
+/// invocation's DEBUG and TRACE lines, written only when it logs an ERROR, fails or panics;
+/// `trace`, `info`, `warn` likewise; `on` is `debug`. Unset or `off`: no buffering.
+pub const LAMBDA_TELEMETRY_LOG_BUFFER: &str = "LAMBDA_TELEMETRY_LOG_BUFFER";
+/// The most bytes of lines one invocation's buffer holds, the oldest dropped first
+/// (Powertools' `maxBytes`). Default 20480.
+pub const LAMBDA_TELEMETRY_LOG_BUFFER_MAX_BYTES: &str = "LAMBDA_TELEMETRY_LOG_BUFFER_MAX_BYTES";
+/// `false`: an ERROR line does not write the held lines, only a failure, a panic or
+/// `flush_log_buffer()` does (Powertools' `flushOnErrorLog`). Default `true`.
+pub const LAMBDA_TELEMETRY_LOG_BUFFER_FLUSH_ON_ERROR_LOG: &str =
+    "LAMBDA_TELEMETRY_LOG_BUFFER_FLUSH_ON_ERROR_LOG";
 /// `tracing-subscriber` filter directives, used when `AWS_LAMBDA_LOG_LEVEL` is unset.
 pub const RUST_LOG: &str = "RUST_LOG";
 /// `JSON` (the default) or `Text`; Lambda sets it from `LoggingConfig.LogFormat`.

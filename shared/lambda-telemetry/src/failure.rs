@@ -185,6 +185,8 @@ fn record_error(error: BoxError) {
             Some(located) => (&*located.error, Some(located.location)),
             None => (&*error, None),
         };
+    // The lines held for this moment come first, whatever `flush_on_error_log` says.
+    crate::logs::buffer::flush_log_buffer();
     tracing::error!(
         { log_keys::ERROR } = cause,
         { log_keys::ERROR_LOCATION } = location.map(tracing::field::display),

@@ -145,6 +145,8 @@ pub use error::{Error, Result};
 pub use failure::{CatchFailure, CatchFailureLayer, LocatedError};
 pub use invocation::scope::spawn;
 pub use invocation::{Invocation, InvocationLayer};
+pub use logs::LogBuffer;
+pub use logs::buffer::{clear_log_buffer, flush_log_buffer};
 pub use logs::keys::{append_keys, remove_keys};
 /// The client type [`http_client`] returns, re-exported so callers need not depend on it.
 pub use reqwest_middleware;
@@ -248,10 +250,15 @@ where
     let log_layer = logs::LogLayer::new(config, writer, hooks);
     tracing_subscriber::registry()
         .with(traces::layer(provider))
-        .with(log_layer.with_filter(logs::filter(
-            log_filter,
-            config.debug_sample_rate(&mut Vec::new()),
-        )))
+        .with(
+            log_layer.with_filter(logs::filter(
+                log_filter,
+                config.debug_sample_rate(&mut Vec::new()),
+                config
+                    .log_buffer(&mut Vec::new())
+                    .map(|buffer| buffer.level),
+            )),
+        )
 }
 
 fn install(config: Config) -> Telemetry {
@@ -270,6 +277,7 @@ fn install(config: Config) -> Telemetry {
     });
     // Read again where it is used (the filter, the lines, the invocation layer); said here.
     config.debug_sample_rate(&mut problems);
+    let log_buffer = config.log_buffer(&mut problems);
     let resource = traces::resource(&config);
     let sinks = sinks::from_config(&config, &resource);
     problems.extend(sinks.problems);
@@ -297,6 +305,17 @@ fn install(config: Config) -> Telemetry {
     // Said now that there is a log to say it in; each once, at start.
     for problem in problems {
         tracing::warn!(problem = %problem, "telemetry setting ignored");
+    }
+    // Powertools says the same: Lambda filters the flushed lines by its own level.
+    if let (Some(buffer), Some(lambda_level)) = (log_buffer, config.lambda_log_level)
+        && buffer.level > lambda_level
+    {
+        tracing::warn!(
+            buffer_level = %buffer.level,
+            lambda_log_level = %lambda_level,
+            "AWS_LAMBDA_LOG_LEVEL is less verbose than LAMBDA_TELEMETRY_LOG_BUFFER: Lambda drops \
+             the held lines below its level when they are flushed"
+        );
     }
     for notice in sinks.notices {
         notice();

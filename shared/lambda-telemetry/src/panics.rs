@@ -57,6 +57,8 @@ fn log_panic(info: &PanicHookInfo<'_>) {
     let backtrace = Backtrace::capture();
     let backtrace =
         (backtrace.status() == BacktraceStatus::Captured).then(|| backtrace.to_string());
+    // A panic in an invocation writes the lines it held first, as a failure does.
+    crate::logs::buffer::flush_log_buffer();
     log_line(message, location.as_deref(), backtrace.as_deref());
     LAST_PANIC.with(|last| *last.borrow_mut() = Some((location, backtrace)));
 }

@@ -331,3 +331,30 @@ impl RuntimeSettings {
         }
     }
 }
+
+/// Log buffering's, as text: parsed, and a problem said, when the telemetry is installed.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct LogBufferSettings {
+    /// Given in code (`Some(None)`: off): wins over all three variables.
+    pub(crate) code: Option<Option<crate::logs::LogBuffer>>,
+    /// `LAMBDA_TELEMETRY_LOG_BUFFER`.
+    pub(crate) level: Option<String>,
+    /// `LAMBDA_TELEMETRY_LOG_BUFFER_MAX_BYTES`.
+    pub(crate) max_bytes: Setting<u64>,
+    /// `LAMBDA_TELEMETRY_LOG_BUFFER_FLUSH_ON_ERROR_LOG`.
+    pub(crate) flush_on_error_log: Setting<bool>,
+}
+
+impl LogBufferSettings {
+    pub(crate) fn from_lookup(var: Lookup<'_>) -> Self {
+        Self {
+            code: None,
+            level: var(LAMBDA_TELEMETRY_LOG_BUFFER),
+            max_bytes: Setting::read(&[LAMBDA_TELEMETRY_LOG_BUFFER_MAX_BYTES], var),
+            flush_on_error_log: Setting::read(
+                &[LAMBDA_TELEMETRY_LOG_BUFFER_FLUSH_ON_ERROR_LOG],
+                var,
+            ),
+        }
+    }
+}

@@ -17,8 +17,8 @@ use std::time::Duration;
 #[cfg(feature = "rollbar")]
 pub(crate) use groups::RollbarSettings;
 pub(crate) use groups::{
-    CloudwatchSettings, FlushSettings, Lookup, MetricsSettings, OtlpSettings, RuntimeSettings,
-    SecretsSettings, TraceSettings, XraySettings,
+    CloudwatchSettings, FlushSettings, LogBufferSettings, Lookup, MetricsSettings, OtlpSettings,
+    RuntimeSettings, SecretsSettings, TraceSettings, XraySettings,
 };
 pub use problem::SettingProblem;
 pub(crate) use problem::{Setting, whole_number, yes_or_no};
@@ -92,6 +92,11 @@ pub struct Config {
     pub(crate) log_filter: String,
     /// `POWERTOOLS_LOGGER_SAMPLE_RATE`, or given in code.
     pub(crate) log_sample_rate: Setting<f64>,
+    /// Log buffering's settings, or the buffering given in code.
+    pub(crate) log_buffer: LogBufferSettings,
+    /// `AWS_LAMBDA_LOG_LEVEL` (Lambda's advanced logging controls) when it is a level: Lambda
+    /// drops the JSON lines below it, held lines flushed too.
+    pub(crate) lambda_log_level: Option<tracing::Level>,
     pub(crate) log_format: LogFormat,
     pub(crate) function_name: Option<String>,
     pub(crate) function_memory_size: Option<u32>,
@@ -150,6 +155,10 @@ impl Config {
                 .or_else(|| var(RUST_LOG))
                 .unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_owned()),
             log_sample_rate: Setting::read(&[POWERTOOLS_LOGGER_SAMPLE_RATE], &var),
+            log_buffer: LogBufferSettings::from_lookup(&var),
+            lambda_log_level: var(AWS_LAMBDA_LOG_LEVEL)
+                .and_then(|level| lambda_level_directive(&level))
+                .and_then(|level| level.parse().ok()),
             log_format: match var(AWS_LAMBDA_LOG_FORMAT) {
                 Some(format) if format.trim().eq_ignore_ascii_case("text") => LogFormat::Text,
                 _ => LogFormat::Json,
@@ -211,6 +220,65 @@ impl Config {
             )
             .filter(|rate| (0.0..=1.0).contains(rate))
             .unwrap_or(0.0)
+    }
+
+    /// Holds each invocation's lines at or below a level and writes them only when it goes
+    /// wrong (see [`LogBuffer`](crate::LogBuffer)); `None` turns buffering off whatever the
+    /// environment says (`LAMBDA_TELEMETRY_LOG_BUFFER` and its two companions).
+    pub fn with_log_buffer(mut self, buffer: impl Into<Option<crate::LogBuffer>>) -> Self {
+        self.log_buffer.code = Some(buffer.into());
+        self
+    }
+
+    /// The log buffering in force, `None` when off; a value that cannot be used is
+    /// `problems'` (a level that is not one turns buffering off, a bad size or flag is the
+    /// default's).
+    pub(crate) fn log_buffer(
+        &self,
+        problems: &mut Vec<SettingProblem>,
+    ) -> Option<crate::LogBuffer> {
+        use crate::constants::LAMBDA_TELEMETRY_LOG_BUFFER;
+        use tracing::Level;
+        let settings = &self.log_buffer;
+        if let Some(code) = settings.code {
+            return code;
+        }
+        let level = match settings
+            .level
+            .as_deref()?
+            .trim()
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "off" | "false" | "no" | "0" => return None,
+            "on" | "true" | "yes" | "1" | "debug" => Level::DEBUG,
+            "trace" => Level::TRACE,
+            "info" => Level::INFO,
+            "warn" | "warning" => Level::WARN,
+            _ => {
+                problems.push(SettingProblem::new(
+                    LAMBDA_TELEMETRY_LOG_BUFFER,
+                    "is not off, trace, debug, info or warn (ERROR lines are what flush the \
+                     buffer, never held); log lines are not buffered",
+                ));
+                return None;
+            }
+        };
+        let mut buffer = crate::LogBuffer::at(level);
+        let max_bytes = settings.max_bytes.resolve(
+            |name, text| match whole_number(name, text)? {
+                0 => Err(SettingProblem::new(name, "is 0; using the default")),
+                bytes => Ok(bytes),
+            },
+            problems,
+        );
+        if let Some(bytes) = max_bytes {
+            buffer = buffer.max_bytes(usize::try_from(bytes).unwrap_or(usize::MAX));
+        }
+        if let Some(flush) = settings.flush_on_error_log.resolve(yes_or_no, problems) {
+            buffer = buffer.flush_on_error_log(flush);
+        }
+        Some(buffer)
     }
 
     /// The route template the function serves, for events that name none (function URLs,

@@ -51,6 +51,8 @@ pub struct InvocationLayer {
     route: Option<Arc<str>>,
     /// `POWERTOOLS_LOGGER_SAMPLE_RATE`: the share of invocations logging at DEBUG.
     debug_sample_rate: f64,
+    /// How each invocation buffers its lines, `None` when it does not.
+    log_buffer: Option<crate::LogBuffer>,
     /// Where each invocation's metrics go when it ends: the installed metrics, if any.
     metrics: Option<Arc<Metrics>>,
 }
@@ -74,6 +76,7 @@ impl InvocationLayer {
             route: None,
             // A problem with it is said by `init`.
             debug_sample_rate: config.debug_sample_rate(&mut Vec::new()),
+            log_buffer: config.log_buffer(&mut Vec::new()),
             metrics: crate::metrics::installed(),
         }
     }
@@ -108,6 +111,7 @@ impl<S> Layer<S> for InvocationLayer {
             propagators: Arc::clone(&self.propagators),
             route: self.route.clone(),
             debug_sample_rate: self.debug_sample_rate,
+            log_buffer: self.log_buffer,
             metrics: self.metrics.clone(),
         }
     }
@@ -120,6 +124,7 @@ pub struct Invocation<S> {
     propagators: Arc<Propagators>,
     route: Option<Arc<str>>,
     debug_sample_rate: f64,
+    log_buffer: Option<crate::LogBuffer>,
     metrics: Option<Arc<Metrics>>,
 }
 
@@ -164,7 +169,6 @@ where
         // only when they are made: here they are kept, not described.
         let details =
             crate::logs::hooks::any_installed().then(|| Box::new(RequestDetails::of(&request)));
-        span.in_scope(|| tracing::debug!(parent = ?source, "trace parent chosen"));
         // The installed metrics when the layer was made before `init` (or by `Default`).
         let metrics = self.metrics.clone().or_else(crate::metrics::installed);
         let debug_sampled = sampled_at(&span, self.debug_sample_rate);
@@ -175,11 +179,17 @@ where
             parent.caller,
             metrics.is_some(),
             debug_sampled,
+            self.log_buffer,
         ));
         // What the handler does before it returns its future is inside the invocation too
         // (its reports count against its cap).
-        let call = span
-            .in_scope(|| INVOCATION.sync_scope(Arc::clone(&scope), || self.inner.call(request)));
+        let call = span.in_scope(|| {
+            INVOCATION.sync_scope(Arc::clone(&scope), || {
+                // Inside the scope: a sampled or buffering invocation decides this line too.
+                tracing::debug!(parent = ?source, "trace parent chosen");
+                self.inner.call(request)
+            })
+        });
 
         let invocation = {
             let scope = Arc::clone(&scope);

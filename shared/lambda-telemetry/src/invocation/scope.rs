@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::request::{RequestDetails, RequestSummary};
+use crate::logs::LogBuffer;
+use crate::logs::buffer::{Flushed, HeldLines, WriteLine};
 use crate::metrics::Pending;
 use crate::sampling::XrayTrace;
 use crate::tracecontext::CallerTrace;
@@ -40,6 +42,11 @@ pub(crate) struct InvocationScope {
     /// Whether this invocation logs at DEBUG whatever the level (`POWERTOOLS_LOGGER_SAMPLE_RATE`),
     /// decided once, when it starts.
     pub(super) debug_sampled: bool,
+    /// How the invocation's lines are buffered, `None` when they are not (buffering off, or
+    /// the invocation sampled at DEBUG); read for every event that may be held, without a lock.
+    log_buffer: Option<LogBuffer>,
+    /// The lines it holds: allocated with the first.
+    held_lines: Mutex<Option<HeldLines>>,
     /// The invocation has answered: what a task it spawned records later is the process's
     /// (its metrics group is closed, and nothing would publish it).
     closed: AtomicBool,
@@ -53,6 +60,7 @@ impl InvocationScope {
         caller: Option<CallerTrace>,
         records_metrics: bool,
         debug_sampled: bool,
+        log_buffer: Option<LogBuffer>,
     ) -> Self {
         Self {
             lambda_xray,
@@ -63,6 +71,8 @@ impl InvocationScope {
             metrics: records_metrics.then(Mutex::default),
             keys: Mutex::default(),
             debug_sampled,
+            log_buffer: log_buffer.filter(|_| !debug_sampled),
+            held_lines: Mutex::new(None),
             closed: AtomicBool::new(false),
         }
     }
@@ -137,9 +147,15 @@ pub(crate) fn with_pending_metrics(f: impl FnOnce(&mut Pending)) -> bool {
 }
 
 impl InvocationScope {
-    /// Marks the invocation answered: see [`with_pending_metrics`].
+    /// Marks the invocation answered: see [`with_pending_metrics`]. The lines it still holds
+    /// are dropped, and a task it spawned writes its lines as if there were no buffer.
     pub(super) fn close(&self) {
         self.closed.store(true, Ordering::Release);
+        if self.log_buffer.is_some()
+            && let Ok(mut held) = self.held_lines.lock()
+        {
+            *held = None;
+        }
     }
 }
 
@@ -189,9 +205,84 @@ where
     }
 }
 
-/// Whether the invocation the caller runs in was sampled to log at DEBUG.
-pub(crate) fn debug_sampled() -> bool {
+/// Runs `f` with what decides, per invocation, which events reach the log layer: whether the
+/// invocation the caller runs in was sampled to log at DEBUG, and how it buffers its lines
+/// (`None` when it does not, or has answered). `false` outside an invocation.
+pub(crate) fn with_log_choices(f: impl FnOnce(bool, Option<&LogBuffer>) -> bool) -> bool {
     INVOCATION
-        .try_with(|scope| scope.debug_sampled)
+        .try_with(|scope| {
+            let buffer = scope
+                .log_buffer
+                .as_ref()
+                .filter(|_| !scope.closed.load(Ordering::Acquire));
+            f(scope.debug_sampled, buffer)
+        })
         .unwrap_or(false)
+}
+
+/// What the log layer does with a line: see [`hold_line`].
+pub(crate) enum Holding {
+    /// Write it: no buffer holds it.
+    Write,
+    /// The invocation's buffer holds it.
+    Held,
+    /// Too long for a buffer of this many bytes: write it, and say why.
+    TooLong(usize),
+    /// An ERROR line: write these held lines first, then it.
+    FlushFirst(Flushed),
+}
+
+/// Holds `line` (formatted at `level`, without its newline) in the log buffer of the
+/// invocation the caller runs in when it holds that level, or says what else to do with it.
+/// A `notice` (the buffer's own WARN) is never held.
+pub(crate) fn hold_line(
+    level: tracing::Level,
+    notice: bool,
+    line: &[u8],
+    write: &WriteLine,
+) -> Holding {
+    INVOCATION
+        .try_with(|scope| {
+            let Some(buffer) = scope.log_buffer else {
+                return Holding::Write;
+            };
+            if scope.closed.load(Ordering::Acquire) {
+                return Holding::Write;
+            }
+            let Ok(mut held) = scope.held_lines.lock() else {
+                return Holding::Write;
+            };
+            if level == tracing::Level::ERROR {
+                return match held.as_mut() {
+                    Some(held) if buffer.flush_on_error_log => Holding::FlushFirst(held.take()),
+                    _ => Holding::Write,
+                };
+            }
+            if notice || !buffer.holds(level) {
+                return Holding::Write;
+            }
+            match held
+                .get_or_insert_with(|| HeldLines::new(buffer))
+                .hold(line, write)
+            {
+                Ok(()) => Holding::Held,
+                Err(()) => Holding::TooLong(buffer.max_bytes),
+            }
+        })
+        .unwrap_or(Holding::Write)
+}
+
+/// Takes the lines the invocation the caller runs in holds; `None` outside one, when it
+/// buffers nothing, or holds nothing.
+pub(crate) fn take_held_lines() -> Option<Flushed> {
+    INVOCATION
+        .try_with(|scope| {
+            scope
+                .held_lines
+                .lock()
+                .ok()
+                .and_then(|mut held| held.as_mut().map(HeldLines::take))
+        })
+        .ok()
+        .flatten()
 }

@@ -15,6 +15,8 @@ pub(crate) struct LogEvent<'a> {
     pub(crate) fields: &'a [(&'static str, Value)],
     /// The Lambda context keys of the invocation the event happened in.
     pub(crate) context: &'a [(&'static str, Value)],
+    /// The keys the invocation's handler added (`append_keys`), masked.
+    pub(crate) keys: &'a [(String, Value)],
     /// The OpenTelemetry trace id of the event's span.
     pub(crate) trace_id: Option<&'a str>,
     pub(crate) file: Option<&'a str>,

@@ -28,6 +28,8 @@
 //! caller's trace is the parent) or there is no OpenTelemetry id. Secrets are masked before
 //! either format is written, so text and JSON mask the same values.
 
+/// Lines held per invocation, written when it goes wrong.
+pub(crate) mod buffer;
 mod fields;
 /// Keys a handler adds to every line of its invocation.
 pub(crate) mod keys;
@@ -54,6 +56,9 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::Config;
+use crate::invocation::scope::Holding;
+pub use buffer::LogBuffer;
+use buffer::WriteLine;
 use fields::{ContextFields, EventFields};
 use hooks::{EventHooks, LogEvent};
 use line::{Line, Process};
@@ -68,12 +73,14 @@ pub(crate) const MAX_LINE_BYTES: usize = 262_144 - 26;
 
 /// What the log layer sees: the events and spans `log_filter` enables (the log level), the
 /// invocation span always, because every line of an invocation takes its Lambda context keys
-/// from it, at any level, and, when debug sampling is on (`sample_rate` above 0), the DEBUG
-/// events of the invocations sampled. Other layers have their own filters: the log level
+/// from it, at any level, and, per invocation, the DEBUG events of the invocations sampled to
+/// log at DEBUG (`sample_rate` above 0) and the events the invocation's log buffer holds
+/// (`buffer_level` and more verbose). Other layers have their own filters: the log level
 /// decides which lines are printed, never what is traced.
 pub(crate) fn filter<S>(
     log_filter: tracing_subscriber::EnvFilter,
     sample_rate: f64,
+    buffer_level: Option<Level>,
 ) -> impl tracing_subscriber::layer::Filter<S>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -83,28 +90,30 @@ where
         metadata.is_span() && metadata.target() == crate::constants::INVOCATION_SPAN_TARGET
     })
     .with_max_level_hint(Level::INFO);
+    // The most verbose level some invocation may want: DEBUG when sampling; TRACE when
+    // buffering, which holds its level and every more verbose one.
+    let sampling = (sample_rate > 0.0).then_some(Level::DEBUG);
+    let most_verbose = sampling.max(buffer_level.map(|_| Level::TRACE));
     // Asked per event, its answer changing with the invocation: a dynamic filter (a plain
     // `filter_fn` is asked once per call site, and its first answer would stick). Off, its
-    // hint keeps every DEBUG call site disabled, at no cost.
-    let sampling = sample_rate > 0.0;
-    let sampled_debug = DynFilterFn::new(|metadata: &tracing::Metadata<'_>, _: &Context<'_, S>| {
-        metadata.is_event()
-            && *metadata.level() <= Level::DEBUG
-            && crate::invocation::scope::debug_sampled()
-    })
-    .with_callsite_filter(move |metadata| {
-        if sampling && metadata.is_event() && *metadata.level() <= Level::DEBUG {
-            tracing::subscriber::Interest::sometimes()
-        } else {
-            tracing::subscriber::Interest::never()
-        }
-    })
-    .with_max_level_hint(if sampling {
-        LevelFilter::DEBUG
-    } else {
-        LevelFilter::OFF
-    });
-    log_filter.or(invocation_span).or(sampled_debug)
+    // hint keeps every call site it could enable disabled, at no cost.
+    let per_invocation =
+        DynFilterFn::new(|metadata: &tracing::Metadata<'_>, _: &Context<'_, S>| {
+            let level = *metadata.level();
+            metadata.is_event()
+                && crate::invocation::scope::with_log_choices(|sampled, held| {
+                    (sampled && level <= Level::DEBUG) || held.is_some_and(|held| held.holds(level))
+                })
+        })
+        .with_callsite_filter(move |metadata| {
+            if metadata.is_event() && most_verbose.is_some_and(|most| *metadata.level() <= most) {
+                tracing::subscriber::Interest::sometimes()
+            } else {
+                tracing::subscriber::Interest::never()
+            }
+        })
+        .with_max_level_hint(most_verbose.map_or(LevelFilter::OFF, LevelFilter::from_level));
+    log_filter.or(invocation_span).or(per_invocation)
 }
 
 /// The crates of the Lambda runtime whose TRACE events hold whole invocations: lambda_runtime
@@ -128,32 +137,52 @@ fn is_raw_event(metadata: &tracing::Metadata<'_>) -> bool {
 }
 
 /// Writes every event as one line in the configured format, to the writer composed at install
-/// time, after handing it to the hooks.
-pub(crate) struct LogLayer<W> {
+/// time, after handing it to the hooks; or holds it in its invocation's log buffer.
+pub(crate) struct LogLayer {
     /// The subscriber this layer is part of, to read spans' OpenTelemetry ids through
     /// `tracing-opentelemetry` (a weak reference: the subscriber owns the layer).
     dispatch: OnceLock<WeakDispatch>,
     process: Process,
     hooks: EventHooks,
-    make_writer: W,
+    /// Writes a line to the writer composed at install time; shared with the log buffers
+    /// that hold this layer's lines, which write them when they are flushed.
+    write: WriteLine,
 }
 
-impl<W> LogLayer<W> {
+impl LogLayer {
     /// Lines in `config`'s format to `make_writer`; events to `hooks` first.
-    pub(crate) fn new(config: &Config, make_writer: W, hooks: EventHooks) -> Self {
+    pub(crate) fn new<W>(config: &Config, make_writer: W, hooks: EventHooks) -> Self
+    where
+        W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+    {
+        let process = Process::new(config);
+        let format = process.format;
+        let write: WriteLine = std::sync::Arc::new(move |line: &mut Vec<u8>| {
+            // One write per line, so lines from concurrent tasks never interleave. A log line
+            // that cannot be written has nowhere better to go, so the error is dropped.
+            if line.len() <= MAX_LINE_BYTES {
+                line.push(b'\n');
+                let _ = make_writer.make_writer().write_all(line);
+                line.pop();
+            } else {
+                for mut piece in within_limit(line, format, MAX_LINE_BYTES) {
+                    piece.push(b'\n');
+                    let _ = make_writer.make_writer().write_all(&piece);
+                }
+            }
+        });
         Self {
             dispatch: OnceLock::new(),
-            process: Process::new(config),
+            process,
             hooks,
-            make_writer,
+            write,
         }
     }
 }
 
-impl<S, W> Layer<S> for LogLayer<W>
+impl<S> Layer<S> for LogLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
-    W: for<'w> MakeWriter<'w> + 'static,
 {
     /// Off for the whole subscriber, not only this layer: a raw event reaches no span, line or
     /// error report. Decided per call site, once.
@@ -223,6 +252,8 @@ where
             .and_then(|ext| ext.get::<ContextFields>())
             .map_or(&[][..], |c| c.0.as_slice());
 
+        let keys = crate::invocation::scope::invocation_keys();
+        let keys = keys.as_deref().map_or(&[][..], Vec::as_slice);
         // What consumes events besides the line (Rollbar's capture) sees them first: a field
         // it adds (the item's uuid) is on the line, so that one finds the other.
         for hook in self.hooks.iter() {
@@ -233,6 +264,7 @@ where
                 message: fields.message.as_deref().unwrap_or_default(),
                 fields: &fields.fields,
                 context,
+                keys,
                 trace_id: ids.as_ref().map(|(trace, _)| trace.as_str()),
                 file: metadata.file(),
                 line: metadata.line(),
@@ -243,14 +275,31 @@ where
             }
         }
 
-        let keys = crate::invocation::scope::invocation_keys();
+        let level = *event.metadata().level();
+        // A line the crate writes itself in this invocation's context: a log buffer's notice.
+        let notice = |level: Level, message: &str, fields: &[(&'static str, serde_json::Value)]| {
+            let mut line = Vec::new();
+            Line {
+                keys,
+                process: &self.process,
+                level,
+                target: buffer::NOTICE_TARGET,
+                message,
+                context,
+                ids: ids.as_ref(),
+                fields,
+                location: (Some(buffer::NOTICE_TARGET), None),
+            }
+            .write(&mut line);
+            line
+        };
         LINE.with(|line| {
             let mut line = line.borrow_mut();
             line.clear();
             let record = Line {
-                keys: keys.as_deref().map_or(&[][..], Vec::as_slice),
+                keys,
                 process: &self.process,
-                level: *event.metadata().level(),
+                level,
                 target: event.metadata().target(),
                 message: fields.message.as_deref().unwrap_or_default(),
                 context,
@@ -259,22 +308,41 @@ where
                 location: (event.metadata().module_path(), event.metadata().line()),
             };
             record.write(&mut line);
-            // One write per line, so lines from concurrent tasks never interleave. A log line
-            // that cannot be written has nowhere better to go, so the error is dropped.
-            if line.len() <= MAX_LINE_BYTES {
-                line.push(b'\n');
-                let _ = self.make_writer.make_writer().write_all(&line);
-            } else {
-                for mut piece in within_limit(&line, self.process.format, MAX_LINE_BYTES) {
-                    piece.push(b'\n');
-                    let _ = self.make_writer.make_writer().write_all(&piece);
+            let notice_target = event.metadata().target() == buffer::NOTICE_TARGET;
+            match crate::invocation::scope::hold_line(level, notice_target, &line, &self.write) {
+                Holding::Held => {}
+                Holding::Write => (self.write)(&mut line),
+                Holding::TooLong(max_bytes) => {
+                    (self.write)(&mut notice(
+                        Level::WARN,
+                        buffer::TOO_LONG_MESSAGE,
+                        &[
+                            ("line_bytes", line.len().into()),
+                            ("max_bytes", max_bytes.into()),
+                        ],
+                    ));
+                    (self.write)(&mut line);
+                }
+                Holding::FlushFirst(mut flushed) => {
+                    flushed.write_lines();
+                    if flushed.dropped > 0 {
+                        (self.write)(&mut notice(
+                            Level::WARN,
+                            buffer::DROPPED_MESSAGE,
+                            &[
+                                ("dropped_lines", flushed.dropped.into()),
+                                ("max_bytes", flushed.max_bytes.into()),
+                            ],
+                        ));
+                    }
+                    (self.write)(&mut line);
                 }
             }
         });
     }
 }
 
-impl<W> LogLayer<W> {
+impl LogLayer {
     /// The OpenTelemetry trace and span ids of a span, when it has valid ones.
     fn otel_ids(&self, id: &Id) -> Option<(String, String)> {
         let dispatch = self.dispatch.get()?.upgrade()?;

@@ -239,6 +239,10 @@ impl Reporter {
         for (key, value) in event.context {
             custom.insert((*key).to_owned(), value.clone());
         }
+        // As on the line: a field of the event wins over an added key of the same name.
+        for (key, value) in event.keys {
+            custom.entry(key.as_str()).or_insert_with(|| value.clone());
+        }
         custom.remove("rollbar_level");
         let uuid = self.enqueue(level, body, custom, event.trace_id);
         if asked {
@@ -475,6 +479,7 @@ pub(super) mod tests {
             message: "something happened",
             fields,
             context: &[],
+            keys: &[],
             trace_id: None,
             file: Some("src/handler.rs"),
             line: Some(7),
@@ -685,6 +690,72 @@ pub(super) mod tests {
         let deadline = Instant::now() + std::time::Duration::from_millis(100);
         let lost = runtime.block_on(reporter.flush(deadline));
         assert_eq!(lost.over_cap, 1);
+    }
+
+    /// An item carries what its line carries: the tenant Lambda handed the invocation and the
+    /// keys its handler added (`append_keys`, masked), a field of the event winning over an
+    /// added key of the same name; two invocations at once never carry each other's.
+    #[test]
+    fn an_item_carries_its_invocations_tenant_and_added_keys() {
+        use crate::invocation::InvocationLayer;
+        use lambda_http::RequestExt as _;
+        use tower::{Layer as _, ServiceExt as _};
+
+        let reporter = Arc::new(reporter(&[(
+            ROLLBAR_ENDPOINT,
+            "http://127.0.0.1:1/api/1/item/",
+        )]));
+        let handler = tower::service_fn(|request: lambda_http::Request| async move {
+            let me = request.lambda_context().request_id;
+            crate::append_keys([
+                ("order", me),
+                ("session_token", "tok-x9".to_owned()),
+                ("handle", "added".to_owned()),
+            ]);
+            tokio::task::yield_now().await;
+            tracing::error!(handle = "from the event", "failed");
+            Ok::<_, crate::failure::BoxError>("ok")
+        });
+        let request = |id: &str| {
+            let mut context = lambda_http::Context::default();
+            context.request_id = id.into();
+            context.tenant_id = Some(format!("tenant-of-{id}"));
+            crate::invocation::tests::event().with_lambda_context(context)
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let hooks = crate::logs::hooks::EventHooks::new(vec![
+            Arc::clone(&reporter) as Arc<dyn crate::logs::hooks::EventHook>
+        ]);
+        crate::logs::testing::capture_hooked(
+            crate::logs::testing::config(crate::config::LogFormat::Json),
+            tracing_subscriber::filter::LevelFilter::INFO,
+            hooks,
+            || {
+                runtime.block_on(async {
+                    let layer = InvocationLayer::default();
+                    let (a, b) = tokio::join!(
+                        layer.layer(handler).oneshot(request("req-a")),
+                        layer.layer(handler).oneshot(request("req-b")),
+                    );
+                    assert_eq!(a.unwrap().status(), 200);
+                    assert_eq!(b.unwrap().status(), 200);
+                })
+            },
+        );
+        let items = queued(&reporter);
+        assert_eq!(items.len(), 2);
+        for item in &items {
+            let custom = &item["data"]["custom"];
+            let id = custom["function_request_id"].as_str().unwrap();
+            assert_eq!(custom["order"], id, "{custom:#}");
+            assert_eq!(custom["tenant_id"], format!("tenant-of-{id}"), "{custom:#}");
+            assert_eq!(custom["session_token"], REDACTED, "{custom:#}");
+            assert_eq!(custom["handle"], "from the event", "{custom:#}");
+        }
+        assert!(!items.iter().any(|item| item.to_string().contains("tok-x9")));
     }
 
     /// What a handler reports before it returns its future (in `Service::call`) belongs to its
