@@ -178,7 +178,7 @@ fn round_problems(binary: &std::path::PathBuf, flavor: &str) -> Vec<String> {
     }
     check_log_lines(&log_lines, &orders, &mut problems);
     check_metrics(&documents, &orders, &mut problems);
-    check_rollbar(&rollbar.items(), &orders, &mut problems);
+    check_rollbar(&rollbar.items(), &orders, &log_lines, &mut problems);
     problems
 }
 
@@ -466,9 +466,10 @@ fn metric_sum(value: &Value) -> f64 {
     }
 }
 
-/// One Rollbar item per odd order, at level error, with its message, request id and trace ids;
-/// no value in an item is another invocation's.
-fn check_rollbar(items: &[Item], orders: &[Order], problems: &mut Vec<String>) {
+/// One Rollbar item per odd order, at level error, with its message, request id, tenant,
+/// added key and trace ids, named by its ERROR line (`rollbar_uuid`); no value in an item is
+/// another invocation's.
+fn check_rollbar(items: &[Item], orders: &[Order], lines: &[Value], problems: &mut Vec<String>) {
     let by_id: HashMap<&str, &Order> = orders
         .iter()
         .map(|order| (order.request_id.as_str(), order))
@@ -488,10 +489,23 @@ fn check_rollbar(items: &[Item], orders: &[Order], problems: &mut Vec<String>) {
             continue;
         };
         *reported.entry(order.n).or_default() += 1;
+        let named = lines.iter().any(|line| {
+            line["level"] == "ERROR"
+                && line["function_request_id"] == order.request_id.as_str()
+                && line["rollbar_uuid"] == data["uuid"]
+        });
+        if !named {
+            problems.push(format!(
+                "order {}: no ERROR line of its own names its Rollbar item {}",
+                order.n, data["uuid"]
+            ));
+        }
         let message = format!("order {} failed", order.n);
         let expected = [
             (&data["level"], Value::from("error")),
             (&data["body"]["message"]["body"], Value::from(message)),
+            (&custom["tenant_id"], Value::from(order.tenant_id.as_str())),
+            (&custom["order"], Value::from(order.n)),
             (&custom["trace_id"], Value::from(order.trace_id.as_str())),
             (
                 &custom["xray_trace_id"],
