@@ -32,6 +32,10 @@ pub const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:b
 pub struct Invocation {
     /// `Lambda-Runtime-Aws-Request-Id`.
     pub request_id: String,
+    /// `Lambda-Runtime-Trace-Id`: the invocation's own X-Ray trace (`Root=1-..;Parent=..;..`).
+    pub trace_header: String,
+    /// `Lambda-Runtime-Aws-Tenant-Id`, when tenants are handed out.
+    pub tenant_id: Option<String>,
     /// When the event was written to the function's `/next`.
     pub handed_out: Instant,
     /// When the whole response (or error) had been read.
@@ -100,7 +104,9 @@ impl RuntimeApi {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// Queues `count` copies of `event`; each `/next` takes one.
+    /// Queues `count` copies of `event`; each `/next` takes one, in the order queued: events
+    /// queued one at a time go to the invocations in that order, the first to
+    /// `invocations()[0]`, however many loops ask at once.
     pub fn queue(&self, event: &[u8], count: usize) {
         if count == 0 {
             return;
@@ -313,15 +319,18 @@ impl RuntimeApi {
         );
         state.in_flight += 1;
         state.max_in_flight = state.max_in_flight.max(state.in_flight);
+        let tenant = format!("tenant-{number}");
+        let tenant_id = state.tenants.then(|| tenant.clone());
         state.invocations.push(Invocation {
             request_id: request_id.clone(),
+            trace_header: trace.clone(),
+            tenant_id,
             handed_out: Instant::now(),
             posted: None,
             next: None,
             response: Vec::new(),
             failed: false,
         });
-        let tenant = format!("tenant-{number}");
         let mut headers = vec![
             ("Content-Type", "application/json"),
             ("Lambda-Runtime-Aws-Request-Id", request_id.as_str()),
