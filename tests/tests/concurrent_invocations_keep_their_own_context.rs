@@ -389,7 +389,8 @@ fn epoch_millis(timestamp: &str) -> Option<f64> {
     Some(((days * 24 + hour) * 60 + minute) as f64 * 60_000.0 + seconds * 1000.0)
 }
 
-/// Each invocation publishes its own EMF document with `fixture.orders` = n and its ids; no
+/// Each invocation publishes its own EMF document with `fixture.orders` = n and its ids and
+/// tenant; no
 /// document names ids of another, and every n is counted once (a count recorded outside its
 /// invocation would land in a document without a request id); every invocation is counted,
 /// the cold start once.
@@ -417,11 +418,11 @@ fn check_metrics(documents: &[Value], orders: &[Order], problems: &mut Vec<Strin
             ));
             continue;
         };
-        for key in ["xray_trace_id", "trace_id"] {
-            let own = if key == "trace_id" {
-                &order.trace_id
-            } else {
-                &order.xray_trace_id
+        for key in ["xray_trace_id", "trace_id", "tenant_id"] {
+            let own = match key {
+                "trace_id" => &order.trace_id,
+                "tenant_id" => &order.tenant_id,
+                _ => &order.xray_trace_id,
             };
             if document[key] != own.as_str() {
                 problems.push(format!(

@@ -271,6 +271,7 @@ fn close_metrics(
             xray_trace_id: summary.xray_trace_id.clone(),
             trace_id: (trace_id != opentelemetry::trace::TraceId::INVALID)
                 .then(|| trace_id.to_string()),
+            tenant_id: summary.tenant_id.clone(),
         },
     };
     // Taken out first: closing may log (`LAMBDA_TELEMETRY_METRICS_REQUIRED`), never under a lock.

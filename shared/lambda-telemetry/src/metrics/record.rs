@@ -242,6 +242,8 @@ pub(crate) struct InvocationIds {
     pub(crate) xray_trace_id: Option<String>,
     /// The W3C trace id, 32 hex digits (`trace_id`).
     pub(crate) trace_id: Option<String>,
+    /// The tenant Lambda's tenant isolation mode handed the invocation (`tenant_id`).
+    pub(crate) tenant_id: Option<String>,
 }
 
 /// One group of series as a flush hands it to the sinks: one invocation's metrics (or, for

@@ -28,7 +28,7 @@ pub(super) const MAX_DIMENSION_NAME_CHARS: usize = 250;
 
 /// The line's own keys, and those the log contract reads (Lambda's level filter, the saved
 /// Logs Insights queries): no metric, dimension, label or metadata entry may take their names.
-const RESERVED_KEYS: [&str; 9] = [
+const RESERVED_KEYS: [&str; 10] = [
     "_aws",
     metric_keys::SERVICE,
     log_keys::TIMESTAMP,
@@ -38,6 +38,7 @@ const RESERVED_KEYS: [&str; 9] = [
     log_keys::FUNCTION_REQUEST_ID,
     log_keys::XRAY_TRACE_ID,
     log_keys::TRACE_ID,
+    log_keys::TENANT_ID,
 ];
 
 /// What every document of a sink shares.
@@ -178,6 +179,7 @@ fn own_members(group: &Recorded, emf: &Emf) -> Vec<(&'static str, String)> {
             (log_keys::FUNCTION_REQUEST_ID, &ids.request_id),
             (log_keys::XRAY_TRACE_ID, &ids.xray_trace_id),
             (log_keys::TRACE_ID, &ids.trace_id),
+            (log_keys::TENANT_ID, &ids.tenant_id),
         ] {
             if let Some(id) = id {
                 own.push((key, json_string(id)));

@@ -25,6 +25,7 @@ fn ids() -> InvocationIds {
         request_id: Some("8476a536-e9f4-11e8-9739-2dfe598c3fcd".into()),
         xray_trace_id: Some("1-5759e988-bd862e3fe1be46a994272793".into()),
         trace_id: Some("5759e988bd862e3fe1be46a994272793".into()),
+        tenant_id: Some("tenant-7".into()),
     }
 }
 
@@ -100,6 +101,8 @@ fn an_invocations_metrics_are_one_valid_document_with_its_ids_and_sets() {
     );
     assert_eq!(doc["xray_trace_id"], "1-5759e988-bd862e3fe1be46a994272793");
     assert_eq!(doc["trace_id"], "5759e988bd862e3fe1be46a994272793");
+    // As on its log lines: a tenant's metrics are found by `tenant_id` in Logs Insights.
+    assert_eq!(doc["tenant_id"], "tenant-7");
     assert!(doc.get("message").is_none() && doc.get("duration_ms").is_none());
     assert!(doc.get("level").is_none(), "INFO is what Lambda assumes");
 }

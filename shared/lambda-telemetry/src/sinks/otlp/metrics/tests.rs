@@ -36,6 +36,7 @@ fn group(series: Vec<Series>, dimensions: &[(&str, &str)], trace: Option<&str>) 
         request_id: Some(format!("req-{}", &trace[..4])),
         xray_trace_id: None,
         trace_id: Some(trace.to_owned()),
+        tenant_id: None,
     });
     Recorded::builtin(series, dimensions, Vec::new(), ids)
 }
