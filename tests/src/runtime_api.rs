@@ -519,6 +519,29 @@ impl Function {
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+
+    /// Sends the process SIGTERM, as Lambda does when it ends an execution environment.
+    pub fn terminate(&self) {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "SIGTERM sent");
+    }
+
+    /// The exit status, once the process has exited within `timeout`.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 impl Drop for Function {
@@ -526,4 +549,25 @@ impl Drop for Function {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The API Gateway event of order n for the `overlapping-handler` fixture:
+/// `GET /orders?n=<n>&hold_ms=<hold_ms>` (its handler then takes `hold_ms` more to answer).
+pub fn order_event(n: u64, hold_ms: u64) -> Vec<u8> {
+    let path = crate::workspace_root().join("events/home.json");
+    let mut event: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    for pointer in [
+        "/path",
+        "/resource",
+        "/requestContext/path",
+        "/requestContext/resourcePath",
+    ] {
+        *event.pointer_mut(pointer).expect("in the fixture") = "/orders".into();
+    }
+    let (n, hold_ms) = (n.to_string(), hold_ms.to_string());
+    event["queryStringParameters"] = serde_json::json!({ "n": n, "hold_ms": hold_ms });
+    event["multiValueQueryStringParameters"] =
+        serde_json::json!({ "n": [n], "hold_ms": [hold_ms] });
+    serde_json::to_vec(&event).unwrap()
 }

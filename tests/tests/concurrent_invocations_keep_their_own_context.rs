@@ -98,23 +98,6 @@ impl Order {
     }
 }
 
-/// The API Gateway event of order n: `GET /orders?n=<n>`.
-fn order_event(n: u64) -> Vec<u8> {
-    let path = tests::workspace_root().join("events/home.json");
-    let mut event: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    for pointer in [
-        "/path",
-        "/resource",
-        "/requestContext/path",
-        "/requestContext/resourcePath",
-    ] {
-        *event.pointer_mut(pointer).expect("in the fixture") = "/orders".into();
-    }
-    event["queryStringParameters"] = serde_json::json!({ "n": n.to_string() });
-    event["multiValueQueryStringParameters"] = serde_json::json!({ "n": [n.to_string()] });
-    serde_json::to_vec(&event).unwrap()
-}
-
 /// Serves the 16 orders in a fresh process on `flavor`; returns every broken rule found.
 fn round_problems(binary: &std::path::PathBuf, flavor: &str) -> Vec<String> {
     let rollbar = RollbarApi::start(Answer::Status(200, None));
@@ -125,7 +108,7 @@ fn round_problems(binary: &std::path::PathBuf, flavor: &str) -> Vec<String> {
     api.set_post_delay(Duration::from_millis(5));
     // Queued one at a time: the n-th invocation gets order n.
     for n in 1..=ORDERS {
-        api.queue(&order_event(n), 1);
+        api.queue(&tests::runtime_api::order_event(n, 0), 1);
     }
     let function = Function::start(
         binary,

@@ -200,9 +200,10 @@ impl Telemetry {
     /// loop of the crate's own (see the `runtime` module for why not `lambda_http::run`).
     /// Invocations run one at a time, or as many at once as Lambda Managed Instances allow
     /// (`AWS_LAMBDA_MAX_CONCURRENCY`). An HTTP event lambda_http cannot make a request of is
-    /// answered 400 without calling `handler`. Telemetry is flushed after each response, and
-    /// once more on SIGTERM or SIGINT, after which this returns `Ok`; an unreachable Runtime
-    /// API is [`Error::Runtime`].
+    /// answered 400 without calling `handler`. Telemetry is flushed after each response. On
+    /// SIGTERM or SIGINT no more invocations are asked for, those in flight are answered
+    /// (within the flush budget), telemetry is flushed once more, and this returns `Ok`; an
+    /// unreachable Runtime API is [`Error::Runtime`].
     pub async fn run<S>(&self, handler: S) -> Result<()>
     where
         S: Service<Request> + Clone + Send + 'static,
@@ -218,19 +219,39 @@ impl Telemetry {
         if let Some(route) = &self.config.route {
             invocation = invocation.with_route(route.as_str());
         }
+        let drain = Arc::new(runtime::Drain::default());
         let serve = runtime::serve(
             &self.config,
             invocation,
             handler,
             Arc::clone(&self.pipeline),
+            Arc::clone(&drain),
         );
+        tokio::pin!(serve);
         tokio::select! {
-            served = serve => served.map_err(Error::Runtime),
-            () = shutdown::signal() => {
-                self.pipeline.shutdown().await;
-                Ok(())
-            }
+            served = &mut serve => return served.map_err(Error::Runtime),
+            () = shutdown::signal() => {}
         }
+        // The invocations handed out are answered and flushed first, within the flush budget;
+        // no more are asked for. Then the loops (waiting for work) are dropped.
+        drain.stop();
+        let answered = async {
+            tokio::select! {
+                _ = &mut serve => {}
+                () = drain.idle() => {}
+            }
+        };
+        if tokio::time::timeout(self.pipeline.budget(), answered)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                in_flight = drain.in_flight(),
+                "shutting down before these invocations were answered (the flush budget ran out)"
+            );
+        }
+        self.pipeline.shutdown().await;
+        Ok(())
     }
 }
 

@@ -67,6 +67,13 @@ async fn handle(request: Request) -> Result<Response<Body>, Error> {
         lambda_telemetry::metrics::counter!("fixture.orders").increment(n);
     })
     .await?;
+    // `?hold_ms=`: a slow handler, still running when the process is told to end.
+    let hold_ms: u64 = request
+        .query_string_parameters_ref()
+        .and_then(|query| query.first("hold_ms"))
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or(0);
+    tokio::time::sleep(Duration::from_millis(hold_ms)).await;
     if n % 2 == 1 {
         tracing::error!("order {n} failed");
         return Ok(answer(500, format!("order {n} failed"))?);

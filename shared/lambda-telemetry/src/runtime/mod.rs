@@ -60,12 +60,15 @@ use crate::sinks::Pipeline;
 
 /// Checking an event before lambda_http converts it.
 mod check;
+/// The invocations in flight when the process is told to end.
+mod drain;
 /// The event as the handler's request.
 mod event;
 /// The headers as the event carried them.
 mod headers;
 
 use check::RejectMalformed;
+pub(crate) use drain::Drain;
 use event::{Unread, http_request, parse_event};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -88,6 +91,7 @@ pub(crate) async fn serve<S>(
     invocation: InvocationLayer,
     handler: S,
     pipeline: Arc<Pipeline>,
+    drain: Arc<Drain>,
 ) -> Result<(), BoxError>
 where
     S: Service<Request> + Clone + Send + 'static,
@@ -123,6 +127,7 @@ where
         client,
         config: Arc::new(lambda_config(config)),
         pipeline,
+        drain,
     };
     if loops == 1 {
         return worker.run(service).await;
@@ -189,6 +194,8 @@ struct Worker {
     client: Arc<PooledClient>,
     config: Arc<LambdaConfig>,
     pipeline: Arc<Pipeline>,
+    /// Counts the invocations in flight; says when to ask for no more.
+    drain: Arc<Drain>,
 }
 
 /// What is posted for an invocation.
@@ -209,6 +216,9 @@ impl Worker {
         S: Service<Request, Response = Response<Body>, Error = BoxError>,
     {
         loop {
+            if self.drain.stopping() {
+                return Ok(());
+            }
             let next = self.client.call(api_request(Method::GET, NEXT)?).await?;
             // `cargo lambda watch` answers 204 when it has nothing to hand out; lambda_runtime
             // asks again too.
@@ -218,6 +228,8 @@ impl Worker {
             if !next.status().is_success() {
                 return Err(format!("the Runtime API answered {} to /next", next.status()).into());
             }
+            // Until its answer is posted and its telemetry flushed.
+            let _in_flight = self.drain.begin();
             let (parts, body) = next.into_parts();
             let headers = parts.headers;
             let request_id = headers

@@ -139,6 +139,11 @@ impl Pipeline {
         loss.say(self.budget);
     }
 
+    /// How long a flush may take.
+    pub(crate) fn budget(&self) -> Duration {
+        self.budget
+    }
+
     /// Starts what sinks do between invocations (CloudWatch Logs' shipping every few seconds).
     pub(crate) fn start_background(&self) {
         for sink in &self.sinks {
