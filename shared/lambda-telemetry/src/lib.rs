@@ -274,6 +274,7 @@ where
         .with(
             log_layer.with_filter(logs::filter(
                 log_filter,
+                &config.log_filter,
                 config.debug_sample_rate(&mut Vec::new()),
                 config
                     .log_buffer(&mut Vec::new())
@@ -296,6 +297,13 @@ fn install(config: Config) -> Telemetry {
         ));
         EnvFilter::new(constants::DEFAULT_LOG_LEVEL)
     });
+    if let Some(name) = config.unreadable_log_level {
+        problems.push(SettingProblem::new(
+            name,
+            "is not a level (TRACE, DEBUG, INFO, WARN, ERROR; FATAL, CRITICAL; SILENT); the next \
+             log level setting is read",
+        ));
+    }
     // Read again where it is used (the filter, the lines, the invocation layer); said here.
     config.debug_sample_rate(&mut problems);
     let log_buffer = config.log_buffer(&mut problems);

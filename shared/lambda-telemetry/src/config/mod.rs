@@ -95,6 +95,9 @@ pub struct Config {
     pub(crate) log_sample_rate: Setting<f64>,
     /// Log buffering's settings, or the buffering given in code.
     pub(crate) log_buffer: LogBufferSettings,
+    /// The first of `AWS_LAMBDA_LOG_LEVEL` and `POWERTOOLS_LOG_LEVEL` set to something that is
+    /// not a level: said at start, as the log filter's problem.
+    pub(crate) unreadable_log_level: Option<&'static str>,
     /// `AWS_LAMBDA_LOG_LEVEL` (Lambda's advanced logging controls) when it is a level: Lambda
     /// drops the JSON lines below it, held lines flushed too.
     pub(crate) lambda_log_level: Option<tracing::Level>,
@@ -161,6 +164,11 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_owned()),
             log_sample_rate: Setting::read(&[POWERTOOLS_LOGGER_SAMPLE_RATE], &var),
             log_buffer: LogBufferSettings::from_lookup(&var),
+            unreadable_log_level: [AWS_LAMBDA_LOG_LEVEL, POWERTOOLS_LOG_LEVEL]
+                .into_iter()
+                .find(|name| {
+                    var(name).is_some_and(|level| lambda_level_directive(&level).is_none())
+                }),
             lambda_log_level: var(AWS_LAMBDA_LOG_LEVEL)
                 .and_then(|level| lambda_level_directive(&level))
                 .and_then(|level| level.parse().ok()),
@@ -641,6 +649,14 @@ mod tests {
         assert_eq!(powertools("CRITICAL"), "error");
         assert_eq!(powertools("SILENT"), "off");
         assert_eq!(powertools("loud"), "info");
+        assert_eq!(
+            config(&[("POWERTOOLS_LOG_LEVEL", "loud")]).unreadable_log_level,
+            Some("POWERTOOLS_LOG_LEVEL")
+        );
+        assert_eq!(
+            config(&[("POWERTOOLS_LOG_LEVEL", "warn")]).unreadable_log_level,
+            None
+        );
         assert_eq!(
             config(&[
                 ("POWERTOOLS_LOG_LEVEL", "DEBUG"),

@@ -260,10 +260,10 @@ pub(crate) enum Holding {
 
 /// Holds `line` (formatted at `level`, without its newline) in the log buffer of the
 /// invocation the caller runs in when it holds that level, or says what else to do with it.
-/// A `notice` (the buffer's own WARN) is never held.
+/// A line `never_held` (the buffer's own WARN, a line a Rollbar item names) is written.
 pub(crate) fn hold_line(
     level: tracing::Level,
-    notice: bool,
+    never_held: bool,
     line: &[u8],
     write: &WriteLine,
 ) -> Holding {
@@ -272,19 +272,21 @@ pub(crate) fn hold_line(
             let Some(buffer) = scope.log_buffer else {
                 return Holding::Write;
             };
-            if scope.closed.load(Ordering::Acquire) {
-                return Holding::Write;
-            }
             let Ok(mut held) = scope.held_lines.lock() else {
                 return Holding::Write;
             };
+            // Read under the lock `close` empties the buffer under: a line held after that
+            // would be held for no one.
+            if scope.closed.load(Ordering::Acquire) {
+                return Holding::Write;
+            }
             if level == tracing::Level::ERROR {
                 return match held.as_mut() {
                     Some(held) if buffer.flush_on_error_log => Holding::FlushFirst(held.take()),
                     _ => Holding::Write,
                 };
             }
-            if notice || !buffer.holds(level) {
+            if never_held || !buffer.holds(level) {
                 return Holding::Write;
             }
             match held

@@ -73,47 +73,78 @@ pub(crate) const MAX_LINE_BYTES: usize = 262_144 - 26;
 
 /// What the log layer sees: the events and spans `log_filter` enables (the log level), the
 /// invocation span always, because every line of an invocation takes its Lambda context keys
-/// from it, at any level, and, per invocation, the DEBUG events of the invocations sampled to
-/// log at DEBUG (`sample_rate` above 0) and the events the invocation's log buffer holds
-/// (`buffer_level` and more verbose). Other layers have their own filters: the log level
-/// decides which lines are printed, never what is traced.
+/// from it, at any level, and, per invocation, the events of an invocation sampled to log at
+/// DEBUG (`sample_rate` above 0) and those its log buffer holds (at `buffer_level`), each as
+/// the log filter's `directives` would enable them at that level (see [`raised`]). Other
+/// layers have their own filters: the log level decides which lines are printed, never what
+/// is traced.
 pub(crate) fn filter<S>(
     log_filter: tracing_subscriber::EnvFilter,
+    directives: &str,
     sample_rate: f64,
     buffer_level: Option<Level>,
-) -> impl tracing_subscriber::layer::Filter<S>
+) -> impl tracing_subscriber::layer::Filter<S> + use<S>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    use tracing_subscriber::filter::{DynFilterFn, FilterExt as _, LevelFilter, filter_fn};
+    use tracing_subscriber::filter::{DynFilterFn, FilterExt as _, filter_fn};
     let invocation_span = filter_fn(|metadata| {
         metadata.is_span() && metadata.target() == crate::constants::INVOCATION_SPAN_TARGET
     })
     .with_max_level_hint(Level::INFO);
-    // The most verbose level some invocation may want: DEBUG when sampling; TRACE when
-    // buffering, which holds its level and every more verbose one.
-    let sampling = (sample_rate > 0.0).then_some(Level::DEBUG);
-    let most_verbose = sampling.max(buffer_level.map(|_| Level::TRACE));
-    // Asked per event, its answer changing with the invocation: a dynamic filter (a plain
-    // `filter_fn` is asked once per call site, and its first answer would stick). Off, its
-    // hint keeps every call site it could enable disabled, at no cost.
-    let per_invocation =
-        DynFilterFn::new(|metadata: &tracing::Metadata<'_>, _: &Context<'_, S>| {
-            let level = *metadata.level();
+    let off = || tracing_subscriber::EnvFilter::new("off");
+    // Which events each would enable is decided per call site, by level and target; whether
+    // the invocation the event happens in is sampled or buffering, per event: a dynamic filter
+    // (a plain `filter_fn` is asked once per call site, and its first answer would stick).
+    let sampled = match sample_rate > 0.0 {
+        true => raised(directives, Level::DEBUG),
+        false => off(),
+    }
+    .and(DynFilterFn::new(
+        |metadata: &tracing::Metadata<'_>, _: &Context<'_, S>| {
+            metadata.is_event() && crate::invocation::scope::with_log_choices(|sampled, _| sampled)
+        },
+    ));
+    let held = match buffer_level {
+        Some(level) => raised(directives, level),
+        None => off(),
+    }
+    .and(DynFilterFn::new(
+        |metadata: &tracing::Metadata<'_>, _: &Context<'_, S>| {
             metadata.is_event()
-                && crate::invocation::scope::with_log_choices(|sampled, held| {
-                    (sampled && level <= Level::DEBUG) || held.is_some_and(|held| held.holds(level))
+                && crate::invocation::scope::with_log_choices(|_, held| {
+                    held.is_some_and(|held| held.holds(*metadata.level()))
                 })
-        })
-        .with_callsite_filter(move |metadata| {
-            if metadata.is_event() && most_verbose.is_some_and(|most| *metadata.level() <= most) {
-                tracing::subscriber::Interest::sometimes()
-            } else {
-                tracing::subscriber::Interest::never()
-            }
-        })
-        .with_max_level_hint(most_verbose.map_or(LevelFilter::OFF, LevelFilter::from_level));
-    log_filter.or(invocation_span).or(per_invocation)
+        },
+    ));
+    log_filter.or(invocation_span).or(sampled).or(held)
+}
+
+/// The log filter's `directives` with their default level (a directive that names no target,
+/// `info`) made `level` where it is less verbose: what the log would write at `level`. A
+/// directive for a target keeps its level (`hyper=warn` stays quiet in a sampled or buffering
+/// invocation), and a default of `off` stays off. Directives that do not parse are read as the
+/// default log level, as `init` reads them.
+fn raised(directives: &str, level: Level) -> tracing_subscriber::EnvFilter {
+    use tracing_subscriber::filter::LevelFilter;
+    let raise = |directives: &str| {
+        directives
+            .split(',')
+            .map(str::trim)
+            .filter(|directive| !directive.is_empty())
+            .map(|directive| match directive.parse::<LevelFilter>() {
+                // In `tracing`, the more verbose level is the greater.
+                Ok(default) if default != LevelFilter::OFF && default < level => {
+                    level.as_str().to_ascii_lowercase()
+                }
+                _ => directive.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    tracing_subscriber::EnvFilter::try_new(raise(directives)).unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(raise(crate::constants::DEFAULT_LOG_LEVEL))
+    })
 }
 
 /// The crates of the Lambda runtime whose TRACE events hold whole invocations: lambda_runtime
@@ -254,6 +285,7 @@ where
 
         let keys = crate::invocation::scope::invocation_keys();
         let keys = keys.as_deref().map_or(&[][..], Vec::as_slice);
+        let event_fields = fields.fields.len();
         // What consumes events besides the line (Rollbar's capture) sees them first: a field
         // it adds (the item's uuid) is on the line, so that one finds the other.
         for hook in self.hooks.iter() {
@@ -274,6 +306,9 @@ where
                 fields.fields.push(field);
             }
         }
+        // A line a hook added to (a Rollbar item's uuid) is written at once, never held: the
+        // item is sent whether the invocation fails or not, and must find its line.
+        let hooked = fields.fields.len() > event_fields;
 
         let level = *event.metadata().level();
         // A line the crate writes itself in this invocation's context: a log buffer's notice.
@@ -308,8 +343,8 @@ where
                 location: (event.metadata().module_path(), event.metadata().line()),
             };
             record.write(&mut line);
-            let notice_target = event.metadata().target() == buffer::NOTICE_TARGET;
-            match crate::invocation::scope::hold_line(level, notice_target, &line, &self.write) {
+            let never_held = hooked || event.metadata().target() == buffer::NOTICE_TARGET;
+            match crate::invocation::scope::hold_line(level, never_held, &line, &self.write) {
                 Holding::Held => {}
                 Holding::Write => (self.write)(&mut line),
                 Holding::TooLong(max_bytes) => {

@@ -34,6 +34,22 @@ where
     F: Fn(String) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Result<&'static str, BoxError>> + Send + 'static,
 {
+    let level = tracing_subscriber::filter::LevelFilter::INFO;
+    serve_at_once_at(config, level, ids, handler, then)
+}
+
+/// [`serve_at_once`] at the log level `level`.
+fn serve_at_once_at<F, Fut>(
+    config: Config,
+    level: tracing_subscriber::filter::LevelFilter,
+    ids: &[&str],
+    handler: F,
+    then: impl Future<Output = ()>,
+) -> Vec<Value>
+where
+    F: Fn(String) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<&'static str, BoxError>> + Send + 'static,
+{
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -49,19 +65,15 @@ where
             .layer(service.clone())
             .oneshot(event().with_lambda_context(context))
     });
-    let lines = crate::logs::testing::capture_with(
-        config,
-        tracing_subscriber::filter::LevelFilter::INFO,
-        || {
-            runtime.block_on(async {
-                tracing::debug!("at start-up, never held");
-                for response in futures_util::future::join_all(requests).await {
-                    response.unwrap();
-                }
-                then.await;
-            })
-        },
-    );
+    let lines = crate::logs::testing::capture_with(config, level, || {
+        runtime.block_on(async {
+            tracing::debug!("at start-up, never held");
+            for response in futures_util::future::join_all(requests).await {
+                response.unwrap();
+            }
+            then.await;
+        })
+    });
     lines
         .iter()
         .map(|line| serde_json::from_str(line).unwrap())
@@ -107,7 +119,7 @@ fn held_lines_come_before_their_invocations_error_in_order_and_are_dropped_other
             tracing::debug!("{me} one");
             // Later than the first by more than the timestamps' millisecond.
             tokio::time::sleep(Duration::from_millis(3)).await;
-            tracing::trace!("{me} two");
+            tracing::debug!("{me} two");
             tracing::info!("{me} info, written at once");
             tokio::task::yield_now().await;
             if me == "req-a" {
@@ -143,7 +155,7 @@ fn held_lines_come_before_their_invocations_error_in_order_and_are_dropped_other
     assert!(stamp("req-a one") < stamp("req-a two"), "{of_a:#?}");
     assert!(stamp("req-a two") < stamp("req-a failed"), "{of_a:#?}");
     let held = of_a.iter().find(|l| l["message"] == "req-a two").unwrap();
-    assert_eq!(held["level"], "TRACE");
+    assert_eq!(held["level"], "DEBUG");
     let failed = of_a
         .iter()
         .find(|l| l["message"] == "req-a failed")
@@ -157,6 +169,44 @@ fn held_lines_come_before_their_invocations_error_in_order_and_are_dropped_other
             .any(|l| l["message"] == "at start-up, never held"),
         "outside an invocation the log level alone decides"
     );
+}
+
+/// The buffer holds what the log would write at the buffer's level: the log filter's
+/// default level is raised to it, a crate's own directive keeps its level (`noisy=warn` stays
+/// quiet), TRACE is held only by a buffer at TRACE, and a log that is `off` (Powertools'
+/// `SILENT`) holds and writes nothing, failure or not.
+#[test]
+fn the_buffer_holds_what_the_log_would_write_at_its_level() {
+    let handler = |_| async {
+        tracing::debug!("app debug");
+        tracing::trace!("app trace");
+        tracing::debug!(target: "noisy", "noisy debug");
+        tracing::warn!(target: "noisy", "noisy warn");
+        tracing::error!("failed");
+        Ok("ok")
+    };
+    let at = |level: Level, directives: &str| {
+        let config = config(LogBuffer::at(level)).with_log_filter(directives);
+        let filter = directives.split(',').next().unwrap().parse().unwrap();
+        let lines = serve_at_once_at(config, filter, &["req-a"], handler, async {});
+        messages(&lines, "req-a")
+    };
+    assert_eq!(
+        at(Level::DEBUG, "info,noisy=warn"),
+        // WARN is written at once, the held lines before the error.
+        ["noisy warn", "app debug", "failed"]
+    );
+    assert_eq!(
+        at(Level::TRACE, "info,noisy=warn"),
+        // A buffer at TRACE holds TRACE only (Powertools' `bufferAtVerbosity`): the DEBUG line
+        // is neither held nor, at INFO, written.
+        ["noisy warn", "app trace", "failed"]
+    );
+    assert_eq!(
+        at(Level::DEBUG, "info"),
+        ["noisy warn", "app debug", "noisy debug", "failed"]
+    );
+    assert!(at(Level::DEBUG, "off").is_empty());
 }
 
 /// "Older logs are removed from the buffer to make room for new logs ... we emit a warning

@@ -758,6 +758,65 @@ pub(super) mod tests {
         assert!(!items.iter().any(|item| item.to_string().contains("tok-x9")));
     }
 
+    /// A line a Rollbar item names by its `rollbar_uuid` is written, never held by log
+    /// buffering: the item is sent whether the invocation fails or not, and the line is how
+    /// one finds the other.
+    #[test]
+    fn a_reported_line_is_written_though_its_level_is_buffered() {
+        use crate::invocation::InvocationLayer;
+        use tower::{Layer as _, ServiceExt as _};
+
+        let reporter = Arc::new(reporter(&[
+            (ROLLBAR_ENDPOINT, "http://127.0.0.1:1/api/1/item/"),
+            (ROLLBAR_LEVEL, "warning"),
+        ]));
+        let handler = tower::service_fn(|_: lambda_http::Request| async {
+            tracing::warn!("reported, and written");
+            tracing::info!("held and dropped");
+            Ok::<_, crate::failure::BoxError>("ok")
+        });
+        let config = crate::logs::testing::config(crate::config::LogFormat::Json)
+            .with_log_buffer(crate::LogBuffer::at(tracing::Level::WARN));
+        let layer = InvocationLayer::from_config(&config);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let hooks = crate::logs::hooks::EventHooks::new(vec![
+            Arc::clone(&reporter) as Arc<dyn crate::logs::hooks::EventHook>
+        ]);
+        let lines = crate::logs::testing::capture_hooked(
+            config,
+            tracing_subscriber::filter::LevelFilter::INFO,
+            hooks,
+            || {
+                let answer = runtime.block_on(
+                    layer
+                        .layer(handler)
+                        .oneshot(crate::invocation::tests::event()),
+                );
+                assert_eq!(answer.unwrap().status(), 200);
+            },
+        );
+        let items = queued(&reporter);
+        assert_eq!(items.len(), 1);
+        let uuid = items[0]["data"]["uuid"].as_str().unwrap();
+        let lines: Vec<Value> = lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let reported: Vec<&Value> = lines
+            .iter()
+            .filter(|l| l["message"] == "reported, and written")
+            .collect();
+        assert_eq!(reported.len(), 1, "{lines:#?}");
+        assert_eq!(reported[0]["rollbar_uuid"], uuid);
+        assert!(
+            !lines.iter().any(|l| l["message"] == "held and dropped"),
+            "{lines:#?}"
+        );
+    }
+
     /// What a handler reports before it returns its future (in `Service::call`) belongs to its
     /// invocation and counts against that invocation's cap.
     #[test]
