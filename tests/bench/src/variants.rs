@@ -74,6 +74,8 @@ pub struct Variant {
     /// a failure, dropped otherwise) or not (the default: unset). Only the Cruddur functions
     /// read it.
     pub log_buffer: bool,
+    /// `AWS_LAMBDA_LOG_LEVEL`, when not Lambda's default (unset: INFO).
+    pub log_level: Option<&'static str>,
 }
 
 /// Where a native binary is built from.
@@ -109,6 +111,7 @@ pub fn all(bin_dir: &Path) -> Vec<Variant> {
         keys: Keys::Token,
         metrics: true,
         log_buffer: false,
+        log_level: None,
     };
     let mut variants = vec![
         native(
@@ -200,17 +203,27 @@ pub fn all(bin_dir: &Path) -> Vec<Variant> {
     }
     // Those flush an empty buffer: rollbar-test logs nothing at DEBUG in its handler. The same
     // handler after ten DEBUG lines is the invocation buffering is for: off, the lines are
-    // filtered out at INFO; on, they are formatted, held and written before the ERROR line.
-    for (name, about, log_buffer) in [
+    // filtered out at INFO; on, they are formatted, held and written before the ERROR line; at
+    // DEBUG without buffering, written as they are logged (what holding them adds to writing
+    // them).
+    for (name, about, log_buffer, log_level) in [
         (
             "debug-then-fail",
             "rollbar-test's handler with ?error=1 after ten DEBUG lines (filtered out at INFO)",
             false,
+            None,
         ),
         (
             "debug-then-fail, log buffer",
             "the same with LAMBDA_TELEMETRY_LOG_BUFFER=debug: ten DEBUG lines (about 5 KB) held, written before the ERROR line",
             true,
+            None,
+        ),
+        (
+            "debug-then-fail, DEBUG level",
+            "the same with AWS_LAMBDA_LOG_LEVEL=DEBUG and no buffering: the ten lines written as they are logged",
+            false,
+            Some("DEBUG"),
         ),
     ] {
         let mut failing = native(
@@ -223,6 +236,9 @@ pub fn all(bin_dir: &Path) -> Vec<Variant> {
         );
         failing.query = Some(("error", "1"));
         failing.log_buffer = log_buffer;
+        failing.log_level = log_level;
+        // A benchmark's binary, never deployed: no arm64 build for its size.
+        failing.binary = None;
         variants.push(failing);
     }
     // Issue 14: the same keys as plain variables and from Secrets Manager, everything else
@@ -327,6 +343,7 @@ pub fn all(bin_dir: &Path) -> Vec<Variant> {
             keys: Keys::Token,
             metrics: true,
             log_buffer: false,
+            log_level: None,
         });
     }
     variants
