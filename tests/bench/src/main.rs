@@ -71,14 +71,14 @@ fn main() {
     if let Some(only) = &only {
         all.retain(|v| &v.name == only);
     }
-    // The key variants and "metrics off" run home-activities' code under callgrind like its
-    // own row does; in quick mode that path is kept working by the other rows, and these
-    // runs under valgrind would double what these variants add to `make test` (about 3 s
-    // each).
+    // The key, "metrics off" and log buffer variants run the Cruddur functions' code under
+    // callgrind like their own rows do; in quick mode that path is kept working by the other
+    // rows, and these runs under valgrind would double what these variants add to
+    // `make test` (about 3 s each).
     if quick {
         for variant in all
             .iter_mut()
-            .filter(|v| v.keys != Keys::Token || !v.metrics)
+            .filter(|v| v.keys != Keys::Token || !v.metrics || v.log_buffer || v.query.is_some())
         {
             variant.callgrind = false;
         }
@@ -227,6 +227,12 @@ fn measure_variant(
         .join("events")
         .join(format!("{}.json", variant.event));
     let event = std::fs::read(&event_path).map_err(|e| format!("{}: {e}", event_path.display()))?;
+    let event = match variant.query {
+        Some(query) => {
+            with_query(&event, query).map_err(|e| format!("{}: {e}", event_path.display()))?
+        }
+        None => event,
+    };
     let receivers = Receivers::start(variant.sinks, variant.keys);
 
     let starts = measure::cold_starts(context, variant, &receivers, &event, counts.cold_starts)?;
@@ -287,6 +293,24 @@ fn measure_variant(
         ));
     }
     Ok(())
+}
+
+/// `event` (an API Gateway REST event) with `?name=value` as its only query parameter, in
+/// both of the forms API Gateway gives it (payload 1.0).
+fn with_query(event: &[u8], (name, value): (&str, &str)) -> Result<Vec<u8>, String> {
+    let mut event: serde_json::Value = serde_json::from_slice(event).map_err(|e| e.to_string())?;
+    let fields = event
+        .as_object_mut()
+        .ok_or("the event is not a JSON object")?;
+    fields.insert(
+        "queryStringParameters".into(),
+        serde_json::json!({ name: value }),
+    );
+    fields.insert(
+        "multiValueQueryStringParameters".into(),
+        serde_json::json!({ name: [value] }),
+    );
+    serde_json::to_vec(&event).map_err(|e| e.to_string())
 }
 
 /// moto's server (the tests' helper, from `.venv`) on a free loopback port, holding the

@@ -196,6 +196,13 @@ fn spawn(
     if !variant.metrics {
         command.env("OTEL_METRICS_EXPORTER", "none");
     }
+    // Unset is off, the default; `debug` is the level Powertools buffers at by default.
+    if variant.log_buffer {
+        command.env("LAMBDA_TELEMETRY_LOG_BUFFER", "debug");
+    }
+    if let Some(level) = variant.log_level {
+        command.env("AWS_LAMBDA_LOG_LEVEL", level);
+    }
     if let Sinks::SlowOtlp(budget) = variant.sinks {
         command.env("LAMBDA_TELEMETRY_FLUSH_BUDGET_MS", budget.to_string());
     }

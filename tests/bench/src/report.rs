@@ -194,6 +194,29 @@ const FUNCTIONS: [&str; 4] = [
     "rollbar-test",
 ];
 
+/// Two rows of one build that differ in one setting, `on` first: the request path (warm
+/// latency), the billed flush, the cold start and, when counted, the instructions.
+fn side_by_side(on: &Figures, off: &Figures) -> String {
+    let instructions = match (
+        on.instructions_per_invocation,
+        off.instructions_per_invocation,
+    ) {
+        (Some(on), Some(off)) => format!("; instr. / invocation {on} vs {off}"),
+        _ => String::new(),
+    };
+    format!(
+        "warm p50 {} vs {} µs, p99 {} vs {} µs; flush p50 {} vs {} µs; cold start p50 {} vs {} ms{instructions}",
+        us(on.warm_latency_us.p50),
+        us(off.warm_latency_us.p50),
+        us(on.warm_latency_us.p99),
+        us(off.warm_latency_us.p99),
+        us(on.flush_us.p50),
+        us(off.flush_us.p50),
+        ms(on.cold_start_ms.p50),
+        ms(off.cold_start_ms.p50),
+    )
+}
+
 /// The issue's targets, checked against the figures.
 pub fn targets(all: &[Figures]) -> Vec<Target> {
     let mut targets = Vec::new();
@@ -319,26 +342,39 @@ pub fn targets(all: &[Figures]) -> Vec<Target> {
     // Issue 15: metrics on (home-activities' own row) against off, the same build. Reported,
     // not judged: one run's difference is within this machine's noise (tests/bench/README.md).
     if let (Some(on), Some(off)) = (home, find(all, "home-activities, metrics off")) {
-        let instructions = match (
-            on.instructions_per_invocation,
-            off.instructions_per_invocation,
-        ) {
-            (Some(on), Some(off)) => format!("; instr. / invocation {on} vs {off}"),
-            _ => String::new(),
-        };
         check(
             "metrics on against off: warm latency, flush (the EMF lines are written there) and cold start, reported".into(),
-            format!(
-                "warm p50 {} vs {} µs, p99 {} vs {} µs; flush p50 {} vs {} µs; cold start p50 {} vs {} ms{instructions}",
-                us(on.warm_latency_us.p50),
-                us(off.warm_latency_us.p50),
-                us(on.warm_latency_us.p99),
-                us(off.warm_latency_us.p99),
-                us(on.flush_us.p50),
-                us(off.flush_us.p50),
-                ms(on.cold_start_ms.p50),
-                ms(off.cold_start_ms.p50),
-            ),
+            side_by_side(on, off),
+            None,
+        );
+    }
+    // Issue 16: log buffering on against off (the default), reported like metrics: with
+    // nothing flushed (home-activities succeeds), and flushed by the ERROR line of an
+    // invocation that fails (rollbar-test with ?error=1).
+    if let (Some(on), Some(off)) = (find(all, "home-activities, log buffer"), home) {
+        check(
+            "log buffer on against off, nothing flushed: warm latency, flush and cold start, reported".into(),
+            side_by_side(on, off),
+            None,
+        );
+    }
+    if let (Some(on), Some(off)) = (
+        find(all, "rollbar-test, failing, log buffer"),
+        find(all, "rollbar-test, failing"),
+    ) {
+        check(
+            "log buffer on against off, flushed by the failure's ERROR line: warm latency, flush and cold start, reported".into(),
+            side_by_side(on, off),
+            None,
+        );
+    }
+    if let (Some(on), Some(off)) = (
+        find(all, "debug-then-fail, log buffer"),
+        find(all, "debug-then-fail"),
+    ) {
+        check(
+            "log buffer on against off, ten held DEBUG lines flushed by the failure's ERROR line: warm latency, flush and cold start, reported".into(),
+            side_by_side(on, off),
             None,
         );
     }

@@ -48,6 +48,10 @@ pub struct Variant {
     pub launch: Launch,
     /// `events/<event>.json` is what every invocation gets.
     pub event: &'static str,
+    /// A query parameter (name, value) set in that event's `queryStringParameters` and
+    /// `multiValueQueryStringParameters`, as API Gateway would pass `?name=value`: how a row
+    /// asks rollbar-test to fail, for which `events/` has no fixture of its own.
+    pub query: Option<(&'static str, &'static str)>,
     /// Which sinks it talks to.
     pub sinks: Sinks,
     /// The function name Lambda would set; the root or bench workspace binary for arm64 sizes.
@@ -65,6 +69,13 @@ pub struct Variant {
     /// lines on stdout) or off (`none`: no recorder is installed, the facade's calls do
     /// nothing). Only the Cruddur functions read it.
     pub metrics: bool,
+    /// Whether the function buffers its log lines (`LAMBDA_TELEMETRY_LOG_BUFFER=debug`: each
+    /// invocation's DEBUG and TRACE lines held, up to 20 KiB, written before an ERROR line or
+    /// a failure, dropped otherwise) or not (the default: unset). Only the Cruddur functions
+    /// read it.
+    pub log_buffer: bool,
+    /// `AWS_LAMBDA_LOG_LEVEL`, when not Lambda's default (unset: INFO).
+    pub log_level: Option<&'static str>,
 }
 
 /// Where a native binary is built from.
@@ -91,6 +102,7 @@ pub fn all(bin_dir: &Path) -> Vec<Variant> {
         about,
         launch: Launch::Binary(bin_dir.join(build.name())),
         event,
+        query: None,
         sinks,
         binary: Some(build),
         callgrind: true,
@@ -98,6 +110,8 @@ pub fn all(bin_dir: &Path) -> Vec<Variant> {
         gap: None,
         keys: Keys::Token,
         metrics: true,
+        log_buffer: false,
+        log_level: None,
     };
     let mut variants = vec![
         native(
@@ -145,6 +159,88 @@ pub fn all(bin_dir: &Path) -> Vec<Variant> {
     );
     metrics_off.metrics = false;
     variants.push(metrics_off);
+    // Issue 16: the same build with log buffering on. Its invocations succeed and log no
+    // ERROR, so nothing is ever flushed: what every invocation pays is its DEBUG and TRACE
+    // events enabled, formatted and held, then dropped.
+    let mut buffered = native(
+        Build::Root("home-activities"),
+        "home-activities, log buffer",
+        "home-activities with LAMBDA_TELEMETRY_LOG_BUFFER=debug: DEBUG and TRACE lines held, nothing flushed",
+        "home",
+        Sinks::Local,
+        false,
+    );
+    buffered.log_buffer = true;
+    variants.push(buffered);
+    // Issue 16: the cost of a flush on error. Every invocation of these two fails the same way
+    // (`?error=1`: the handler returns an internal error, which the crate logs at ERROR,
+    // reports to Rollbar and answers with a 500); with buffering on, the ERROR line writes the
+    // invocation's held lines before it. rollbar-test's own row, which succeeds, is the
+    // control for the failure itself.
+    for (name, about, log_buffer) in [
+        (
+            "rollbar-test, failing",
+            "rollbar-test with ?error=1: an internal error, logged at ERROR, reported, answered 500",
+            false,
+        ),
+        (
+            "rollbar-test, failing, log buffer",
+            "the same with LAMBDA_TELEMETRY_LOG_BUFFER=debug: the ERROR line flushes the held DEBUG and TRACE lines first",
+            true,
+        ),
+    ] {
+        let mut failing = native(
+            Build::Root("rollbar-test"),
+            name,
+            about,
+            "rollbar-test",
+            Sinks::Local,
+            false,
+        );
+        failing.query = Some(("error", "1"));
+        failing.log_buffer = log_buffer;
+        variants.push(failing);
+    }
+    // Those flush an empty buffer: rollbar-test logs nothing at DEBUG in its handler. The same
+    // handler after ten DEBUG lines is the invocation buffering is for: off, the lines are
+    // filtered out at INFO; on, they are formatted, held and written before the ERROR line; at
+    // DEBUG without buffering, written as they are logged (what holding them adds to writing
+    // them).
+    for (name, about, log_buffer, log_level) in [
+        (
+            "debug-then-fail",
+            "rollbar-test's handler with ?error=1 after ten DEBUG lines (filtered out at INFO)",
+            false,
+            None,
+        ),
+        (
+            "debug-then-fail, log buffer",
+            "the same with LAMBDA_TELEMETRY_LOG_BUFFER=debug: ten DEBUG lines (about 5 KB) held, written before the ERROR line",
+            true,
+            None,
+        ),
+        (
+            "debug-then-fail, DEBUG level",
+            "the same with AWS_LAMBDA_LOG_LEVEL=DEBUG and no buffering: the ten lines written as they are logged",
+            false,
+            Some("DEBUG"),
+        ),
+    ] {
+        let mut failing = native(
+            Build::Bench("debug-then-fail"),
+            name,
+            about,
+            "rollbar-test",
+            Sinks::Local,
+            false,
+        );
+        failing.query = Some(("error", "1"));
+        failing.log_buffer = log_buffer;
+        failing.log_level = log_level;
+        // A benchmark's binary, never deployed: no arm64 build for its size.
+        failing.binary = None;
+        variants.push(failing);
+    }
     // Issue 14: the same keys as plain variables and from Secrets Manager, everything else
     // equal, so that the difference is the secrets' alone.
     for (name, about, keys) in [
@@ -238,6 +334,7 @@ pub fn all(bin_dir: &Path) -> Vec<Variant> {
             about,
             launch: Launch::Python(module),
             event: "home",
+            query: None,
             sinks: Sinks::Local,
             binary: None,
             callgrind: false,
@@ -245,6 +342,8 @@ pub fn all(bin_dir: &Path) -> Vec<Variant> {
             gap: None,
             keys: Keys::Token,
             metrics: true,
+            log_buffer: false,
+            log_level: None,
         });
     }
     variants
