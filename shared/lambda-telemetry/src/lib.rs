@@ -297,11 +297,20 @@ fn install(config: Config) -> Telemetry {
         ));
         EnvFilter::new(constants::DEFAULT_LOG_LEVEL)
     });
+    if logs::only_targets(&config.log_filter) {
+        // `RUST_LOG=debgu` is a valid filter: the target `debgu` at every level, and nothing
+        // else, ERRORs included. Said, since such a log says nothing itself.
+        problems.push(SettingProblem::new(
+            constants::RUST_LOG,
+            "(or the log filter set in code) names targets without a level and no default \
+             level: every other target's lines are off; if a level was meant, it is misspelt",
+        ));
+    }
     if let Some(name) = config.unreadable_log_level {
         problems.push(SettingProblem::new(
             name,
-            "is not a level (TRACE, DEBUG, INFO, WARN, ERROR; FATAL, CRITICAL; SILENT); the next \
-             log level setting is read",
+            "is not a level (TRACE, DEBUG, INFO, WARN or WARNING, ERROR; FATAL, CRITICAL; \
+             SILENT); the next log level setting is read",
         ));
     }
     // Read again where it is used (the filter, the lines, the invocation layer); said here.

@@ -271,7 +271,7 @@ impl Config {
             _ => {
                 problems.push(SettingProblem::new(
                     LAMBDA_TELEMETRY_LOG_BUFFER,
-                    "is not off, trace, debug, info or warn (ERROR lines are what flush the \
+                    "is not off, on, trace, debug, info or warn (ERROR lines are what flush the \
                      buffer, never held); log lines are not buffered",
                 ));
                 return None;
@@ -279,9 +279,12 @@ impl Config {
         };
         let mut buffer = crate::LogBuffer::at(level);
         let max_bytes = settings.max_bytes.resolve(
-            |name, text| match whole_number(name, text)? {
-                0 => Err(SettingProblem::new(name, "is 0; using the default")),
-                bytes => Ok(bytes),
+            |name, text| match text.trim().parse() {
+                Ok(0) | Err(_) => Err(SettingProblem::new(
+                    name,
+                    "is not a whole number of bytes above 0; using 20480",
+                )),
+                Ok(bytes) => Ok(bytes),
             },
             problems,
         );
@@ -584,6 +587,8 @@ fn lambda_level_directive(level: &str) -> Option<String> {
     let level = level.trim().to_ascii_lowercase();
     match level.as_str() {
         "trace" | "debug" | "info" | "warn" | "error" => Some(level),
+        // Python's name, which Powertools for Python users set.
+        "warning" => Some("warn".to_owned()),
         // FATAL is Lambda's, CRITICAL and SILENT Powertools'.
         "fatal" | "critical" => Some("error".to_owned()),
         "silent" => Some("off".to_owned()),
@@ -648,6 +653,7 @@ mod tests {
         assert_eq!(powertools("DEBUG"), "debug");
         assert_eq!(powertools("CRITICAL"), "error");
         assert_eq!(powertools("SILENT"), "off");
+        assert_eq!(powertools("WARNING"), "warn");
         assert_eq!(powertools("loud"), "info");
         assert_eq!(
             config(&[("POWERTOOLS_LOG_LEVEL", "loud")]).unreadable_log_level,

@@ -59,7 +59,7 @@ where
     // Said after the keys' lock is released: a line may be written while it is held.
     if !refused.is_empty() {
         tracing::warn!(
-            keys = ?refused,
+            keys = %refused.join(", "),
             "these keys are the crate's own on every line; append_keys ignored them"
         );
     }

@@ -120,6 +120,24 @@ where
     log_filter.or(invocation_span).or(sampled).or(held)
 }
 
+/// Whether the log filter's `directives` are only bare targets (`debgu`, `my_app`): no default
+/// level and no directive with a level, so every other target is off, ERRORs included; what a
+/// misspelt level reads as.
+pub(crate) fn only_targets(directives: &str) -> bool {
+    let mut directives = directives
+        .split(',')
+        .map(str::trim)
+        .filter(|directive| !directive.is_empty())
+        .peekable();
+    directives.peek().is_some()
+        && directives.all(|directive| {
+            directive
+                .parse::<tracing_subscriber::filter::LevelFilter>()
+                .is_err()
+                && !directive.contains(['=', '[', '{'])
+        })
+}
+
 /// The log filter's `directives` with their default level (a directive that names no target,
 /// `info`) made `level` where it is less verbose: what the log would write at `level`. A
 /// directive for a target keeps its level (`hyper=warn` stays quiet in a sampled or buffering
@@ -558,6 +576,25 @@ mod tests {
                 "the application's trace is kept"
             ]
         );
+    }
+
+    /// A filter of bare targets only (a misspelt level) turns every other line off; one with a
+    /// level anywhere is what its author meant.
+    #[test]
+    fn a_filter_of_bare_targets_only_is_told_from_one_with_levels() {
+        for misspelt in ["debgu", "Debgu, my_app", " warnig "] {
+            assert!(only_targets(misspelt), "{misspelt}");
+        }
+        for meant in [
+            "debug",
+            "info,hyper=warn",
+            "my_app=debug",
+            "off",
+            "",
+            "a[span]",
+        ] {
+            assert!(!only_targets(meant), "{meant}");
+        }
     }
 
     #[test]
