@@ -29,6 +29,22 @@ fn is_timestamp(text: &str) -> bool {
         })
 }
 
+/// `handler.rs:<line>:<column>` of the `panic!` in rollbar-test's handler, read from its source.
+fn panic_location() -> String {
+    let source = std::fs::read_to_string(
+        tests::workspace_root().join("functions/rollbar-test/src/handler.rs"),
+    )
+    .unwrap();
+    source
+        .lines()
+        .enumerate()
+        .find_map(|(n, line)| {
+            let column = line.find("panic!(\"the Rollbar test panic")?;
+            Some(format!("handler.rs:{}:{}", n + 1, column + 1))
+        })
+        .expect("the handler panics with ?panic=1")
+}
+
 #[test]
 fn text_lines_name_the_request_and_the_trace_and_keep_every_frame() {
     let api = LocalApi::start(&[("AWS_LAMBDA_LOG_FORMAT", "Text"), ("RUST_BACKTRACE", "1")]);
@@ -76,11 +92,12 @@ fn text_lines_name_the_request_and_the_trace_and_keep_every_frame() {
         .unwrap_or_else(|| panic!("no panic line: {lines:#?}"));
     let head = &lines[panic];
     assert_eq!(&head[24..31], " ERROR ", "{head}");
+    let location = panic_location();
     assert!(
-        head[MESSAGE_COLUMN..].starts_with(
+        head[MESSAGE_COLUMN..].starts_with(&format!(
             "panicked: the Rollbar test panic (?panic=1) \
-             panic_location=functions/rollbar-test/src/handler.rs:23:9 trace_id="
-        ),
+             panic_location=functions/rollbar-test/src/{location} trace_id="
+        )),
         "{head}"
     );
     assert_eq!(lines[panic + 1], "    backtrace:");
@@ -109,7 +126,7 @@ fn text_lines_name_the_request_and_the_trace_and_keep_every_frame() {
         .unwrap_or_else(|| panic!("{frames:#?}"));
     assert_eq!(
         frames[handler + 1],
-        "at ./functions/rollbar-test/src/handler.rs:23:9"
+        format!("at ./functions/rollbar-test/src/{location}")
     );
 
     // The request's access line: the same request and trace, what its message says left out.

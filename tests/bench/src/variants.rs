@@ -185,7 +185,7 @@ pub fn all(bin_dir: &Path) -> Vec<Variant> {
         ),
         (
             "rollbar-test, failing, log buffer",
-            "the same with LAMBDA_TELEMETRY_LOG_BUFFER=debug: the ERROR line flushes the held DEBUG and TRACE lines first",
+            "the same with LAMBDA_TELEMETRY_LOG_BUFFER=debug: the ERROR line flushes the held DEBUG lines first",
             true,
         ),
     ] {

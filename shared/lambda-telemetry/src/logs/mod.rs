@@ -15,10 +15,10 @@
 //!
 //! ```text
 //! 2026-11-30T03:02:24.674Z INFO                                       Rollbar reporting is off: ROLLBAR_ACCESS_TOKEN is not set
-//! 2026-11-30T03:02:24.927Z ERROR 07c8a0f0-c9fa-4e51-b015-0d6a7dfd5bff panicked: the Rollbar test panic (?panic=1) panic_location=functions/rollbar-test/src/handler.rs:23:9 trace_id=6b0ce73540fe0231db21786fd6c0cbf6
+//! 2026-11-30T03:02:24.927Z ERROR 07c8a0f0-c9fa-4e51-b015-0d6a7dfd5bff panicked: the Rollbar test panic (?panic=1) panic_location=functions/rollbar-test/src/handler.rs:30:9 trace_id=6b0ce73540fe0231db21786fd6c0cbf6
 //!     backtrace:
 //!        8: rollbar_test::handler::handle::{{closure}}
-//!                  at ./functions/rollbar-test/src/handler.rs:23:9
+//!                  at ./functions/rollbar-test/src/handler.rs:30:9
 //! 2026-11-30T03:02:24.928Z INFO  07c8a0f0-c9fa-4e51-b015-0d6a7dfd5bff GET /rollbar/test 500 query=panic=1&token=[REDACTED] duration_ms=242.045 source_ip=127.0.0.1 user_agent=ureq/3.5.1 trace_id=6b0ce73540fe0231db21786fd6c0cbf6
 //! ```
 //!

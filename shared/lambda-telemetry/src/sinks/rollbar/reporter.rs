@@ -692,6 +692,28 @@ pub(super) mod tests {
         assert_eq!(lost.over_cap, 1);
     }
 
+    /// The lines `serve` logs at INFO with `config`, given a current-thread runtime (the test's
+    /// subscriber is the thread's), with `reporter` as the log layer's hook.
+    fn capture_reported(
+        reporter: &Arc<Reporter>,
+        config: Config,
+        serve: impl FnOnce(&tokio::runtime::Runtime),
+    ) -> Vec<String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let hooks = crate::logs::hooks::EventHooks::new(vec![
+            Arc::clone(reporter) as Arc<dyn crate::logs::hooks::EventHook>
+        ]);
+        crate::logs::testing::capture_hooked(
+            config,
+            tracing_subscriber::filter::LevelFilter::INFO,
+            hooks,
+            || serve(&runtime),
+        )
+    }
+
     /// An item carries what its line carries: the tenant Lambda handed the invocation and the
     /// keys its handler added (`append_keys`, masked), a field of the event winning over an
     /// added key of the same name; two invocations at once never carry each other's.
@@ -722,18 +744,10 @@ pub(super) mod tests {
             context.tenant_id = Some(format!("tenant-of-{id}"));
             crate::invocation::tests::event().with_lambda_context(context)
         };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let hooks = crate::logs::hooks::EventHooks::new(vec![
-            Arc::clone(&reporter) as Arc<dyn crate::logs::hooks::EventHook>
-        ]);
-        crate::logs::testing::capture_hooked(
+        capture_reported(
+            &reporter,
             crate::logs::testing::config(crate::config::LogFormat::Json),
-            tracing_subscriber::filter::LevelFilter::INFO,
-            hooks,
-            || {
+            |runtime| {
                 runtime.block_on(async {
                     let layer = InvocationLayer::default();
                     let (a, b) = tokio::join!(
@@ -778,26 +792,14 @@ pub(super) mod tests {
         let config = crate::logs::testing::config(crate::config::LogFormat::Json)
             .with_log_buffer(crate::LogBuffer::at(tracing::Level::WARN));
         let layer = InvocationLayer::from_config(&config);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let hooks = crate::logs::hooks::EventHooks::new(vec![
-            Arc::clone(&reporter) as Arc<dyn crate::logs::hooks::EventHook>
-        ]);
-        let lines = crate::logs::testing::capture_hooked(
-            config,
-            tracing_subscriber::filter::LevelFilter::INFO,
-            hooks,
-            || {
-                let answer = runtime.block_on(
-                    layer
-                        .layer(handler)
-                        .oneshot(crate::invocation::tests::event()),
-                );
-                assert_eq!(answer.unwrap().status(), 200);
-            },
-        );
+        let lines = capture_reported(&reporter, config, |runtime| {
+            let answer = runtime.block_on(
+                layer
+                    .layer(handler)
+                    .oneshot(crate::invocation::tests::event()),
+            );
+            assert_eq!(answer.unwrap().status(), 200);
+        });
         let items = queued(&reporter);
         assert_eq!(items.len(), 1);
         let uuid = items[0]["data"]["uuid"].as_str().unwrap();
