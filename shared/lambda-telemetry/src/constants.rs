@@ -47,8 +47,20 @@ pub const OTEL_PROPAGATORS: &str = "OTEL_PROPAGATORS";
 pub const OTEL_TRACES_SAMPLER: &str = "OTEL_TRACES_SAMPLER";
 /// The ratio of the `traceidratio` samplers, 0.0 to 1.0.
 pub const OTEL_TRACES_SAMPLER_ARG: &str = "OTEL_TRACES_SAMPLER_ARG";
-/// The region, set by Lambda: `cloud.region`.
+/// The region, set by Lambda: `cloud.region`, and the region an OTLP request to AWS is signed
+/// for when its endpoint names none.
 pub const AWS_REGION: &str = "AWS_REGION";
+/// The function's credentials, set by Lambda from its role: what OTLP requests to AWS are
+/// signed with (feature `sigv4`). Read once, never logged.
+pub const AWS_ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
+/// See [`AWS_ACCESS_KEY_ID`].
+pub const AWS_SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
+/// See [`AWS_ACCESS_KEY_ID`]: the role's temporary credentials' token.
+pub const AWS_SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
+/// `auto` (default): OTLP requests to AWS's OTLP endpoints (`https://xray.<region>.amazonaws.com/v1/traces`,
+/// `https://monitoring.<region>.amazonaws.com/v1/metrics`) are signed with SigV4; `on`: every
+/// OTLP request is, as `xray` (traces) or `monitoring` (metrics), for a VPC endpoint; `off`.
+pub const LAMBDA_TELEMETRY_OTLP_SIGV4: &str = "LAMBDA_TELEMETRY_OTLP_SIGV4";
 /// The function's version, set by Lambda: `faas.version`.
 pub const AWS_LAMBDA_FUNCTION_VERSION: &str = "AWS_LAMBDA_FUNCTION_VERSION";
 /// The execution environment's log stream, set by Lambda: `faas.instance`.

@@ -88,6 +88,10 @@ pub(crate) struct OtlpSettings {
     pub(crate) metrics_gzip: Setting<bool>,
     /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`; default delta.
     pub(crate) temporality: Setting<super::Temporality>,
+    /// `LAMBDA_TELEMETRY_OTLP_SIGV4`, as text.
+    pub(crate) sigv4: Option<String>,
+    /// `AWS_REGION`: the region signed for when the endpoint names none.
+    pub(crate) region: Option<String>,
 }
 
 impl OtlpSettings {
@@ -143,6 +147,8 @@ impl OtlpSettings {
                 var,
             ),
             temporality: Setting::read(&[OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE], var),
+            sigv4: var(LAMBDA_TELEMETRY_OTLP_SIGV4),
+            region: var(AWS_REGION),
         }
     }
 }

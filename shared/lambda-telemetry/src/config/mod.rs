@@ -21,7 +21,7 @@ pub(crate) use groups::{
     RuntimeSettings, SecretsSettings, TraceSettings, XraySettings,
 };
 pub use problem::SettingProblem;
-pub(crate) use problem::{Setting, whole_number, yes_or_no};
+pub(crate) use problem::{Setting, flag, whole_number, yes_or_no};
 
 use crate::constants::{
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE, AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_LOG_FORMAT,

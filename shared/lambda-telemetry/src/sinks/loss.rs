@@ -48,7 +48,7 @@ impl Counts {
         self.dropped == 0 && self.unsent == 0 && self.over_cap == 0
     }
 
-    fn add(&mut self, other: &Counts) {
+    pub(crate) fn add(&mut self, other: &Counts) {
         self.dropped += other.dropped;
         self.unsent += other.unsent;
         self.over_cap += other.over_cap;

@@ -80,6 +80,7 @@ pub(crate) fn build(setup: &mut Setup<'_>) -> Option<Box<dyn Sink>> {
         timeout: &settings.metrics_timeout,
         gzip: &settings.metrics_gzip,
         headers_setting: "OTEL_EXPORTER_OTLP_HEADERS and OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+        aws_service: "monitoring",
     };
     let sender = Sender::new(signal, settings, secret, problems);
     let temporality = temporality(config, problems);
@@ -210,7 +211,6 @@ struct Point {
 /// What one flush encodes.
 struct Encoded {
     request: ExportMetricsServiceRequest,
-    points: u64,
     /// Cumulative series past [`MAX_CUMULATIVE_SERIES`], not exported.
     over_cap: u64,
 }
@@ -310,7 +310,6 @@ impl OtlpMetrics {
             }
         };
         drop(state);
-        let count = exported.len() as u64;
         let metrics = metrics(exported, temporality, now);
         let request = ExportMetricsServiceRequest {
             resource_metrics: vec![ResourceMetrics {
@@ -327,11 +326,7 @@ impl OtlpMetrics {
                 schema_url: self.schema_url.clone(),
             }],
         };
-        Some(Encoded {
-            request,
-            points: count,
-            over_cap,
-        })
+        Some(Encoded { request, over_cap })
     }
 
     /// The data points an `ExportMetricsServiceResponse` says were rejected, said once.
@@ -366,11 +361,8 @@ impl Sink for OtlpMetrics {
         // Off while its headers' secret cannot be read: its line said so once, and the points
         // are not counted as lost on every invocation. The window still closes.
         let off = self.sender.off(deadline);
-        let Some(Encoded {
-            request,
-            points,
-            over_cap,
-        }) = self.encode(&batch.metrics.groups, SystemTime::now())
+        let Some(Encoded { request, over_cap }) =
+            self.encode(&batch.metrics.groups, SystemTime::now())
         else {
             return Loss::default().at_once();
         };
@@ -381,23 +373,31 @@ impl Sink for OtlpMetrics {
         if off {
             return Loss::of(&METRIC_VALUES_LOST, capped).at_once();
         }
-        let body = request.encode_to_vec();
+        // As many requests as the endpoint's limits ask (AWS's: 1,000 points, 1 MB), sent
+        // one after another; what did not arrive is counted by its points.
+        let requests = super::limits::metric_requests(request, self.sender.metric_limits());
         Box::pin(async move {
-            let counts = match self.sender.send(body, deadline).await {
-                Ok(answer) => Counts {
-                    dropped: self.rejected(&answer),
-                    ..capped
-                },
-                Err(ExportFailure::Refused(status)) => Counts {
-                    dropped: points,
-                    refused_status: Some(status),
-                    ..capped
-                },
-                Err(ExportFailure::GaveUp) => Counts {
-                    dropped: points,
-                    ..capped
-                },
-            };
+            let mut counts = capped;
+            for request in requests {
+                let points = request_points(&request);
+                counts.add(
+                    &match self.sender.send(request.encode_to_vec(), deadline).await {
+                        Ok(answer) => Counts {
+                            dropped: self.rejected(&answer),
+                            ..Counts::default()
+                        },
+                        Err(ExportFailure::Refused(status)) => Counts {
+                            dropped: points,
+                            refused_status: Some(status),
+                            ..Counts::default()
+                        },
+                        Err(ExportFailure::GaveUp) => Counts {
+                            dropped: points,
+                            ..Counts::default()
+                        },
+                    },
+                );
+            }
             Loss::of(&METRIC_VALUES_LOST, counts)
         })
     }
@@ -677,3 +677,22 @@ fn nanos(time: SystemTime) -> u64 {
 
 #[cfg(test)]
 mod tests;
+
+/// The data points of `request`.
+fn request_points(request: &ExportMetricsServiceRequest) -> u64 {
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+    request
+        .resource_metrics
+        .iter()
+        .flat_map(|r| &r.scope_metrics)
+        .flat_map(|s| &s.metrics)
+        .map(|metric| match &metric.data {
+            Some(Data::Sum(sum)) => sum.data_points.len() as u64,
+            Some(Data::Gauge(gauge)) => gauge.data_points.len() as u64,
+            Some(Data::Histogram(histogram)) => histogram.data_points.len() as u64,
+            Some(Data::ExponentialHistogram(histogram)) => histogram.data_points.len() as u64,
+            Some(Data::Summary(summary)) => summary.data_points.len() as u64,
+            None => 0,
+        })
+        .sum()
+}

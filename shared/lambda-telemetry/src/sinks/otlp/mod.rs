@@ -6,6 +6,10 @@
 //! they cannot tell a refused key (log once, never retry) from a busy collector (retry with
 //! backoff). The encoding is opentelemetry-proto's, the HTTP client reqwest's.
 
+/// Signing for AWS's own OTLP endpoints.
+pub(crate) mod aws;
+/// What one request may hold: AWS's endpoints' limits, kept by splitting.
+pub(crate) mod limits;
 mod metrics;
 mod traces;
 
@@ -92,6 +96,8 @@ pub(super) struct Signal<'a> {
     pub(super) gzip: &'a Setting<bool>,
     /// The variable a refusal line points at (`OTEL_EXPORTER_OTLP_HEADERS`).
     pub(super) headers_setting: &'static str,
+    /// The SigV4 service of AWS's endpoint for the signal: `xray`, `monitoring`.
+    pub(super) aws_service: &'static str,
 }
 
 /// Posts protobuf bodies to one OTLP/HTTP endpoint: its headers (the secret's included),
@@ -109,6 +115,13 @@ pub(super) struct Sender {
     gzip: bool,
     what: &'static str,
     headers_setting: &'static str,
+    /// Signs each request with SigV4, for AWS's OTLP endpoints (feature `sigv4`).
+    #[cfg(feature = "sigv4")]
+    signer: Option<aws::Signer>,
+    /// The scope requests would be signed for, when the crate is built without `sigv4`:
+    /// nothing is sent, said once.
+    #[cfg(not(feature = "sigv4"))]
+    unsigned: Option<aws::Scope>,
     /// Statuses already reported: a refused key is said once, not on every invocation.
     reported: Mutex<HashSet<u16>>,
 }
@@ -172,6 +185,20 @@ impl Sender {
                 problems,
             )
             .unwrap_or(false);
+        let scope = aws::SigV4::parse(settings.sigv4.as_deref(), problems).scope(
+            &endpoint,
+            signal.aws_service,
+            settings.region.as_deref(),
+            problems,
+        );
+        #[cfg(not(feature = "sigv4"))]
+        if scope.is_some() {
+            problems.push(SettingProblem::new(
+                crate::constants::LAMBDA_TELEMETRY_OTLP_SIGV4,
+                "(or an AWS OTLP endpoint) asks for SigV4, and the crate is built without its \
+                 `sigv4` feature: nothing is sent to that endpoint",
+            ));
+        }
         Self {
             endpoint,
             headers,
@@ -181,6 +208,10 @@ impl Sender {
             gzip,
             what: signal.what,
             headers_setting: signal.headers_setting,
+            #[cfg(feature = "sigv4")]
+            signer: scope.map(aws::Signer::new),
+            #[cfg(not(feature = "sigv4"))]
+            unsigned: scope,
             reported: Mutex::new(HashSet::new()),
         }
     }
@@ -197,14 +228,33 @@ impl Sender {
             gzip: false,
             what,
             headers_setting: crate::constants::OTEL_EXPORTER_OTLP_HEADERS,
+            #[cfg(feature = "sigv4")]
+            signer: None,
+            #[cfg(not(feature = "sigv4"))]
+            unsigned: None,
             reported: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// The same sender, signing for `scope` with `credentials`: tests sign with fixed ones.
+    #[cfg(all(test, feature = "sigv4"))]
+    pub(super) fn signing(
+        mut self,
+        scope: aws::Scope,
+        credentials: aws_credential_types::Credentials,
+    ) -> Self {
+        self.signer = Some(aws::Signer::with_credentials(scope, credentials));
+        self
     }
 
     /// Whether the sender is off while its headers' secret cannot be read (its line said so
     /// once). Starts a read that is due first, even with nothing to send: an off secret is
     /// read again, or nothing would turn it on.
     pub(super) fn off(&self, deadline: Instant) -> bool {
+        #[cfg(not(feature = "sigv4"))]
+        if self.unsigned.is_some() {
+            return true;
+        }
         if let Some(secret) = &self.headers_secret {
             secret.read_if_due(deadline);
         }
@@ -222,10 +272,27 @@ impl Sender {
         if self.gzip {
             body = gzip(&body);
         }
-        let headers = self
+        #[cfg_attr(not(feature = "sigv4"), allow(unused_mut))]
+        let mut headers = self
             .headers_by(deadline)
             .await
             .ok_or(ExportFailure::GaveUp)?;
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-protobuf"),
+        );
+        if self.gzip {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        // Signed once per batch: a signature stays valid for minutes, its retries' too.
+        #[cfg(feature = "sigv4")]
+        if let Some(signer) = &self.signer {
+            let signed = signer
+                .sign(&self.endpoint, &headers, &body, deadline)
+                .await
+                .ok_or(ExportFailure::GaveUp)?;
+            headers.extend(signed);
+        }
         let mut backoff = FIRST_BACKOFF;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -234,14 +301,10 @@ impl Sender {
             }
             // Built on the first export, after the first response: TLS set-up stays out of
             // the cold start.
-            let mut post = crate::transport::shared_client()
+            let post = crate::transport::shared_client()
                 .post(&self.endpoint)
                 .headers(headers.clone())
-                .header(CONTENT_TYPE, "application/x-protobuf")
                 .timeout(self.timeout.min(remaining));
-            if self.gzip {
-                post = post.header(CONTENT_ENCODING, "gzip");
-            }
             let sent = post.body(body.clone()).send().await;
             let wait = match sent {
                 Ok(response) if response.status().is_success() => {
@@ -250,7 +313,7 @@ impl Sender {
                     let answer = response.bytes().await.unwrap_or_default();
                     return Ok(answer.to_vec());
                 }
-                Ok(response) if retryable(response.status()) => {
+                Ok(response) if retryable(response.status(), self.signs()) => {
                     retry_after(response.headers()).unwrap_or(backoff)
                 }
                 Ok(response) => {
@@ -276,6 +339,32 @@ impl Sender {
         }
     }
 
+    /// The limits of one traces request: AWS's endpoint's when signing for it.
+    pub(super) fn trace_limits(&self) -> &'static limits::TraceLimits {
+        if self.signs() {
+            &limits::AWS_TRACES
+        } else {
+            &limits::OTHER_TRACES
+        }
+    }
+
+    /// The limits of one metrics request: AWS's endpoint's when signing for it.
+    pub(super) fn metric_limits(&self) -> &'static limits::MetricLimits {
+        if self.signs() {
+            &limits::AWS_METRICS
+        } else {
+            &limits::OTHER_METRICS
+        }
+    }
+
+    /// Whether requests are signed for AWS.
+    fn signs(&self) -> bool {
+        #[cfg(feature = "sigv4")]
+        return self.signer.is_some();
+        #[cfg(not(feature = "sigv4"))]
+        return false;
+    }
+
     /// The headers to send with: with a secret's, once it is read (waiting within
     /// `deadline` for the read under way); `None` while it is not.
     async fn headers_by(&self, deadline: Instant) -> Option<HeaderMap> {
@@ -297,6 +386,19 @@ impl Sender {
             .unwrap_or(false);
         if first {
             let (what, headers) = (self.what, self.headers_setting);
+            #[cfg(feature = "sigv4")]
+            if let Some(signer) = &self.signer
+                && matches!(status, 400 | 401 | 403)
+            {
+                // What to do, never the signature or the credentials.
+                tracing::error!(
+                    status,
+                    endpoint = self.endpoint.as_str(),
+                    "{} (reported once)",
+                    aws::refusal_advice(signer.scope().service)
+                );
+                return;
+            }
             // The status and the endpoint only: never the headers, which hold the key.
             tracing::error!(
                 status,
@@ -319,8 +421,11 @@ fn gzip(body: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap_or_default()
 }
 
-fn retryable(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 429 | 502 | 503 | 504)
+/// OTLP/HTTP's retryable statuses ("429, 502, 503, 504", OTLP specification, "Failures"),
+/// and for AWS's endpoints also 500, which AWS's retry rules count as transient
+/// (`InternalFailure`): worth another try within the budget.
+fn retryable(status: StatusCode, aws: bool) -> bool {
+    matches!(status.as_u16(), 429 | 502 | 503 | 504) || (aws && status.as_u16() == 500)
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is rare from collectors and is ignored).
@@ -517,14 +622,21 @@ mod tests {
         assert_eq!(unzipped, body);
     }
 
+    /// OTLP/HTTP: "The retryable response codes are 429, 502, 503, 504"; AWS's endpoints
+    /// also 500 (`InternalFailure`, transient by AWS's retry rules).
     #[test]
     fn only_transient_statuses_are_retried() {
-        for status in [429, 502, 503, 504] {
-            assert!(retryable(StatusCode::from_u16(status).unwrap()));
+        let status = |code| StatusCode::from_u16(code).unwrap();
+        for aws in [false, true] {
+            for code in [429, 502, 503, 504] {
+                assert!(retryable(status(code), aws));
+            }
+            for code in [400, 401, 403, 404, 413, 501] {
+                assert!(!retryable(status(code), aws));
+            }
         }
-        for status in [400, 401, 403, 404, 413, 500] {
-            assert!(!retryable(StatusCode::from_u16(status).unwrap()));
-        }
+        assert!(!retryable(status(500), false));
+        assert!(retryable(status(500), true));
     }
 
     /// RFC 9110: `Retry-After` is "a non-negative decimal integer, representing time in
@@ -554,5 +666,66 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(5);
         let outcome = runtime.block_on(sender.send(Vec::new(), deadline));
         assert!(matches!(outcome, Err(ExportFailure::GaveUp)), "{outcome:?}");
+    }
+    /// A sender for AWS signs every request with SigV4 (`Authorization` scoped to the region
+    /// and service, `X-Amz-Date`, the session token), retries AWS's transient 500, and says a
+    /// refusal once with what to do (the role's permission, Transaction Search), never a
+    /// credential or the signature.
+    #[cfg(feature = "sigv4")]
+    #[test]
+    fn a_sender_for_aws_signs_and_says_a_refusal_once_with_what_to_do() {
+        use ::tests::otlp_receiver::{Answer, OtlpReceiver};
+        let receiver = OtlpReceiver::start(Answer::Status(403, None));
+        let credentials = aws_credential_types::Credentials::new(
+            "AKIDEXAMPLE",
+            "secret-x9",
+            Some("token-x9".to_owned()),
+            None,
+            "test",
+        );
+        let scope = aws::Scope {
+            service: "xray",
+            region: "eu-west-1".to_owned(),
+        };
+        let sender = Sender::with_endpoint(format!("{}/v1/traces", receiver.endpoint()), "spans")
+            .signing(scope, credentials);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let lines = crate::logs::testing::capture(crate::config::LogFormat::Json, || {
+            for _ in 0..2 {
+                let deadline = Instant::now() + Duration::from_secs(5);
+                let outcome = runtime.block_on(sender.send(Vec::new(), deadline));
+                assert_eq!(outcome, Err(ExportFailure::Refused(403)));
+            }
+        });
+        let exports = receiver.exports();
+        assert_eq!(exports.len(), 2);
+        let header = |name: &str| {
+            exports[0]
+                .headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let authorization = header("authorization");
+        assert!(
+            authorization.starts_with(
+                "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"
+            ) && authorization.contains("/eu-west-1/xray/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-security-token, Signature="),
+            "{authorization}"
+        );
+        assert_eq!(header("x-amz-security-token"), "token-x9");
+        assert_eq!(header("x-amz-date").len(), "20261130T120000Z".len());
+        assert_eq!(lines.len(), 1, "said once: {lines:#?}");
+        assert!(lines[0].contains("xray:PutSpans") && lines[0].contains("Transaction Search"));
+        let signature = authorization.rsplit('=').next().unwrap();
+        assert!(
+            !lines[0].contains("x9") && !lines[0].contains(signature),
+            "{}",
+            lines[0]
+        );
     }
 }

@@ -1,17 +1,19 @@
 //! Spans over OTLP/HTTP: `OTEL_TRACES_EXPORTER=otlp`, an `ExportTraceServiceRequest` per flush
-//! of the spans the OpenTelemetry sampler sampled.
+//! of the spans the OpenTelemetry sampler sampled (several, to AWS's endpoint, when they pass
+//! its limits).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use futures_util::future::BoxFuture;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
 use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SpanData;
 use prost::Message as _;
 
-use super::{ExportFailure, HeadersSecret, Sender, Signal};
+use super::{ExportFailure, HeadersSecret, Sender, Signal, limits};
 use crate::config::{OtlpSettings, SettingProblem};
 use crate::constants::OTEL_EXPORTER_OTLP_HEADERS;
 use crate::sinks::loss::{Counts, Loss};
@@ -41,6 +43,8 @@ pub(crate) fn build(setup: &mut Setup<'_>) -> Option<Box<dyn Sink>> {
 pub(crate) struct OtlpExporter {
     sender: Sender,
     resource: ResourceAttributesWithSchema,
+    /// A partial success is said once, like a refusal.
+    rejection_said: AtomicBool,
 }
 
 impl OtlpExporter {
@@ -61,10 +65,12 @@ impl OtlpExporter {
             timeout: &settings.timeout,
             gzip: &settings.gzip,
             headers_setting: OTEL_EXPORTER_OTLP_HEADERS,
+            aws_service: "xray",
         };
         Self {
             sender: Sender::new(signal, settings, headers_secret, problems),
             resource: resource.into(),
+            rejection_said: AtomicBool::new(false),
         }
     }
 
@@ -74,22 +80,63 @@ impl OtlpExporter {
         Self {
             sender: Sender::with_endpoint(endpoint, "spans"),
             resource: (&Resource::builder_empty().build()).into(),
+            rejection_said: AtomicBool::new(false),
         }
     }
 
-    /// Sends `spans` within `deadline` (see [`Sender::send`]).
-    pub(crate) async fn export(
-        &self,
-        spans: Vec<SpanData>,
-        deadline: Instant,
-    ) -> Result<(), ExportFailure> {
-        let request = ExportTraceServiceRequest {
-            resource_spans: group_spans_by_resource_and_scope(spans, &self.resource),
+    /// Sends `spans` within `deadline` (see [`Sender::send`]), in as many requests as the
+    /// endpoint's limits ask, one after another; what did not arrive, or arrived and was
+    /// rejected (a partial success), is counted.
+    pub(crate) async fn export(&self, spans: Vec<SpanData>, deadline: Instant) -> Counts {
+        let resource_spans = group_spans_by_resource_and_scope(spans, &self.resource);
+        let mut counts = Counts::default();
+        for request in limits::trace_requests(resource_spans, self.sender.trace_limits()) {
+            let spans: u64 = request
+                .resource_spans
+                .iter()
+                .flat_map(|r| &r.scope_spans)
+                .map(|s| s.spans.len() as u64)
+                .sum();
+            counts.add(
+                &match self.sender.send(request.encode_to_vec(), deadline).await {
+                    Ok(answer) => Counts {
+                        dropped: self.rejected(&answer),
+                        ..Counts::default()
+                    },
+                    Err(ExportFailure::Refused(status)) => Counts {
+                        dropped: spans,
+                        refused_status: Some(status),
+                        ..Counts::default()
+                    },
+                    Err(ExportFailure::GaveUp) => Counts {
+                        dropped: spans,
+                        ..Counts::default()
+                    },
+                },
+            );
+        }
+        counts
+    }
+
+    /// The spans an `ExportTraceServiceResponse` says were rejected, said once.
+    fn rejected(&self, answer: &[u8]) -> u64 {
+        let Ok(response) = ExportTraceServiceResponse::decode(answer) else {
+            return 0;
         };
-        self.sender
-            .send(request.encode_to_vec(), deadline)
-            .await
-            .map(drop)
+        let Some(partial) = response.partial_success else {
+            return 0;
+        };
+        let rejected = u64::try_from(partial.rejected_spans).unwrap_or(0);
+        if rejected > 0 && !self.rejection_said.swap(true, Ordering::Relaxed) {
+            // The backend's own words, cut short: they say why (a limit, a bad span).
+            let reason: String = partial.error_message.chars().take(300).collect();
+            tracing::warn!(
+                rejected_spans = rejected,
+                reason,
+                "the OTLP endpoint rejected some spans (reported once; each flush's are counted as lost)"
+            );
+        }
+        rejected
     }
 }
 
@@ -107,21 +154,70 @@ impl Sink for OtlpExporter {
         }
         let claim = batch.spans.claim_sampled();
         Box::pin(async move {
-            let spans = claim.take();
-            let count = spans.len() as u64;
-            let counts = match self.export(spans, deadline).await {
-                Ok(()) => Counts::default(),
-                Err(ExportFailure::Refused(status)) => Counts {
-                    dropped: count,
-                    refused_status: Some(status),
-                    ..Counts::default()
-                },
-                Err(ExportFailure::GaveUp) => Counts {
-                    dropped: count,
-                    ..Counts::default()
-                },
-            };
+            let counts = self.export(claim.take(), deadline).await;
             Loss::of(&SPANS_LOST, counts)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use opentelemetry_proto::tonic::collector::trace::v1::{
+        ExportTracePartialSuccess, ExportTraceServiceRequest,
+    };
+
+    use super::*;
+
+    fn spans(count: usize) -> Vec<SpanData> {
+        crate::logs::testing::capture_spans(|| {
+            for n in 0..count {
+                tracing::info_span!("work", n).in_scope(|| {});
+            }
+        })
+    }
+
+    /// OTLP/HTTP: a 200 with `partial_success` whose `rejected_spans` is above 0 is a partial
+    /// success: those spans are lost (counted), and the backend's reason is said, once over
+    /// two flushes.
+    #[test]
+    fn rejected_spans_of_a_partial_success_are_counted_and_said_once() {
+        let answer = ExportTraceServiceResponse {
+            partial_success: Some(ExportTracePartialSuccess {
+                rejected_spans: 2,
+                error_message: "spans too old".to_owned(),
+            }),
+        }
+        .encode_to_vec();
+        let received = Arc::new(Mutex::new(0));
+        let port = {
+            let received = Arc::clone(&received);
+            ::tests::http_stub::start_with_body(
+                ::tests::http_stub::Answer::Status(200, None),
+                move |request| {
+                    ExportTraceServiceRequest::decode(request.body.as_slice()).unwrap();
+                    *received.lock().unwrap() += 1;
+                    answer.clone()
+                },
+            )
+        };
+        let exporter = OtlpExporter::with_endpoint(format!("http://127.0.0.1:{port}/v1/traces"));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let lines = crate::logs::testing::capture(crate::config::LogFormat::Json, || {
+            for _ in 0..2 {
+                let deadline = Instant::now() + Duration::from_secs(5);
+                let counts = runtime.block_on(exporter.export(spans(3), deadline));
+                assert_eq!(counts.dropped, 2);
+                assert_eq!(counts.refused_status, None);
+            }
+        });
+        assert_eq!(*received.lock().unwrap(), 2);
+        assert_eq!(lines.len(), 1, "{lines:#?}");
+        assert!(lines[0].contains("\"rejected_spans\":2") && lines[0].contains("spans too old"));
     }
 }

@@ -119,7 +119,7 @@ fn delta_points_cover_the_time_since_the_previous_export_and_are_never_sent_twic
         (points[0].start_time_unix_nano, points[0].time_unix_nano),
         (nanos(started), nanos(t1))
     );
-    assert_eq!(first.points, 1);
+    assert_eq!(request_points(&first.request), 1);
 
     let second = sink
         .encode(&[group(vec![counter("app.orders", &[], 2)], &[], None)], t2)
@@ -192,7 +192,7 @@ fn cumulative_points_are_running_totals_from_the_series_first_window() {
         (histograms[0].min, histograms[0].max),
         (Some(0.2), Some(0.3))
     );
-    assert_eq!(second.points, 3);
+    assert_eq!(request_points(&second.request), 3);
 }
 
 /// OTLP, `HistogramDataPoint.bucket_counts`: "bucket i counts values in
@@ -314,7 +314,7 @@ fn overlapping_invocations_keep_their_own_attributes_and_the_same_attributes_add
         other => panic!("not a gauge: {other:?}"),
     };
     assert_eq!(gauge, Some(number_data_point::Value::AsDouble(7.0)));
-    assert_eq!(encoded.points, 3);
+    assert_eq!(request_points(&encoded.request), 3);
 }
 
 /// OTLP units are UCUM: the crate's own metrics have the semantic conventions' (`{invocation}`,
@@ -407,6 +407,7 @@ fn a_flush_reaches_a_real_receiver_as_one_request_with_the_spans_resource() {
         timeout: &config.otlp.metrics_timeout,
         gzip: &config.otlp.metrics_gzip,
         headers_setting: "",
+        aws_service: "monitoring",
     };
     let sender = Sender::new(signal, &config.otlp, None, &mut problems);
     let sink = OtlpMetrics::new(sender, &resource, Temporality::Delta);
