@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::Credentials;
-use aws_credential_types::provider::ProvideCredentials as _;
+use aws_credential_types::provider::{ProvideCredentials as _, SharedCredentialsProvider};
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -62,6 +62,19 @@ impl Signer {
         Self {
             scope,
             credentials: Source::Environment(credentials),
+            unsigned_said: AtomicBool::new(false),
+        }
+    }
+
+    /// For `scope`, asking `provider` as the default chain would be asked: tests give a slow
+    /// or failing one (the real chain would ask the instance metadata service).
+    #[cfg(test)]
+    fn with_provider(scope: Scope, provider: SharedCredentialsProvider) -> Self {
+        let chain = Chain::default();
+        let _ = chain.provider.set(provider);
+        Self {
+            scope,
+            credentials: Source::Chain(Arc::new(chain)),
             unsigned_said: AtomicBool::new(false),
         }
     }
@@ -169,6 +182,8 @@ fn from_environment(var: &dyn Fn(&str) -> Option<String>) -> Option<Credentials>
 /// before the credentials expire.
 #[derive(Debug, Default)]
 struct Chain {
+    /// aws-config's default chain, built when first asked.
+    provider: tokio::sync::OnceCell<SharedCredentialsProvider>,
     state: Mutex<ChainState>,
     /// Wakes the flushes waiting for an answer of the chain.
     answered: tokio::sync::Notify,
@@ -226,10 +241,17 @@ impl Chain {
 
     /// One question to the chain; its answer kept, a failure said once.
     async fn ask(self: Arc<Self>) {
-        let chain = aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
-            .build()
+        let provider = self
+            .provider
+            .get_or_init(|| async {
+                SharedCredentialsProvider::new(
+                    aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
+                        .build()
+                        .await,
+                )
+            })
             .await;
-        let answer = chain.provide_credentials().await;
+        let answer = provider.provide_credentials().await;
         let mut say = None;
         if let Ok(mut state) = self.state.lock() {
             state.asking = false;

@@ -3,6 +3,10 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
 use super::*;
 
 /// 2026-11-30T12:00:00Z.
@@ -140,4 +144,113 @@ fn the_environments_credentials_need_both_keys() {
     // Never printed: aws-credential-types leaves the secret and the token out.
     let printed = format!("{full:?}");
     assert!(!printed.contains("x9"), "{printed}");
+}
+
+fn scope() -> Scope {
+    Scope {
+        service: "monitoring",
+        region: "us-east-1".to_owned(),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Off Lambda the chain is asked in the background: a chain that never answers (a
+/// black-holed metadata service) costs a flush its deadline, not more, and the request is
+/// not sent unsigned.
+#[test]
+fn a_chain_that_never_answers_costs_the_flush_its_deadline_only() {
+    let never = SharedCredentialsProvider::new(
+        aws_credential_types::credential_fn::provide_credentials_fn(|| async {
+            std::future::pending::<aws_credential_types::provider::Result>().await
+        }),
+    );
+    let signer = Signer::with_provider(scope(), never);
+    let runtime = runtime();
+    let signed = runtime.block_on(async {
+        let deadline = Instant::now() + Duration::from_millis(50);
+        // Bounded from outside too: a hang fails the test instead of stalling it.
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            signer.sign(
+                "https://monitoring.us-east-1.amazonaws.com/v1/metrics",
+                &headers(false),
+                b"",
+                deadline,
+            ),
+        )
+        .await
+    });
+    assert_eq!(signed.expect("returned by its deadline"), None);
+}
+
+/// The chain's credentials sign; ones about to expire are used while fresh ones are asked
+/// for; a failing chain is said once and not asked again on every flush.
+#[test]
+fn the_chains_credentials_sign_and_a_failing_chain_is_asked_again_later() {
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let provider = {
+        let asked = Arc::clone(&asked);
+        SharedCredentialsProvider::new(aws_credential_types::credential_fn::provide_credentials_fn(
+            move || {
+                let n = asked.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    match n {
+                        // Expiring in a minute: usable, but refreshed.
+                        0 => Ok(Credentials::new(
+                            "AKIDCHAIN",
+                            "secret-x9",
+                            None,
+                            Some(SystemTime::now() + Duration::from_secs(60)),
+                            "chain",
+                        )),
+                        _ => Err(
+                            aws_credential_types::provider::error::CredentialsError::not_loaded(
+                                "no profile, no role",
+                            ),
+                        ),
+                    }
+                }
+            },
+        ))
+    };
+    let signer = Signer::with_provider(scope(), provider);
+    let runtime = runtime();
+    let lines = crate::logs::testing::capture(crate::config::LogFormat::Json, || {
+        runtime.block_on(async {
+            for _ in 0..4 {
+                let deadline = Instant::now() + Duration::from_secs(5);
+                let signed = signer
+                    .sign(
+                        "https://monitoring.us-east-1.amazonaws.com/v1/metrics",
+                        &headers(false),
+                        b"",
+                        deadline,
+                    )
+                    .await
+                    .expect("signed with the chain's credentials");
+                assert!(
+                    signed["authorization"]
+                        .to_str()
+                        .unwrap()
+                        .contains("Credential=AKIDCHAIN/")
+                );
+                tokio::task::yield_now().await;
+            }
+        })
+    });
+    // Once for the first credentials, once for their refresh (which failed); not again
+    // within the 10 s after a failure.
+    assert_eq!(asked.load(Ordering::SeqCst), 2);
+    let said: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("no AWS credentials for signing"))
+        .collect();
+    assert_eq!(said.len(), 1, "{lines:#?}");
+    assert!(!lines.concat().contains("x9"));
 }
