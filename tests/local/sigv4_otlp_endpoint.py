@@ -135,7 +135,8 @@ class Verifier:
             if required not in signed_headers:
                 raise Rejected(
                     "InvalidSignatureException",
-                    f"SignedHeaders {';'.join(signed_headers)} leave out {required}, which AWS requires",
+                    f"SignedHeaders {';'.join(signed_headers)} leave out {required}, "
+                    "which AWS requires",
                 )
         missing = [name for name in signed_headers if headers.get(name) is None]
         if missing:
@@ -147,7 +148,7 @@ class Verifier:
         token = headers.get("X-Amz-Security-Token")
         if token != self.credentials.token:
             if self.credentials.token is None:
-                problem = "X-Amz-Security-Token is sent, but these credentials have no session token"
+                problem = "X-Amz-Security-Token is sent, but these credentials have no token"
             elif token is None:
                 problem = "no X-Amz-Security-Token, but these are temporary credentials"
             else:

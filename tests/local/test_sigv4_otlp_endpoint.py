@@ -25,6 +25,7 @@ import sigv4_otlp_endpoint as stand_in
 KEY_ID = "AKIAIOSFODNN7EXAMPLE"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 TOKEN = "IQoJb3JpZ2luX2VjEXAMPLE//session+token="
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 BODY = bytes(range(256)) * 4  # any bytes: an OTLP body is binary protobuf, maybe gzip
 
 
@@ -70,7 +71,18 @@ def signed(port, *, service="xray", region="us-east-1", secret=SECRET, token=Non
     return dict(request.headers.items())
 
 
+def minutes_ago(minutes):
+    """botocore's clock (naive UTC) `minutes` ago."""
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    return now - datetime.timedelta(minutes=minutes)
+
+
 class SignatureCheck(unittest.TestCase):
+    """AWS recomputes the signature from the request as received, with the key derived from
+    the secret and the Credential scope's date, region and service, and refuses a request whose
+    scope names another key, region or service, whose body does not hash to its
+    X-Amz-Content-SHA256, or whose X-Amz-Date is more than 15 minutes from its clock."""
+
     def setUp(self):
         self.server = Server()
         self.addCleanup(self.server.close)
@@ -98,7 +110,8 @@ class SignatureCheck(unittest.TestCase):
         self.assertEqual(record["path"], "/v1/traces")
 
     def test_an_empty_body_and_a_query_pass(self):
-        status, _, record = self.post(signed(self.server.port, body=b"", path="/v1/traces?a=1"), b"", "/v1/traces?a=1")
+        headers = signed(self.server.port, body=b"", path="/v1/traces?a=1")
+        status, _, record = self.post(headers, b"", "/v1/traces?a=1")
         self.assertEqual(status, 200, record["reason"])
 
     def test_a_wrong_region_fails_naming_the_region(self):
@@ -130,13 +143,11 @@ class SignatureCheck(unittest.TestCase):
         self.assertEqual(self.post(headers, BODY)[0], 200)
 
     def test_a_signature_20_minutes_old_fails_as_skewed(self):
-        old = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) - datetime.timedelta(minutes=20)
-        self.assert_refused(signed(self.server.port, at=old), BODY,
+        self.assert_refused(signed(self.server.port, at=minutes_ago(20)), BODY,
                             "X-Amz-Date", "20.0 minutes", "RequestTimeTooSkewed")
 
     def test_a_signature_14_minutes_old_passes(self):
-        old = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) - datetime.timedelta(minutes=14)
-        self.assertEqual(self.post(signed(self.server.port, at=old))[0], 200)
+        self.assertEqual(self.post(signed(self.server.port, at=minutes_ago(14)))[0], 200)
 
     def test_an_unsigned_request_fails_naming_the_authorization_header(self):
         self.assert_refused({"Content-Type": "application/x-protobuf"}, BODY, "Authorization")
@@ -144,11 +155,23 @@ class SignatureCheck(unittest.TestCase):
     def test_an_unsigned_header_changed_after_signing_still_passes_a_signed_one_fails(self):
         headers = signed(self.server.port, extra={"Content-Encoding": "gzip"})
         self.assertEqual(self.post({**headers, "User-Agent": "changed"})[0], 200)
-        self.assert_refused({**headers, "Content-Encoding": "identity"}, BODY, "SignatureDoesNotMatch")
+        self.assert_refused({**headers, "Content-Encoding": "identity"}, BODY,
+                            "SignatureDoesNotMatch")
+
+    def test_a_header_botocore_leaves_out_is_checked_when_the_client_signed_it(self):
+        """aws-sigv4 (Rust) signs traceparent, which botocore never does: AWS checks whatever
+        SignedHeaders name, and so must the stand-in."""
+        with mock.patch("botocore.auth.SIGNED_HEADERS_BLACKLIST", []):
+            headers = signed(self.server.port, extra={"traceparent": TRACEPARENT})
+        self.assertIn("traceparent", headers["Authorization"])
+        self.assertEqual(self.post(headers)[0], 200)
+        changed = TRACEPARENT.replace("-01", "-00")
+        self.assert_refused({**headers, "traceparent": changed}, BODY, "SignatureDoesNotMatch")
 
     def test_a_host_left_out_of_signed_headers_fails(self):
         headers = signed(self.server.port)
-        headers["Authorization"] = headers["Authorization"].replace("SignedHeaders=content-type;host;", "SignedHeaders=content-type;")
+        headers["Authorization"] = headers["Authorization"].replace(
+            "SignedHeaders=content-type;host;", "SignedHeaders=content-type;")
         self.assert_refused(headers, BODY, "leave out host")
 
 
@@ -159,7 +182,8 @@ class SessionToken(unittest.TestCase):
 
     def test_temporary_credentials_pass_with_their_token_and_fail_without(self):
         def post(**credentials):
-            headers = signed(self.server.port, service="monitoring", path="/v1/metrics", **credentials)
+            headers = signed(self.server.port, service="monitoring", path="/v1/metrics",
+                             **credentials)
             status, _, answer = self.server.send("POST", "/v1/metrics", headers, BODY)
             return status, answer
 
@@ -185,11 +209,13 @@ class Answers(unittest.TestCase):
         ])
         # A refused request takes no queued answer.
         self.assertEqual(self.server.send("POST", "/v1/traces", {}, BODY)[0], 403)
-        answers = [self.server.send("POST", "/v1/traces", signed(self.server.port), BODY) for _ in range(3)]
+        answers = [self.server.send("POST", "/v1/traces", signed(self.server.port), BODY)
+                   for _ in range(3)]
         self.assertEqual([(s, h.get("Retry-After"), b) for s, h, b in answers],
                          [(429, "0", b""), (200, None, partial), (200, None, b"")])
         self.assertEqual(answers[2][1]["Content-Type"], "application/x-protobuf")
-        self.assertEqual([r["verified"] for r in self.server.received()], [False, True, True, True])
+        self.assertEqual([r["verified"] for r in self.server.received()],
+                         [False, True, True, True])
 
 
 if __name__ == "__main__":
