@@ -2,6 +2,7 @@
 //! on a free loopback port, the way `make serve` serves it, with everything it prints kept
 //! for the tests to read.
 
+pub mod aws_otlp;
 pub mod counting_sinks;
 pub mod emf;
 pub mod http_stub;

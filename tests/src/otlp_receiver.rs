@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use opentelemetry_proto::tonic::metrics::v1::Metric;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message as _;
@@ -52,13 +54,10 @@ impl OtlpReceiver {
     /// `ExportMetricsServiceResponse` whose `partial_success` rejects `rejected` data points
     /// for `reason`.
     pub fn rejecting_metric_points(rejected: i64, reason: &str) -> Self {
-        let response = ExportMetricsServiceResponse {
-            partial_success: Some(ExportMetricsPartialSuccess {
-                rejected_data_points: rejected,
-                error_message: reason.to_owned(),
-            }),
-        };
-        Self::answering(Answer::Status(200, None), response.encode_to_vec())
+        Self::answering(
+            Answer::Status(200, None),
+            partial_success_metrics(rejected, reason),
+        )
     }
 
     fn answering(answer: Answer, metrics_answer: Vec<u8>) -> Self {
@@ -71,18 +70,15 @@ impl OtlpReceiver {
                 headers,
                 body,
             } = received;
-            let body = unzipped(&headers, body);
             if path.starts_with("/v1/metrics") {
-                let request = ExportMetricsServiceRequest::decode(body.as_slice())
-                    .expect("an OTLP metrics protobuf body");
+                let request = decode_metrics(&headers, body);
                 kept_metrics
                     .lock()
                     .unwrap()
                     .push(MetricsExport { headers, request });
                 metrics_answer.clone()
             } else {
-                let request = ExportTraceServiceRequest::decode(body.as_slice())
-                    .expect("an OTLP trace protobuf body");
+                let request = decode_traces(&headers, body);
                 kept.lock().unwrap().push(Export { headers, request });
                 Vec::new()
             }
@@ -128,6 +124,44 @@ impl OtlpReceiver {
             .flat_map(|s| s.metrics)
             .collect()
     }
+}
+
+/// The OTLP trace export request in `body`, gunzipped when `headers` say
+/// `content-encoding: gzip`; panics when it is not one.
+pub fn decode_traces(headers: &Headers, body: Vec<u8>) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest::decode(unzipped(headers, body).as_slice())
+        .expect("an OTLP trace protobuf body")
+}
+
+/// The OTLP metrics export request in `body`, gunzipped when `headers` say
+/// `content-encoding: gzip`; panics when it is not one.
+pub fn decode_metrics(headers: &Headers, body: Vec<u8>) -> ExportMetricsServiceRequest {
+    ExportMetricsServiceRequest::decode(unzipped(headers, body).as_slice())
+        .expect("an OTLP metrics protobuf body")
+}
+
+/// The body of a 200 answer to a trace export that takes all but `rejected` spans: an
+/// `ExportTraceServiceResponse` whose `partial_success` says so with `message`.
+pub fn partial_success_traces(rejected: i64, message: &str) -> Vec<u8> {
+    ExportTraceServiceResponse {
+        partial_success: Some(ExportTracePartialSuccess {
+            rejected_spans: rejected,
+            error_message: message.to_owned(),
+        }),
+    }
+    .encode_to_vec()
+}
+
+/// The body of a 200 answer to a metrics export that takes all but `rejected` data points:
+/// an `ExportMetricsServiceResponse` whose `partial_success` says so with `message`.
+pub fn partial_success_metrics(rejected: i64, message: &str) -> Vec<u8> {
+    ExportMetricsServiceResponse {
+        partial_success: Some(ExportMetricsPartialSuccess {
+            rejected_data_points: rejected,
+            error_message: message.to_owned(),
+        }),
+    }
+    .encode_to_vec()
 }
 
 fn unzipped(headers: &Headers, body: Vec<u8>) -> Vec<u8> {
