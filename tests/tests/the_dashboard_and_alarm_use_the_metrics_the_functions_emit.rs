@@ -288,7 +288,12 @@ fn the_functions_get_the_namespace_the_dashboard_and_alarms_read() {
         value(&variables, 8, "POWERTOOLS_METRICS_NAMESPACE"),
         Some("!Ref MetricsNamespace")
     );
-    assert_eq!(value(&variables, 8, "OTEL_METRICS_EXPORTER"), Some("emf"));
+    // EMF whatever MetricsDestination says (`emf`, or `emf,otlp` beside CloudWatch's OTLP
+    // endpoint): the dashboard and alarms read the EMF lines, not OTLP metrics.
+    assert_eq!(
+        value(&variables, 8, "OTEL_METRICS_EXPORTER"),
+        Some(r#"!If [MetricsToCloudWatchOtlp, "emf,otlp", emf]"#)
+    );
     // No function sets its own namespace or exporter beside Globals.
     for (id, function) in resources(&lines, "AWS::Serverless::Function") {
         assert!(
