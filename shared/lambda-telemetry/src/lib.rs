@@ -341,8 +341,13 @@ fn install(config: Config) -> Telemetry {
         metrics::install(metrics);
     }
     // Said now that there is a log to say it in; each once, at start.
+    // A setting read by two parts (LAMBDA_TELEMETRY_OTLP_SIGV4, by traces and metrics) is
+    // said once.
+    let mut said = std::collections::HashSet::new();
     for problem in problems {
-        tracing::warn!(problem = %problem, "telemetry setting ignored");
+        if said.insert(problem.to_string()) {
+            tracing::warn!(problem = %problem, "telemetry setting ignored");
+        }
     }
     // Powertools says the same: Lambda filters the flushed lines by its own level.
     if let (Some(buffer), Some(lambda_level)) = (log_buffer, config.lambda_log_level)

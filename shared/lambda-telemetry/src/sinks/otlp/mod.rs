@@ -149,14 +149,28 @@ impl Sender {
             .endpoint
             .map(str::to_owned)
             .unwrap_or_else(|| format!("{DEFAULT_OTLP_ENDPOINT}{}", signal.path));
+        let scope = aws::SigV4::parse(settings.sigv4.as_deref(), problems).scope(
+            &endpoint,
+            signal.aws_service,
+            settings.region.as_deref(),
+            problems,
+        );
+        // A request signed for AWS carries only its signal's own headers: the generic ones,
+        // the headers' secret and those given in code are another backend's key (Honeycomb's,
+        // shared by both signals) and must never reach AWS.
+        let signed = scope.is_some();
+        let headers_secret = headers_secret.filter(|_| !signed);
         // The signal's headers are added to the generic ones, and win on a shared name; those
         // given in code come last and win over both.
         let mut headers = HeaderMap::new();
         for (setting, value) in signal.headers {
+            if signed && *setting == crate::constants::OTEL_EXPORTER_OTLP_HEADERS {
+                continue;
+            }
             headers.extend(parse_headers(setting, value, problems));
         }
         let mut code_headers = HeaderMap::new();
-        for (name, value) in &settings.code_headers {
+        for (name, value) in settings.code_headers.iter().filter(|_| !signed) {
             let mut value = value.clone();
             value.set_sensitive(true);
             code_headers.insert(name.clone(), value);
@@ -185,12 +199,6 @@ impl Sender {
                 problems,
             )
             .unwrap_or(false);
-        let scope = aws::SigV4::parse(settings.sigv4.as_deref(), problems).scope(
-            &endpoint,
-            signal.aws_service,
-            settings.region.as_deref(),
-            problems,
-        );
         #[cfg(not(feature = "sigv4"))]
         if scope.is_some() {
             problems.push(SettingProblem::new(
@@ -727,5 +735,68 @@ mod tests {
             "{}",
             lines[0]
         );
+    }
+    /// Honeycomb's key in the generic headers, their secret or code must never reach AWS: a
+    /// sender that signs keeps only its signal's own headers; one that does not, all of them.
+    #[test]
+    fn a_signed_sender_sends_no_other_backends_headers() {
+        let config = crate::Config::from_lookup(&|name| {
+            match name {
+                "OTEL_EXPORTER_OTLP_HEADERS" => Some("x-honeycomb-team=canary-key"),
+                "OTEL_EXPORTER_OTLP_METRICS_HEADERS" => Some("x-signal=kept"),
+                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT" => {
+                    Some("https://monitoring.us-east-1.amazonaws.com/v1/metrics")
+                }
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" => Some("https://api.honeycomb.io/v1/traces"),
+                _ => None,
+            }
+            .map(str::to_owned)
+        })
+        .with_otlp_header(
+            http::HeaderName::from_static("x-code"),
+            http::HeaderValue::from_static("code-key"),
+        );
+        let settings = &config.otlp;
+        let signal = |what, endpoint, headers, aws_service| Signal {
+            what,
+            endpoint,
+            path: "",
+            headers,
+            timeout: &settings.timeout,
+            gzip: &settings.gzip,
+            headers_setting: "",
+            aws_service,
+        };
+        let mut problems = Vec::new();
+        let metrics = Sender::new(
+            signal(
+                "metrics",
+                settings.metrics_endpoint.as_deref(),
+                &settings.metrics_headers,
+                "monitoring",
+            ),
+            settings,
+            None,
+            &mut problems,
+        );
+        let names = |sender: &Sender| -> Vec<String> {
+            let mut names: Vec<String> = sender.headers.keys().map(|n| n.to_string()).collect();
+            names.sort();
+            names
+        };
+        assert_eq!(names(&metrics), ["x-signal"]);
+        let traces = Sender::new(
+            signal(
+                "spans",
+                settings.traces_endpoint.as_deref(),
+                &settings.headers,
+                "xray",
+            ),
+            settings,
+            None,
+            &mut problems,
+        );
+        assert_eq!(names(&traces), ["x-code", "x-honeycomb-team"]);
+        assert!(problems.is_empty(), "{problems:?}");
     }
 }

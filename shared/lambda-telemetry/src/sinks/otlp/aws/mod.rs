@@ -136,8 +136,8 @@ impl SigV4 {
 pub(crate) fn refusal_advice(service: &str) -> &'static str {
     match service {
         "xray" => {
-            "AWS refused the signed spans: the function's role needs xray:PutSpans (and \
-             xray:PutSpansForIndexing), and the account needs CloudWatch Transaction Search on"
+            "AWS refused the signed spans: the function's role needs xray:PutSpans, and the \
+             account needs CloudWatch Transaction Search on"
         }
         _ => "AWS refused the signed metrics: the function's role needs cloudwatch:PutMetricData",
     }
