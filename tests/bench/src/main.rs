@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use measure::{Context, Receivers, Secrets};
 use report::{Distribution, Figures};
-use variants::{Build, Keys, Launch, Variant};
+use variants::{Build, Keys, Launch, Traces, Variant};
 
 /// How many of each measurement: the minimums in full, a handful in quick mode.
 struct Counts {
@@ -71,15 +71,18 @@ fn main() {
     if let Some(only) = &only {
         all.retain(|v| &v.name == only);
     }
-    // The key, "metrics off" and log buffer variants run the Cruddur functions' code under
+    // The key, "metrics off", log buffer and one-destination variants run the Cruddur functions' code under
     // callgrind like their own rows do; in quick mode that path is kept working by the other
     // rows, and these runs under valgrind would double what these variants add to
     // `make test` (about 3 s each).
     if quick {
-        for variant in all
-            .iter_mut()
-            .filter(|v| v.keys != Keys::Token || !v.metrics || v.log_buffer || v.query.is_some())
-        {
+        for variant in all.iter_mut().filter(|v| {
+            v.keys != Keys::Token
+                || !v.metrics
+                || v.log_buffer
+                || v.query.is_some()
+                || v.traces != Traces::OtlpAndXray
+        }) {
             variant.callgrind = false;
         }
     }
@@ -233,7 +236,7 @@ fn measure_variant(
         }
         None => event,
     };
-    let receivers = Receivers::start(variant.sinks, variant.keys);
+    let receivers = Receivers::start(variant.sinks, variant.keys, variant.traces);
 
     let starts = measure::cold_starts(context, variant, &receivers, &event, counts.cold_starts)?;
     let ms = 1e-3;
@@ -284,11 +287,12 @@ fn measure_variant(
     f.received = receivers.received();
     // The header on every OTLP request proves the keys reached the sink: from Secrets
     // Manager, a build without the `secrets` feature would ignore the ARN and send without it.
-    if let Some(with_key) = receivers.otlp_with_key()
-        && (with_key == 0 || with_key != f.received.0)
+    // Likewise the signature: a build without `sigv4` sends unsigned.
+    if let Some((passed, what)) = receivers.otlp_checked()
+        && (passed == 0 || passed != f.received.0)
     {
         return Err(format!(
-            "{with_key} of {} OTLP requests carried the OTLP headers",
+            "{passed} of {} OTLP requests carried {what}",
             f.received.0
         ));
     }

@@ -10,10 +10,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use tests::counting_sinks::CountingSinks;
-use tests::http_stub::Answer;
+use tests::http_stub::{Answer, Headers};
 use tests::runtime_api::RuntimeApi;
 
-use crate::variants::{Keys, Launch, Sinks, Variant};
+use crate::variants::{Keys, Launch, Sinks, Traces, Variant};
 
 /// How long one start may take to answer, even under valgrind or a cold Python import.
 const START_TIMEOUT: Duration = Duration::from_secs(120);
@@ -22,51 +22,65 @@ const START_TIMEOUT: Duration = Duration::from_secs(120);
 /// only count what arrives, so that no decoding is timed as part of the flush.
 pub struct Receivers {
     sinks: CountingSinks,
-    /// For the variants that send the OTLP headers: an OTLP endpoint of their own that
-    /// counts every request, and those carrying the header the keys say.
-    keyed_otlp: Option<KeyedOtlp>,
+    /// For the variants whose OTLP requests must carry something (the keys' header, a SigV4
+    /// signature): an OTLP endpoint of their own that counts every request, and those that do.
+    checked_otlp: Option<CheckedOtlp>,
 }
 
-struct KeyedOtlp {
+struct CheckedOtlp {
     port: u16,
     all: Arc<AtomicUsize>,
-    with_key: Arc<AtomicUsize>,
+    passed: Arc<AtomicUsize>,
+    /// What every request must carry, for the error when one does not.
+    what: &'static str,
 }
 
 impl Receivers {
-    pub fn start(sinks: Sinks, keys: Keys) -> Self {
+    pub fn start(sinks: Sinks, keys: Keys, traces: Traces) -> Self {
         let otlp_answer = match sinks {
             Sinks::SlowOtlp(_) => Answer::After(Duration::from_millis(100), 200),
             _ => Answer::Status(200, None),
         };
-        let keyed_otlp = (keys != Keys::Token).then(|| {
+        // A build that ignored the setting would send without it, and its row would measure
+        // a cheaper path than its name says.
+        let check: Option<(&'static str, fn(&Headers) -> bool)> = match (keys, traces) {
+            (Keys::Token, Traces::OtlpSigV4) => Some((
+                "a SigV4 signature for xray with the example keys",
+                signed_with_example_keys,
+            )),
+            (Keys::Token, _) => None,
+            (Keys::Env | Keys::SecretsManager, _) => {
+                Some(("the OTLP headers", carries_otlp_headers))
+            }
+        };
+        let checked_otlp = check.map(|(what, passes)| {
             let all = Arc::new(AtomicUsize::new(0));
-            let with_key = Arc::new(AtomicUsize::new(0));
-            let (name, value) = OTLP_HEADERS.split_once('=').expect("name=value");
+            let passed = Arc::new(AtomicUsize::new(0));
             let port = tests::http_stub::start(otlp_answer, {
-                let (all, with_key) = (Arc::clone(&all), Arc::clone(&with_key));
+                let (all, passed) = (Arc::clone(&all), Arc::clone(&passed));
                 move |headers, _| {
                     all.fetch_add(1, Ordering::Relaxed);
-                    if headers.iter().any(|(n, v)| n == name && v == value) {
-                        with_key.fetch_add(1, Ordering::Relaxed);
+                    if passes(&headers) {
+                        passed.fetch_add(1, Ordering::Relaxed);
                     }
                 }
             });
-            KeyedOtlp {
+            CheckedOtlp {
                 port,
                 all,
-                with_key,
+                passed,
+                what,
             }
         });
         Self {
             sinks: CountingSinks::start(otlp_answer),
-            keyed_otlp,
+            checked_otlp,
         }
     }
 
     fn otlp_endpoint(&self) -> String {
-        match &self.keyed_otlp {
-            Some(keyed) => format!("http://127.0.0.1:{}", keyed.port),
+        match &self.checked_otlp {
+            Some(checked) => format!("http://127.0.0.1:{}", checked.port),
             None => self.sinks.otlp_endpoint(),
         }
     }
@@ -74,18 +88,37 @@ impl Receivers {
     /// What arrived, for the JSON: (OTLP requests, X-Ray documents, Rollbar items).
     pub fn received(&self) -> (usize, usize, usize) {
         let (otlp, xray, rollbar) = self.sinks.received();
-        match &self.keyed_otlp {
-            Some(keyed) => (keyed.all.load(Ordering::Relaxed), xray, rollbar),
+        match &self.checked_otlp {
+            Some(checked) => (checked.all.load(Ordering::Relaxed), xray, rollbar),
             None => (otlp, xray, rollbar),
         }
     }
 
-    /// The OTLP requests that carried the benchmark's header, for the variants that send it.
-    pub fn otlp_with_key(&self) -> Option<usize> {
-        self.keyed_otlp
+    /// For the variants whose OTLP requests must carry something: how many did, and what.
+    pub fn otlp_checked(&self) -> Option<(usize, &'static str)> {
+        self.checked_otlp
             .as_ref()
-            .map(|keyed| keyed.with_key.load(Ordering::Relaxed))
+            .map(|checked| (checked.passed.load(Ordering::Relaxed), checked.what))
     }
+}
+
+/// Whether a request carries the benchmark's OTLP header.
+fn carries_otlp_headers(headers: &Headers) -> bool {
+    let (name, value) = OTLP_HEADERS.split_once('=').expect("name=value");
+    headers.iter().any(|(n, v)| n == name && v == value)
+}
+
+/// Whether a request is signed as for CloudWatch's OTLP traces endpoint with the benchmark's
+/// credentials: the scope and key in `authorization`, the session token beside it. The
+/// signature itself is not recomputed (the end-to-end tests check it with botocore); the
+/// receiver answers 200 either way, as it does for the unsigned row.
+fn signed_with_example_keys(headers: &Headers) -> bool {
+    let credential = format!("AWS4-HMAC-SHA256 Credential={EXAMPLE_ACCESS_KEY_ID}/");
+    let token = session_token();
+    let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+    header("authorization").is_some_and(|auth| {
+        auth.starts_with(&credential) && auth.contains("/us-east-1/xray/aws4_request,")
+    }) && header("x-amz-security-token").is_some_and(|t| *t == token)
 }
 
 /// What every run shares: where the Python venv and moto are.
@@ -100,6 +133,17 @@ pub struct Context {
 /// The Rollbar token and the OTLP headers, the values both key variants send with.
 pub const ROLLBAR_TOKEN: &str = "bench-token";
 pub const OTLP_HEADERS: &str = "x-bench-key=bench-key";
+
+/// The credentials the signed OTLP row signs with: AWS's documented example keys (IAM User
+/// Guide), never valid anywhere.
+pub const EXAMPLE_ACCESS_KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
+pub const EXAMPLE_SECRET_ACCESS_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+
+/// A fake session token as long as a Lambda role's (about a thousand characters): it is a
+/// signed header of every request, so its length is part of what signing costs.
+pub fn session_token() -> String {
+    "IQoJb3JpZ2luX2VjEXAMPLE".repeat(44)
+}
 
 /// Where the Secrets Manager variant reads its keys: a moto of its own, and the ARNs of the
 /// two secrets in it.
@@ -162,13 +206,34 @@ fn spawn(
     }
     if variant.sinks != Sinks::None {
         command
-            .env("OTEL_TRACES_EXPORTER", "otlp,xray")
             .env("OTEL_SERVICE_NAME", "cruddur")
-            .env("OTEL_EXPORTER_OTLP_ENDPOINT", receivers.otlp_endpoint())
-            .env("AWS_XRAY_DAEMON_ADDRESS", receivers.sinks.xray_address())
             .env("ROLLBAR_ACCESS_TOKEN", ROLLBAR_TOKEN)
             .env("ROLLBAR_ENDPOINT", receivers.sinks.rollbar_endpoint())
             .env("POWERTOOLS_SERVICE_NAME", "cruddur");
+        // The one-destination rows set only their own destination's settings, so that no
+        // other sink is built.
+        match variant.traces {
+            Traces::OtlpAndXray => command
+                .env("OTEL_TRACES_EXPORTER", "otlp,xray")
+                .env("OTEL_EXPORTER_OTLP_ENDPOINT", receivers.otlp_endpoint())
+                .env("AWS_XRAY_DAEMON_ADDRESS", receivers.sinks.xray_address()),
+            Traces::Xray => command
+                .env("OTEL_TRACES_EXPORTER", "xray")
+                .env("AWS_XRAY_DAEMON_ADDRESS", receivers.sinks.xray_address()),
+            // The signal's own endpoint, as for CloudWatch's (`https://xray.<region>.amazonaws.com/v1/traces`).
+            Traces::Otlp | Traces::OtlpSigV4 => command.env("OTEL_TRACES_EXPORTER", "otlp").env(
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                format!("{}/v1/traces", receivers.otlp_endpoint()),
+            ),
+        };
+        // Loopback is no AWS host: `on` signs it as `auto` would sign CloudWatch's endpoint.
+        if variant.traces == Traces::OtlpSigV4 {
+            command
+                .env("LAMBDA_TELEMETRY_OTLP_SIGV4", "on")
+                .env("AWS_ACCESS_KEY_ID", EXAMPLE_ACCESS_KEY_ID)
+                .env("AWS_SECRET_ACCESS_KEY", EXAMPLE_SECRET_ACCESS_KEY)
+                .env("AWS_SESSION_TOKEN", session_token());
+        }
     }
     match (variant.keys, &context.secrets) {
         (Keys::Token, _) => {}

@@ -378,6 +378,28 @@ pub fn targets(all: &[Figures]) -> Vec<Target> {
             None,
         );
     }
+    // Issue 17: OTLP signed for CloudWatch against the same OTLP unsigned (the signing's own
+    // cost) and against the daemon path it replaces; the issue asks for a cold start within
+    // noise of the daemon path's. Reported: one run's difference is within this machine's
+    // noise (tests/bench/README.md), so two runs alternating are the comparison.
+    let signed = find(all, "home-activities, OTLP to AWS (SigV4)");
+    for (other, what) in [
+        (
+            "home-activities, OTLP",
+            "unsigned OTLP to the same receiver",
+        ),
+        ("home-activities, X-Ray daemon", "the daemon path"),
+    ] {
+        if let (Some(on), Some(off)) = (signed, find(all, other)) {
+            check(
+                format!(
+                    "OTLP to AWS (SigV4) against {what}: warm latency, flush and cold start, reported"
+                ),
+                side_by_side(on, off),
+                None,
+            );
+        }
+    }
     if let (Some(h), Some(lite)) = (home, find(all, "lambda-otel-lite")) {
         check(
             "home-activities ahead of lambda-otel-lite on cold start (p50)".into(),

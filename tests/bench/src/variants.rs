@@ -28,6 +28,23 @@ pub enum Keys {
     SecretsManager,
 }
 
+/// Where the Cruddur functions' spans go, with sinks on (issue 17).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Traces {
+    /// `otlp,xray`: both, unsigned OTLP and the daemon, the rows measured since issue 6,
+    /// kept as they were so that their figures stay comparable.
+    OtlpAndXray,
+    /// `xray` alone: segment documents to the daemon's UDP port, the daemon path (today's
+    /// default in the template).
+    Xray,
+    /// `otlp` alone, unsigned, to the loopback receiver.
+    Otlp,
+    /// `otlp` alone to the same receiver, every request signed with SigV4 as for CloudWatch's
+    /// OTLP endpoint (`LAMBDA_TELEMETRY_OTLP_SIGV4=on`: the endpoint is no AWS host), with
+    /// AWS's documented example keys: against [`Traces::Otlp`], the signing's own cost.
+    OtlpSigV4,
+}
+
 /// How a variant is started.
 #[derive(Clone, Debug)]
 pub enum Launch {
@@ -76,6 +93,8 @@ pub struct Variant {
     pub log_buffer: bool,
     /// `AWS_LAMBDA_LOG_LEVEL`, when not Lambda's default (unset: INFO).
     pub log_level: Option<&'static str>,
+    /// Where the spans go, with sinks on.
+    pub traces: Traces,
 }
 
 /// Where a native binary is built from.
@@ -112,6 +131,7 @@ pub fn all(bin_dir: &Path) -> Vec<Variant> {
         metrics: true,
         log_buffer: false,
         log_level: None,
+        traces: Traces::OtlpAndXray,
     };
     let mut variants = vec![
         native(
@@ -266,6 +286,38 @@ pub fn all(bin_dir: &Path) -> Vec<Variant> {
         variant.keys = keys;
         variants.push(variant);
     }
+    // Issue 17: one trace destination at a time, everything else equal: the daemon path,
+    // unsigned OTLP, and the same OTLP signed as for CloudWatch's OTLP endpoint, to the same
+    // receiver, so that signed against unsigned is the signing's own cost and signed against
+    // the daemon is what moving off the daemon costs.
+    for (name, about, traces) in [
+        (
+            "home-activities, X-Ray daemon",
+            "home-activities with OTEL_TRACES_EXPORTER=xray: segment documents to the daemon's UDP port only",
+            Traces::Xray,
+        ),
+        (
+            "home-activities, OTLP",
+            "home-activities with OTEL_TRACES_EXPORTER=otlp: unsigned OTLP/HTTP to the loopback receiver only",
+            Traces::Otlp,
+        ),
+        (
+            "home-activities, OTLP to AWS (SigV4)",
+            "the same OTLP, every request signed with SigV4 for xray (LAMBDA_TELEMETRY_OTLP_SIGV4=on, example keys)",
+            Traces::OtlpSigV4,
+        ),
+    ] {
+        let mut variant = native(
+            Build::Root("home-activities"),
+            name,
+            about,
+            "home",
+            Sinks::Local,
+            false,
+        );
+        variant.traces = traces;
+        variants.push(variant);
+    }
     variants.push(native(
         Build::Root("home-activities"),
         "home-activities, OTLP 100 ms",
@@ -344,6 +396,7 @@ pub fn all(bin_dir: &Path) -> Vec<Variant> {
             metrics: true,
             log_buffer: false,
             log_level: None,
+            traces: Traces::OtlpAndXray,
         });
     }
     variants
