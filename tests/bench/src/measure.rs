@@ -27,6 +27,9 @@ pub struct Receivers {
     checked_otlp: Option<CheckedOtlp>,
 }
 
+/// Whether one OTLP request carries what its row requires, from its headers.
+type RequestCheck = fn(&Headers) -> bool;
+
 struct CheckedOtlp {
     port: u16,
     all: Arc<AtomicUsize>,
@@ -43,7 +46,7 @@ impl Receivers {
         };
         // A build that ignored the setting would send without it, and its row would measure
         // a cheaper path than its name says.
-        let check: Option<(&'static str, fn(&Headers) -> bool)> = match (keys, traces) {
+        let check: Option<(&'static str, RequestCheck)> = match (keys, traces) {
             (Keys::Token, Traces::OtlpSigV4) => Some((
                 "a SigV4 signature for xray with the example keys",
                 signed_with_example_keys,
