@@ -33,7 +33,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource as ProtoResource;
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
 use prost::Message as _;
 
-use super::{ExportFailure, Sender, Signal};
+use super::{Sender, Signal};
 use crate::config::{Config, Temporality};
 use crate::constants::{metric_keys, span_fields};
 use crate::metrics::{Instrument, Recorded, Value};
@@ -380,23 +380,8 @@ impl Sink for OtlpMetrics {
             let mut counts = capped;
             for request in requests {
                 let points = request_points(&request);
-                counts.add(
-                    &match self.sender.send(request.encode_to_vec(), deadline).await {
-                        Ok(answer) => Counts {
-                            dropped: self.rejected(&answer),
-                            ..Counts::default()
-                        },
-                        Err(ExportFailure::Refused(status)) => Counts {
-                            dropped: points,
-                            refused_status: Some(status),
-                            ..Counts::default()
-                        },
-                        Err(ExportFailure::GaveUp) => Counts {
-                            dropped: points,
-                            ..Counts::default()
-                        },
-                    },
-                );
+                let sent = self.sender.send(request.encode_to_vec(), deadline).await;
+                counts.add(&Sender::lost(sent, points, |answer| self.rejected(answer)));
             }
             Loss::of(&METRIC_VALUES_LOST, counts)
         })

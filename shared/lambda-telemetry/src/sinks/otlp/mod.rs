@@ -373,6 +373,32 @@ impl Sender {
         return false;
     }
 
+    /// What one request of `items` (spans, data points) lost, by how [`send`](Self::send)
+    /// ended: all of them when refused (with the status) or not delivered; when it arrived,
+    /// those the answer says were rejected (`rejected`, reading a partial success).
+    pub(super) fn lost(
+        sent: Result<Vec<u8>, ExportFailure>,
+        items: u64,
+        rejected: impl FnOnce(&[u8]) -> u64,
+    ) -> crate::sinks::loss::Counts {
+        use crate::sinks::loss::Counts;
+        match sent {
+            Ok(answer) => Counts {
+                dropped: rejected(&answer),
+                ..Counts::default()
+            },
+            Err(ExportFailure::Refused(status)) => Counts {
+                dropped: items,
+                refused_status: Some(status),
+                ..Counts::default()
+            },
+            Err(ExportFailure::GaveUp) => Counts {
+                dropped: items,
+                ..Counts::default()
+            },
+        }
+    }
+
     /// The headers to send with: with a secret's, once it is read (waiting within
     /// `deadline` for the read under way); `None` while it is not.
     async fn headers_by(&self, deadline: Instant) -> Option<HeaderMap> {

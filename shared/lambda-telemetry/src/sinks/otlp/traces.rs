@@ -13,7 +13,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SpanData;
 use prost::Message as _;
 
-use super::{ExportFailure, HeadersSecret, Sender, Signal, limits};
+use super::{HeadersSecret, Sender, Signal, limits};
 use crate::config::{OtlpSettings, SettingProblem};
 use crate::constants::OTEL_EXPORTER_OTLP_HEADERS;
 use crate::sinks::loss::{Counts, Loss};
@@ -97,23 +97,8 @@ impl OtlpExporter {
                 .flat_map(|r| &r.scope_spans)
                 .map(|s| s.spans.len() as u64)
                 .sum();
-            counts.add(
-                &match self.sender.send(request.encode_to_vec(), deadline).await {
-                    Ok(answer) => Counts {
-                        dropped: self.rejected(&answer),
-                        ..Counts::default()
-                    },
-                    Err(ExportFailure::Refused(status)) => Counts {
-                        dropped: spans,
-                        refused_status: Some(status),
-                        ..Counts::default()
-                    },
-                    Err(ExportFailure::GaveUp) => Counts {
-                        dropped: spans,
-                        ..Counts::default()
-                    },
-                },
-            );
+            let sent = self.sender.send(request.encode_to_vec(), deadline).await;
+            counts.add(&Sender::lost(sent, spans, |answer| self.rejected(answer)));
         }
         counts
     }
