@@ -398,7 +398,7 @@ fn points_one_by_one(metric: Metric) -> Vec<Metric> {
 }
 
 /// The data points a metric holds.
-fn points(metric: &Metric) -> usize {
+pub(crate) fn points(metric: &Metric) -> usize {
     use metric::Data;
     match &metric.data {
         Some(Data::Sum(sum)) => sum.data_points.len(),

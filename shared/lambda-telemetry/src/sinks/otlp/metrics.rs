@@ -665,19 +665,11 @@ mod tests;
 
 /// The data points of `request`.
 fn request_points(request: &ExportMetricsServiceRequest) -> u64 {
-    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
     request
         .resource_metrics
         .iter()
         .flat_map(|r| &r.scope_metrics)
         .flat_map(|s| &s.metrics)
-        .map(|metric| match &metric.data {
-            Some(Data::Sum(sum)) => sum.data_points.len() as u64,
-            Some(Data::Gauge(gauge)) => gauge.data_points.len() as u64,
-            Some(Data::Histogram(histogram)) => histogram.data_points.len() as u64,
-            Some(Data::ExponentialHistogram(histogram)) => histogram.data_points.len() as u64,
-            Some(Data::Summary(summary)) => summary.data_points.len() as u64,
-            None => 0,
-        })
+        .map(|metric| super::limits::points(metric) as u64)
         .sum()
 }
