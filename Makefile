@@ -35,7 +35,7 @@ export OTEL_METRICS_EXPORTER ?= console
 # SAM CLI asks to send usage data to AWS on first run; a test run sends nothing anywhere.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help serve test lint lint-template unit-and-e2e bench bench-quick tools arm64-target sam-build clean-tools
+.PHONY: help serve test lint lint-template unit-and-e2e bench bench-quick tools browser-page browser arm64-target sam-build clean-tools
 
 help:
 	@echo "make serve         serve the API on http://127.0.0.1:$(PORT), telemetry in the terminal"
@@ -47,9 +47,10 @@ help:
 	@echo "make clean-tools   remove .venv and .venv-checkov"
 
 ## serve: the functions under the real Lambda emulator, built before it listens; prints the
-## routes and settings once the API answers; the functions' log lines print here.
+## routes and settings once the API answers; the functions' log lines print here. The home
+## page of the front end, traced in the browser, is served beside it on FRONTEND_URL's port.
 serve: export AWS_LAMBDA_LOG_FORMAT ?= Text
-serve: $(TOOLS_STAMP)
+serve: $(TOOLS_STAMP) browser-page
 	tests/local/serve.sh $(PORT) $(LOCAL_FEATURES)
 
 ## test: everything CI runs; bench-quick keeps the benchmark harness working.
@@ -79,7 +80,7 @@ lint-template: $(TOOLS_STAMP) $(CHECKOV_STAMP)
 # reusing the build (--workspace, so the features are the same): an interleaving that loses
 # an invocation's context shows in some rounds only, and its failure names the round. About
 # 6 s on 2 cores.
-unit-and-e2e: $(TOOLS_STAMP)
+unit-and-e2e: $(TOOLS_STAMP) browser
 	cargo build --workspace --bins --features $(LOCAL_FEATURES)
 	cargo test --workspace --features $(LOCAL_FEATURES)
 	CONCURRENCY_ROUNDS=20 cargo test --workspace --features $(LOCAL_FEATURES) \
@@ -110,6 +111,15 @@ bench-quick: $(TOOLS_STAMP)
 	cargo bench --profile dev -p lambda-telemetry $(SPAN_BENCHES) -- --warm-up-time 0.1 --measurement-time 0.2 \
 		--sample-size 10 --nresamples 1000 | $(BENCH_QUIET)
 	target/debug/bench --quick
+
+# The page of the front end (tests/browser): Node.js when missing, its npm packages as the
+# lockfile pins them, its bundle. `browser` adds the pinned Chromium of the browser test
+# (tests/browser/chromium.txt), from the distribution's packages.
+browser-page:
+	tests/browser/setup.sh page
+
+browser: browser-page
+	tests/browser/setup.sh chromium
 
 sam-build: $(TOOLS_STAMP) arm64-target
 	sam build --beta-features

@@ -67,6 +67,20 @@ describe() {
 }
 settings=$(describe)
 
+# The front end's home page (tests/browser, built by `make browser-page`) on FRONTEND_URL's
+# port when FRONTEND_URL is a loopback http origin: the browser's trace continues into the
+# functions, whose span tree prints here under the browser's trace id. Its own spans go to
+# the functions' OTLP endpoint when they have one (which must answer CORS for the page's
+# origin), else to the browser's console.
+page_port=
+if [[ $(setting FRONTEND_URL) =~ ^http://(localhost|127\.0\.0\.1):([0-9]+)/?$ ]]; then
+    page_port=${BASH_REMATCH[2]}
+    page_otlp=$(setting OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
+    [[ -n $page_otlp || -z $(setting OTEL_EXPORTER_OTLP_ENDPOINT) ]] ||
+        page_otlp=$(setting OTEL_EXPORTER_OTLP_ENDPOINT)/v1/traces
+    page_query="api=$base${page_otlp:+&otlp=$page_otlp}"
+fi
+
 # Waits until the emulator accepts connections, then prints; gives up when the emulator ($$
 # after the exec) has stopped. A TCP connection and no request: a request would start a
 # function (and print its lines) before the first real one, and the functions are built.
@@ -79,6 +93,9 @@ settings=$(describe)
         done
         printf '\nCruddur API on %s: ready in %d s (build %d s)\n%s\n' \
             "$base" $((SECONDS - started)) $((built - started)) "$settings"
+        if [[ -n $page_port ]]; then
+            node tests/browser/server.mjs "$page_port" "$page_query" $$ || true
+        fi
     ) &
 )
 

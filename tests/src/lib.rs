@@ -2,7 +2,9 @@
 //! on a free loopback port, the way `make serve` serves it, with everything it prints kept
 //! for the tests to read.
 
+pub mod api_gateway_cors;
 pub mod aws_otlp;
+pub mod browser;
 pub mod counting_sinks;
 pub mod emf;
 pub mod http_stub;
@@ -313,7 +315,8 @@ fn keep_lines(stream: impl Read + Send + 'static, into: &Arc<Mutex<Vec<String>>>
     });
 }
 
-fn free_port() -> u16 {
+/// A loopback port free now (the system's pick, released): for a server started after.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free loopback port")

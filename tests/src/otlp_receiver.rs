@@ -60,11 +60,22 @@ impl OtlpReceiver {
         )
     }
 
+    /// Starts on a free loopback port, answering 200, and takes exports from a page's script
+    /// on `origin` too: it answers their CORS preflight, as a collector configured with
+    /// `cors: allowed_origins: [origin]` does (the browser test's page sends its spans here).
+    pub fn for_browsers_from(origin: &str) -> Self {
+        Self::answering_from(Some(origin), Answer::Status(200, None), Vec::new())
+    }
+
     fn answering(answer: Answer, metrics_answer: Vec<u8>) -> Self {
+        Self::answering_from(None, answer, metrics_answer)
+    }
+
+    fn answering_from(origin: Option<&str>, answer: Answer, metrics_answer: Vec<u8>) -> Self {
         let exports = Arc::new(Mutex::new(Vec::new()));
         let metrics = Arc::new(Mutex::new(Vec::new()));
         let (kept, kept_metrics) = (Arc::clone(&exports), Arc::clone(&metrics));
-        let port = crate::http_stub::start_with_body(answer, move |received: Received| {
+        let handle = move |received: Received| {
             let Received {
                 path,
                 headers,
@@ -82,7 +93,11 @@ impl OtlpReceiver {
                 kept.lock().unwrap().push(Export { headers, request });
                 Vec::new()
             }
-        });
+        };
+        let port = match origin {
+            Some(origin) => crate::http_stub::start_for_browsers_from(origin, answer, handle),
+            None => crate::http_stub::start_with_body(answer, handle),
+        };
         Self {
             port,
             exports,
