@@ -111,6 +111,20 @@ fn check_allowed_visit(
         "{what}: the page never finished: {visited:#?}"
     );
 
+    // The browser's verdict first: it let the page have the feed (a refused preflight shows
+    // as a failed request and a console error naming the header or origin).
+    let get = visited
+        .request("GET", feed_url)
+        .unwrap_or_else(|| panic!("{what}: no GET {feed_url}: {visited:#?}"));
+    assert!(
+        get.status == Some(200)
+            && get.cors_error.is_none()
+            && visited.activities == expected_activities,
+        "{what}: the page did not get the feed ({}); the browser said {:?}: {get:#?}",
+        visited.status,
+        visited.console
+    );
+
     // The preflight: the browser asked for both trace headers, and the answer allowed them
     // for this origin with an ok status (200-299).
     let preflight = visited
@@ -149,17 +163,7 @@ fn check_allowed_visit(
         );
     }
 
-    // The request went, with the trace headers, and the feed came back and was shown.
-    let get = visited
-        .request("GET", feed_url)
-        .unwrap_or_else(|| panic!("{what}: no GET {feed_url}: {visited:#?}"));
-    assert_eq!(get.status, Some(200), "{what}: {get:#?}");
-    assert_eq!(get.cors_error, None, "{what}: {get:#?}");
-    assert_eq!(
-        visited.activities, expected_activities,
-        "{what}: {}",
-        visited.status
-    );
+    // The request carried the page's trace: the fetch span's ids, sampled, and tracestate.
     let traceparent = get
         .request_headers
         .get("traceparent")
