@@ -27,8 +27,16 @@ apt_install() {
     if ! apt-cache show "$@" >/dev/null 2>&1; then
         "${runner[@]}" apt-get update -qq
     fi
-    DEBIAN_FRONTEND=noninteractive "${runner[@]}" apt-get install -y -qq --no-install-recommends \
-        --allow-downgrades "$@"
+    local log
+    log=$(mktemp)
+    if ! DEBIAN_FRONTEND=noninteractive "${runner[@]}" apt-get install -y -q --no-install-recommends \
+        --allow-downgrades "$@" >"$log" 2>&1; then
+        cat "$log" >&2
+        rm -f "$log"
+        echo "tests/browser/setup.sh: apt-get install $* failed (above)" >&2
+        exit 1
+    fi
+    rm -f "$log"
 }
 
 node_major() {
@@ -58,7 +66,7 @@ chromium() {
     have=$(dpkg-query -W -f='${Version}' chromium 2>/dev/null || true)
     [[ $have == "$want" ]] && return
     if apt-cache show "$pin" >/dev/null 2>&1 || { apt-get update -qq 2>/dev/null || true; apt-cache show "$pin" >/dev/null 2>&1; }; then
-        echo "Installing Chromium $want from the distribution's packages (once, about a minute)"
+        echo "Installing Chromium $want from the distribution's packages (once, about 10 s)"
         apt_install "$pin"
         return
     fi
