@@ -32,6 +32,16 @@ fn console_exporter_prints_each_invocations_spans() {
         server.contains("Server") && server.contains("http.response.status_code=200"),
         "{server}"
     );
+    // Its parent is the caller's span, in another process: named, so the tree hangs under it.
+    assert!(
+        server.contains("  parent 00f067aa0ba902b7 (remote)"),
+        "{server}"
+    );
+    let child = &lines[at + 2];
+    assert!(
+        child.starts_with("    ") && !child.contains("parent"),
+        "a child in the process names no parent: {child}"
+    );
 }
 
 #[test]

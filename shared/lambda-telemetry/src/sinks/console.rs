@@ -127,7 +127,9 @@ fn metric_lines(groups: &[Recorded]) -> String {
 }
 
 /// One block per trace, a line per span, indented under its parent:
-/// `GET /api/activities/home  0.412 ms  server  http.response.status_code=200`.
+/// `GET /api/activities/home  0.412 ms  Server  http.response.status_code=200`. A span whose
+/// parent is another process's (the caller's `traceparent`, Lambda's X-Ray segment) names it,
+/// `parent 00f067aa0ba902b7 (remote)`, so the tree can be hung under the caller's span.
 fn tree(spans: &[&SpanData]) -> String {
     let mut out = String::new();
     let mut traces = Vec::new();
@@ -170,6 +172,9 @@ fn write_span(out: &mut String, span: &SpanData, all: &[&SpanData], depth: usize
         span.span_kind,
         indent = depth * 2
     );
+    if span.parent_span_is_remote {
+        let _ = write!(out, "  parent {} (remote)", span.parent_span_id);
+    }
     if let Status::Error { description } = &span.status {
         let _ = write!(out, "  ERROR {description}");
     }
