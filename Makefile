@@ -42,6 +42,7 @@ help:
 	@echo "make test          every check and test, what CI runs (README: time and disk)"
 	@echo "make bench         the benchmarks of tests/bench/README.md (about 11 min on 2 cores)"
 	@echo "make bench-quick   a few invocations of every benchmark variant; part of make test"
+	@echo "make browser       Node.js, Chromium (pinned) and the page of tests/browser; part of make test"
 	@echo "make sam-build     build the four functions for arm64 with sam"
 	@echo "make tools         install the pinned tools of .ci/tools.txt into .venv (and checkov's)"
 	@echo "make clean-tools   remove .venv and .venv-checkov"

@@ -163,7 +163,11 @@ def main():
     arguments = parser.parse_args()
     answers = preflight_answers(arguments.frontend_url)
     if arguments.show:
-        json.dump({p: {"status": s, "headers": h, "body": b.decode()} for p, (s, h, b) in answers.items()}, sys.stdout, indent=1)
+        shown = {
+            path: {"status": status, "headers": headers, "body": body.decode()}
+            for path, (status, headers, body) in answers.items()
+        }
+        json.dump(shown, sys.stdout, indent=1)
         return
     serve(arguments.api.rstrip("/"), answers)
 
