@@ -2,10 +2,9 @@
 //! transform from template.yaml's `Cors` (`tests/local/api_gateway_cors.py`, run from the
 //! workspace's `.venv`), in front of the functions, to which it forwards every other request.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 
-use crate::aws_otlp::python;
+use crate::aws_otlp::start_python_server;
 
 /// The stand-in; stopped on drop.
 pub struct ApiGatewayCors {
@@ -17,28 +16,10 @@ impl ApiGatewayCors {
     /// Starts in front of `api` (`http://127.0.0.1:PORT`, the functions), the template
     /// deployed with `FrontendUrl` = `frontend_url`.
     pub fn start(api: &str, frontend_url: &str) -> Self {
-        let mut child = Command::new(python())
-            .arg(crate::workspace_root().join("tests/local/api_gateway_cors.py"))
-            .args(["--api", api, "--frontend-url", frontend_url])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            // A traceback says why it did not start; it prints nothing else there.
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("python from .venv (run `make test`, which installs it with aws-sam-cli)");
-        let mut first = String::new();
-        let _ = BufReader::new(child.stdout.take().expect("piped stdout")).read_line(&mut first);
-        let Some(port) = first
-            .trim()
-            .strip_prefix("listening 127.0.0.1:")
-            .and_then(|p| p.parse().ok())
-        else {
-            let _ = child.kill();
-            panic!(
-                "api_gateway_cors.py did not start (its stderr is above): {first:?}, {:?}",
-                child.wait()
-            );
-        };
+        let (child, port) = start_python_server(
+            "api_gateway_cors.py",
+            &["--api", api, "--frontend-url", frontend_url],
+        );
         Self { child, port }
     }
 

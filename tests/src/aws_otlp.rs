@@ -145,37 +145,20 @@ impl AwsOtlpEndpoint {
     /// Starts the stand-in for `service` (`xray` or `monitoring`) in `region` on a free
     /// loopback port, checking signatures made with `credentials`.
     pub fn start(service: &str, region: &str, credentials: &TestCredentials) -> Self {
-        let root = crate::workspace_root();
-        let mut command = Command::new(python());
-        command
-            .arg(root.join("tests/local/sigv4_otlp_endpoint.py"))
-            .args(["--service", service, "--region", region])
-            .args(["--access-key-id", credentials.access_key_id])
-            .args(["--secret-access-key", credentials.secret_access_key])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            // A traceback says why it did not start; it prints nothing else there.
-            .stderr(Stdio::inherit());
+        let mut args = vec![
+            "--service",
+            service,
+            "--region",
+            region,
+            "--access-key-id",
+            credentials.access_key_id,
+            "--secret-access-key",
+            credentials.secret_access_key,
+        ];
         if let Some(token) = credentials.session_token {
-            command.args(["--session-token", token]);
+            args.extend(["--session-token", token]);
         }
-        let mut child = command
-            .spawn()
-            .expect("python from .venv (run `make test`, which installs it with botocore)");
-        let mut first = String::new();
-        let _ = BufReader::new(child.stdout.take().expect("piped stdout")).read_line(&mut first);
-        let Some(port) = first
-            .trim()
-            .strip_prefix("listening 127.0.0.1:")
-            .and_then(|p| p.parse::<u16>().ok())
-        else {
-            let _ = child.kill();
-            panic!(
-                "sigv4_otlp_endpoint.py did not start (its stderr is above): {:?}, {:?}",
-                first,
-                child.wait()
-            );
-        };
+        let (child, port) = start_python_server("sigv4_otlp_endpoint.py", &args);
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(10)))
@@ -270,4 +253,32 @@ fn received_from_json(entry: &Value) -> Received {
 /// (.ci/tools.txt).
 pub fn python() -> PathBuf {
     crate::workspace_root().join(".venv/bin/python")
+}
+
+/// Starts `tests/local/<script>` with `args` under [`python`] and returns it with the port
+/// it printed on its first line, `listening 127.0.0.1:PORT`. Panics when it prints no such
+/// line; its traceback, on stderr (it writes nothing else there), says why.
+pub fn start_python_server(script: &str, args: &[&str]) -> (Child, u16) {
+    let mut child = Command::new(python())
+        .arg(crate::workspace_root().join("tests/local").join(script))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python from .venv (run `make test`, which installs it with the pinned tools)");
+    let mut first = String::new();
+    let _ = BufReader::new(child.stdout.take().expect("piped stdout")).read_line(&mut first);
+    let Some(port) = first
+        .trim()
+        .strip_prefix("listening 127.0.0.1:")
+        .and_then(|p| p.parse().ok())
+    else {
+        let _ = child.kill();
+        panic!(
+            "{script} did not start (its stderr is above): {first:?}, {:?}",
+            child.wait()
+        );
+    };
+    (child, port)
 }
