@@ -51,7 +51,8 @@ help:
 ## routes and settings once the API answers; the functions' log lines print here. The home
 ## page of the front end, traced in the browser, is served beside it on FRONTEND_URL's port.
 serve: export AWS_LAMBDA_LOG_FORMAT ?= Text
-serve: $(TOOLS_STAMP) browser-page
+serve: $(TOOLS_STAMP)
+	tests/browser/setup.sh page --optional
 	tests/local/serve.sh $(PORT) $(LOCAL_FEATURES)
 
 ## test: everything CI runs; bench-quick keeps the benchmark harness working.

@@ -84,7 +84,8 @@ async function visit({ name, page: url }, screenshot) {
     await page.screenshot({ path: screenshot, fullPage: true });
   }
   await context.close();
-  const network = [...requests.values()].filter((r) => r.url && !r.url.startsWith(new URL(url).origin));
+  const pageOrigin = new URL(url).origin;
+  const network = [...requests.values()].filter((r) => r.url && new URL(r.url).origin !== pageOrigin);
   return { name, page: url, done, ...shown, network, console };
 }
 

@@ -4,8 +4,8 @@
 //   node tests/browser/server.mjs PORT [QUERY [PID]]
 //
 // prints the page's URL (QUERY its settings, page.js says which) and serves until stopped, or
-// until process PID has exited (`make serve` hands it the emulator's, so that Ctrl-C, which a
-// background process of a script ignores, stops the page too).
+// until process PID has exited (`make serve` hands it the emulator's: the page stops with the
+// API however the emulator ends, Ctrl-C or not).
 
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -47,19 +47,33 @@ export async function servePage(port) {
       server.once('error', reject).listen(port, host, () => resolve(server));
     });
   const servers = [await listen('127.0.0.1')];
-  await listen('::1').then((s) => servers.push(s), () => {});
+  // A machine without IPv6 has no ::1 (EADDRNOTAVAIL), and 127.0.0.1 is then all `localhost`
+  // is; a ::1 port held by another server would get the browser's requests, so it fails.
+  await listen('::1').then(
+    (server) => servers.push(server),
+    (error) => {
+      if (error.code === 'EADDRINUSE') {
+        servers[0].close();
+        throw error;
+      }
+    },
+  );
   return () => Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const [port, query = '', watched] = process.argv.slice(2);
-  const stop = await servePage(Number(port)).catch((error) => {
-    console.error(`The front end's page is not served: ${error.message}`);
+  await servePage(Number(port)).catch((error) => {
+    const why =
+      error.code === 'EADDRINUSE'
+        ? `port ${port} is in use (your own front end on FRONTEND_URL? It is traced the same way)`
+        : error.message;
+    console.error(`The front end's page is not served: ${why}`);
     process.exit(1);
   });
   const otlp = new URLSearchParams(query).get('otlp');
   console.log(`Front end's home page, traced in the browser: http://localhost:${port}/${query ? `?${query}` : ''}`);
-  console.log(`  its spans go to ${otlp ?? "the browser's console (no OTLP endpoint)"}; the functions continue its trace`);
+  console.log(`  its spans go to ${otlp ?? "the browser's console (no OTLP/HTTP collector on loopback)"}; the functions continue its trace`);
   if (watched) {
     const alive = () => {
       try {
@@ -69,6 +83,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
         return false;
       }
     };
-    const timer = setInterval(() => alive() || (clearInterval(timer), stop()), 1000);
+    // Closing waits for idle keep-alive connections; the page is done with once the API is.
+    const timer = setInterval(() => alive() || (clearInterval(timer), process.exit(0)), 1000);
   }
 }

@@ -30,6 +30,8 @@ from pathlib import Path
 from cfnlint.decode import decode
 from samtranslator.translator.transform import transform
 
+import stdin_lifeline
+
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 # A mock integration's response parameters name the method response's headers so.
 HEADER_PARAMETER = "method.response.header."
@@ -100,16 +102,26 @@ def preflight_answers(frontend_url):
 
 
 def route(answers, path):
-    """The API path template `path` falls under, or None."""
+    """The API path template `path` falls under, or None; as API Gateway routes, a literal
+    path (`/api/activities/home`) before one with a variable (`/api/activities/{handle}`)."""
     path = path.split("?", 1)[0]
-    for template in answers:
+    for template in sorted(answers, key=lambda t: t.count("{")):
         pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
         if re.fullmatch(pattern, path):
             return template
     return None
 
 
+class PassRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is the function's answer, passed on as API Gateway passes it, not followed."""
+
+    def redirect_request(self, *args):
+        return None
+
+
 def serve(api, answers):
+    opener = urllib.request.build_opener(PassRedirects)
+
     class Gateway(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -143,7 +155,7 @@ def serve(api, answers):
                 headers={n: v for n, v in self.headers.items() if n.lower() not in HOP_BY_HOP},
             )
             try:
-                with urllib.request.urlopen(request, timeout=300) as response:
+                with opener.open(request, timeout=300) as response:
                     self.answer(response.status, response.getheaders(), response.read())
             except urllib.error.HTTPError as error:
                 self.answer(error.code, error.headers.items(), error.read())
@@ -160,7 +172,10 @@ def main():
     parser.add_argument("--api", help="the functions' origin, http://127.0.0.1:PORT")
     parser.add_argument("--frontend-url", required=True, help="the FrontendUrl parameter")
     parser.add_argument("--show", action="store_true", help="print the preflight answers, exit")
+    stdin_lifeline.add_argument(parser)
     arguments = parser.parse_args()
+    if arguments.exit_with_stdin:
+        stdin_lifeline.exit_when_stdin_closes()
     answers = preflight_answers(arguments.frontend_url)
     if arguments.show:
         shown = {

@@ -67,18 +67,31 @@ describe() {
 }
 settings=$(describe)
 
-# The front end's home page (tests/browser, built by `make browser-page`) on FRONTEND_URL's
-# port when FRONTEND_URL is a loopback http origin: the browser's trace continues into the
-# functions, whose span tree prints here under the browser's trace id. Its own spans go to
-# the functions' OTLP endpoint when they have one (which must answer CORS for the page's
-# origin), else to the browser's console.
+# The front end's home page (tests/browser, built by `tests/browser/setup.sh page`) on
+# FRONTEND_URL's port when FRONTEND_URL is a loopback http origin (and the port is free: a
+# front end of your own there is traced the same way): the browser's trace continues into the
+# functions, whose span tree prints here under the browser's trace id. The page's own spans
+# go where the functions' go when that is an OTLP/HTTP collector on loopback (which must
+# answer CORS for the page's origin); else to the browser's console: gRPC is not for
+# browsers, and a remote backend (Honeycomb, AWS) wants a key or a signature no page may hold.
 page_port=
-if [[ $(setting FRONTEND_URL) =~ ^http://(localhost|127\.0\.0\.1):([0-9]+)/?$ ]]; then
+if [[ -f tests/browser/dist/page.js && $(setting FRONTEND_URL) =~ ^http://(localhost|127\.0\.0\.1):([0-9]+)/?$ ]]; then
     page_port=${BASH_REMATCH[2]}
     page_otlp=$(setting OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
-    [[ -n $page_otlp || -z $(setting OTEL_EXPORTER_OTLP_ENDPOINT) ]] ||
-        page_otlp=$(setting OTEL_EXPORTER_OTLP_ENDPOINT)/v1/traces
-    page_query="api=$base${page_otlp:+&otlp=$page_otlp}"
+    if [[ -z $page_otlp && -n $(setting OTEL_EXPORTER_OTLP_ENDPOINT) ]]; then
+        page_otlp=$(setting OTEL_EXPORTER_OTLP_ENDPOINT)
+        page_otlp=${page_otlp%/}/v1/traces
+    fi
+    exporters=$(setting OTEL_TRACES_EXPORTER)
+    protocol=$(setting OTEL_EXPORTER_OTLP_TRACES_PROTOCOL)
+    [[ -n $protocol ]] || protocol=$(setting OTEL_EXPORTER_OTLP_PROTOCOL)
+    if [[ ,${exporters// /}, != *,otlp,* || $protocol == grpc ||
+        ! $page_otlp =~ ^http://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]+)?/ ]]; then
+        page_otlp=
+    fi
+    page_query=$(python3 -c 'import sys, urllib.parse
+print(urllib.parse.urlencode([tuple(a.split("=", 1)) for a in sys.argv[1:]], safe=":/"))' \
+        "api=$base" ${page_otlp:+"otlp=$page_otlp"})
 fi
 
 # Waits until the emulator accepts connections, then prints; gives up when the emulator ($$

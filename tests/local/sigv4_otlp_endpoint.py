@@ -36,6 +36,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.compat import HTTPHeaders
 from botocore.credentials import Credentials
 
+import stdin_lifeline
+
 # AWS refuses a request whose date is more than 15 minutes from its clock
 # (RequestTimeTooSkewed, or "Signature expired" from the JSON services).
 MAX_SKEW = datetime.timedelta(minutes=15)
@@ -307,7 +309,10 @@ def main(argv=None):
     parser.add_argument("--secret-access-key", required=True)
     parser.add_argument("--session-token")
     parser.add_argument("--port", type=int, default=0, help="0: any free port")
+    stdin_lifeline.add_argument(parser)
     args = parser.parse_args(argv)
+    if args.exit_with_stdin:
+        stdin_lifeline.exit_when_stdin_closes()
     verifier = Verifier(
         args.service, args.region, args.access_key_id, args.secret_access_key, args.session_token
     )

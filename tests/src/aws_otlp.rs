@@ -257,12 +257,15 @@ pub fn python() -> PathBuf {
 
 /// Starts `tests/local/<script>` with `args` under [`python`] and returns it with the port
 /// it printed on its first line, `listening 127.0.0.1:PORT`. Panics when it prints no such
-/// line; its traceback, on stderr (it writes nothing else there), says why.
+/// line; its traceback, on stderr (it writes nothing else there), says why. The server exits
+/// when the returned child's stdin closes (`--exit-with-stdin`): when it is dropped, or when
+/// the test process ends without dropping it (killed, or timed out by a harness).
 pub fn start_python_server(script: &str, args: &[&str]) -> (Child, u16) {
     let mut child = Command::new(python())
         .arg(crate::workspace_root().join("tests/local").join(script))
         .args(args)
-        .stdin(Stdio::null())
+        .arg("--exit-with-stdin")
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

@@ -19,7 +19,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { registerInstrumentations } from '@opentelemetry/instrumentation';
 import { DocumentLoadInstrumentation } from '@opentelemetry/instrumentation-document-load';
 import { FetchInstrumentation } from '@opentelemetry/instrumentation-fetch';
-import { resourceFromAttributes } from '@opentelemetry/resources';
+import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import {
   BatchSpanProcessor,
   ConsoleSpanExporter,
@@ -39,10 +39,10 @@ const apiOrigin = new URL(api).origin;
 const otlp = settings.get('otlp');
 
 /**
- * Samples every trace and says so in `tracestate` the way OpenTelemetry's probability
- * sampling does (the `ot` vendor key, sub-key `th`, the rejection threshold: "th:0" is
- * "100% sampling probability"), so that whoever continues the trace knows the browser kept
- * it. A child keeps its parent's decision and tracestate.
+ * Samples every span and says so in a new trace's `tracestate` the way OpenTelemetry's
+ * probability sampling does (the `ot` vendor key, sub-key `th`, the rejection threshold:
+ * "th:0" is "100% sampling probability"), so that whoever continues the trace knows the
+ * browser kept all of it. A child span carries its parent's tracestate on unchanged.
  */
 const alwaysOnWithThreshold = {
   shouldSample(parentContext) {
@@ -81,7 +81,8 @@ async function spansEnded(limitMs = 5000) {
 
 const exporter = otlp ? new OTLPTraceExporter({ url: otlp }) : new ConsoleSpanExporter();
 const provider = new TracerProvider({
-  resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: SERVICE_NAME }),
+  // The SDK's own attributes (telemetry.sdk.*) kept, the service named.
+  resource: defaultResource().merge(resourceFromAttributes({ [ATTR_SERVICE_NAME]: SERVICE_NAME })),
   sampler: alwaysOnWithThreshold,
   spanProcessors: [
     openSpans,
