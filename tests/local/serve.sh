@@ -15,6 +15,13 @@ features=$2
 base=http://127.0.0.1:$port
 started=$SECONDS
 
+# A second `make serve` on the same port would find the first one answering, say "ready" and
+# exit as its own emulator fails to listen.
+if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "Port $port is in use (another make serve?): stop it, or choose another, PORT=4568 make serve" >&2
+    exit 1
+fi
+
 # What the functions will see: .env (handed to the emulator) wins over the environment.
 env_file=()
 [[ -f .env ]] && env_file=(--env-file .env)
@@ -75,7 +82,12 @@ settings=$(describe)
 # answer CORS for the page's origin); else to the browser's console: gRPC is not for
 # browsers, and a remote backend (Honeycomb, AWS) wants a key or a signature no page may hold.
 page_port=
-if [[ -f tests/browser/dist/page.js && $(setting FRONTEND_URL) =~ ^http://(localhost|127\.0\.0\.1):([0-9]+)/?$ ]]; then
+page_note=
+if [[ ! -f tests/browser/dist/page.js ]]; then
+    page_note="The front end's page is not served: it is not built (make browser-page says why)"
+elif [[ ! $(setting FRONTEND_URL) =~ ^http://(localhost|127\.0\.0\.1):([0-9]+)/?$ ]]; then
+    page_note="The front end's page is not served: FRONTEND_URL is not a loopback http origin (http://localhost:PORT)"
+else
     page_port=${BASH_REMATCH[2]}
     page_otlp=$(setting OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
     if [[ -z $page_otlp && -n $(setting OTEL_EXPORTER_OTLP_ENDPOINT) ]]; then
@@ -108,6 +120,8 @@ fi
             "$base" $((SECONDS - started)) $((built - started)) "$settings"
         if [[ -n $page_port ]]; then
             node tests/browser/server.mjs "$page_port" "$page_query" $$ || true
+        else
+            echo "$page_note"
         fi
     ) &
 )

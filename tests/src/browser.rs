@@ -111,8 +111,8 @@ pub fn visit(page_port: u16, visits: &[Visit], screenshot: &Path) -> BrowserRun 
     for built in ["node_modules/puppeteer-core", "dist/page.js"] {
         assert!(
             browser_dir.join(built).exists(),
-            "tests/browser/{built} is missing: run `make test`, whose browser step \
-             (tests/browser/setup.sh) installs Chromium and the page's packages and builds it"
+            "tests/browser/{built} is missing: run `make browser` (part of `make test`), which \
+             installs Chromium and the page's packages and builds the page (tests/browser/setup.sh)"
         );
     }
     let config = serde_json::json!({
@@ -129,7 +129,7 @@ pub fn visit(page_port: u16, visits: &[Visit], screenshot: &Path) -> BrowserRun 
         .arg(config.to_string())
         .current_dir(&browser_dir)
         .output()
-        .expect("node runs (installed by `make test`, tests/browser/setup.sh)");
+        .expect("node runs (`make browser` installs it, tests/browser/setup.sh)");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(

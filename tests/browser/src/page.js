@@ -157,7 +157,10 @@ async function loadHomeFeed() {
       // browser tells the page nothing more, the console says which header or origin.
       span.recordException(error);
       span.setStatus({ code: SpanStatusCode.ERROR, message: String(error) });
-      status.textContent = `Could not load the home feed: ${error}`;
+      status.textContent =
+        `Could not load the home feed from ${api}: ${error}. ` +
+        `The API allows the origins of its FRONTEND_URL only (this page is ${location.origin}); ` +
+        "the browser's console says what it refused.";
       status.className = 'failed';
     } finally {
       span.end();
