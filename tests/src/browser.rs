@@ -70,6 +70,16 @@ pub struct Exchange {
 }
 
 impl Exchange {
+    /// A request header's value, by its lower-case name.
+    pub fn request_header(&self, name: &str) -> Option<&str> {
+        self.request_headers.get(name).map(String::as_str)
+    }
+
+    /// A response header's value, by its lower-case name.
+    pub fn response_header(&self, name: &str) -> Option<&str> {
+        self.response_headers.get(name).map(String::as_str)
+    }
+
     /// A CORS preflight: an `OPTIONS` the browser sent on its own, naming the method to come
     /// (Fetch Standard, "CORS-preflight request").
     pub fn is_preflight(&self) -> bool {

@@ -44,7 +44,7 @@ const BROWSER_TRACESTATE: &str = "ot=th:0";
 
 /// A header's value as a set of lower-case list members (`a, B,c` -> {a, b, c}): header names
 /// are case-insensitive and a list header's members are comma-separated (RFC 9110, 5.6.1).
-fn members(value: Option<&String>) -> BTreeSet<String> {
+fn members(value: Option<&str>) -> BTreeSet<String> {
     value
         .map(|v| {
             v.split(',')
@@ -130,11 +130,7 @@ fn check_allowed_visit(
     let preflight = visited
         .preflight(feed_url)
         .unwrap_or_else(|| panic!("{what}: no preflight for {feed_url}: {visited:#?}"));
-    let asked = members(
-        preflight
-            .request_headers
-            .get("access-control-request-headers"),
-    );
+    let asked = members(preflight.request_header("access-control-request-headers"));
     assert!(
         asked.contains("traceparent") && asked.contains("tracestate"),
         "{what}: the browser asked for {asked:?}"
@@ -144,18 +140,11 @@ fn check_allowed_visit(
         "{what}: {preflight:#?}"
     );
     assert_eq!(
-        preflight
-            .response_headers
-            .get("access-control-allow-origin")
-            .map(String::as_str),
+        preflight.response_header("access-control-allow-origin"),
         Some(page_origin),
         "{what}: {preflight:#?}"
     );
-    let allowed = members(
-        preflight
-            .response_headers
-            .get("access-control-allow-headers"),
-    );
+    let allowed = members(preflight.response_header("access-control-allow-headers"));
     for header in ["traceparent", "tracestate"] {
         assert!(
             allowed.contains(header),
@@ -165,19 +154,14 @@ fn check_allowed_visit(
 
     // The request came from the page's origin and carried its trace: the fetch span's ids,
     // sampled, and tracestate.
-    assert_eq!(
-        get.request_headers.get("origin").map(String::as_str),
-        Some(page_origin),
-        "{what}"
-    );
+    assert_eq!(get.request_header("origin"), Some(page_origin), "{what}");
     let traceparent = get
-        .request_headers
-        .get("traceparent")
+        .request_header("traceparent")
         .unwrap_or_else(|| panic!("{what}: the page sent no traceparent: {get:#?}"));
     let (trace_id, fetch_span_id, flags) = trace_fields(traceparent);
     assert_eq!(flags, "01", "{what}: the page samples every trace");
     assert_eq!(
-        get.request_headers.get("tracestate").map(String::as_str),
+        get.request_header("tracestate"),
         Some(BROWSER_TRACESTATE),
         "{what}"
     );
@@ -190,13 +174,11 @@ fn check_allowed_visit(
         .unwrap_or_else(|| {
             panic!(
                 "{what}: the page could not read traceresponse; exposed: {:?}",
-                get.response_headers.get("access-control-expose-headers")
+                get.response_header("access-control-expose-headers")
             )
         });
     assert_eq!(
-        get.response_headers
-            .get("traceresponse")
-            .map(String::as_str),
+        get.response_header("traceresponse"),
         Some(traceresponse),
         "{what}"
     );
@@ -370,8 +352,8 @@ fn a_browsers_trace_continues_through_the_function() {
     );
     let preflight = through_gateway.preflight(&gateway_feed).unwrap();
     assert!(
-        preflight.response_headers.contains_key("x-amzn-requestid")
-            && !preflight.response_headers.contains_key("traceresponse"),
+        preflight.response_header("x-amzn-requestid").is_some()
+            && preflight.response_header("traceresponse").is_none(),
         "the preflight was answered by the gateway's mock, not the function: {preflight:#?}"
     );
     assert_ne!(
@@ -399,15 +381,12 @@ fn a_browsers_trace_continues_through_the_function() {
     );
     let foreign_preflight = foreign.preflight(&api.url(FEED)).unwrap();
     assert_eq!(
-        foreign_preflight
-            .response_headers
-            .get("access-control-allow-origin"),
+        foreign_preflight.response_header("access-control-allow-origin"),
         None,
         "{foreign_preflight:#?}"
     );
     let foreign_traceparent = refused
-        .request_headers
-        .get("traceparent")
+        .request_header("traceparent")
         .unwrap_or_else(|| panic!("the foreign page sent no traceparent: {refused:#?}"));
     let (foreign_trace, _, _) = trace_fields(foreign_traceparent);
     assert!(
