@@ -33,6 +33,11 @@ setting() {
         line=${line#"${line%%[![:space:]]*}"}
         case $line in
         \"*\" | \'*\') line=${line:1:${#line}-2} ;;
+        *)
+            # Unquoted, a `#` after a space starts a comment (as in .env.example's lines).
+            line=${line%%[[:space:]]#*}
+            line=${line%"${line##*[![:space:]]}"}
+            ;;
         esac
         printf '%s' "$line"
     else
