@@ -55,10 +55,7 @@ where
             Error: Into<BoxError> + Send,
         >,
 {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = crate::logs::testing::current_thread_runtime();
     let mut response = None;
     let lines = capture(LogFormat::Json, || {
         response = Some(
@@ -299,10 +296,7 @@ fn serve_traced_with(
     log_filter: &str,
     sampler: opentelemetry_sdk::trace::Sampler,
 ) -> (Response<Body>, Vec<Value>, Vec<crate::sinks::EndedSpan>) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = crate::logs::testing::current_thread_runtime();
     let mut response = None;
     let sampler = crate::sampling::InvocationSampler(sampler);
     let (lines, spans) = crate::logs::testing::capture_all(log_filter, sampler, || {
@@ -767,10 +761,7 @@ fn added_keys_are_on_every_later_line_of_their_invocation_only() {
     };
     // One thread: the test's subscriber is the thread's, and the spawned task must run under
     // it (the crate's own subscriber is global; a test's cannot be).
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = crate::logs::testing::current_thread_runtime();
     let lines = capture(LogFormat::Json, || {
         runtime.block_on(async {
             let layer = InvocationLayer::default();
@@ -854,10 +845,7 @@ fn a_sampled_invocation_logs_at_debug_whole_and_another_at_once_does_not() {
         );
         request
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = crate::logs::testing::current_thread_runtime();
     let layer = InvocationLayer::from_config(&config);
     let lines = crate::logs::testing::capture_with(
         config,

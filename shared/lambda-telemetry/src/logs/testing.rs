@@ -151,14 +151,20 @@ pub(crate) fn invocation_span() -> tracing::Span {
 /// time: for the tests that must hold on either flavour.
 pub(crate) fn runtimes_of_both_flavours(workers: usize) -> [tokio::runtime::Runtime; 2] {
     [
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap(),
+        current_thread_runtime(),
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(workers)
             .enable_all()
             .build()
             .unwrap(),
     ]
+}
+
+/// A current-thread runtime with I/O and time: the tests' default, since [`capture`] keeps
+/// what the calling thread logs, and a worker thread's lines would be lost to it.
+pub(crate) fn current_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }

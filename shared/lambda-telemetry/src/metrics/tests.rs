@@ -256,10 +256,7 @@ fn a_spawned_task_records_into_its_invocation_until_it_answers_then_the_process(
             }
         })
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = crate::logs::testing::current_thread_runtime();
     runtime.block_on(async {
         let answer = layer
             .layer(handler)

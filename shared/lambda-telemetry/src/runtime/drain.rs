@@ -74,10 +74,7 @@ mod tests {
     /// returns at once when there is none.
     #[test]
     fn idle_completes_when_the_last_invocation_in_flight_ends() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = crate::logs::testing::current_thread_runtime();
         runtime.block_on(async {
             let drain = Arc::new(Drain::default());
             drain.idle().await;

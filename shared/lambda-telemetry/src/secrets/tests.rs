@@ -26,13 +26,6 @@ const PLAIN: SecretFor<String> = SecretFor {
     parse: |text| Ok(text.to_owned()),
 };
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 /// The process's AWS configuration as `crate::aws` loads it, pointed at `endpoint` with
 /// the given key.
 fn aws(runtime: &tokio::runtime::Runtime, endpoint: &str, key: (&str, &str)) -> SdkConfig {
@@ -105,7 +98,7 @@ fn assert_on_at_the_next_try(runtime: &tokio::runtime::Runtime, secret: &Arc<Sec
 #[test]
 fn a_secret_from_either_store_is_read_once_and_kept_for_its_maximum_age() {
     let moto = Moto::start(&[]);
-    let runtime = runtime();
+    let runtime = crate::logs::testing::current_thread_runtime();
     let aws = aws(&runtime, &moto.endpoint(), ("AKIDEXAMPLE", "secret"));
     for arn in [
         moto.create_secret("cruddur/rollbar", VALUE),
@@ -141,7 +134,7 @@ fn a_secret_from_either_store_is_read_once_and_kept_for_its_maximum_age() {
 #[test]
 fn a_rotated_secret_is_read_again_after_its_maximum_age() {
     let moto = Moto::start(&[]);
-    let runtime = runtime();
+    let runtime = crate::logs::testing::current_thread_runtime();
     let arn = moto.create_secret("cruddur/otlp", VALUE);
     let secret = secret(
         &arn,
@@ -176,7 +169,7 @@ fn a_rotated_secret_is_read_again_after_its_maximum_age() {
 #[test]
 fn a_refused_value_is_read_again_soon() {
     let moto = Moto::start(&[]);
-    let runtime = runtime();
+    let runtime = crate::logs::testing::current_thread_runtime();
     let arn = moto.create_secret("cruddur/refused", VALUE);
     let aws = aws(&runtime, &moto.endpoint(), ("AKIDEXAMPLE", "secret"));
     let secret = secret(&arn, Duration::from_secs(30), aws);
@@ -203,7 +196,7 @@ fn a_refused_value_is_read_again_soon() {
 #[test]
 fn a_missing_secret_turns_its_sink_off_with_one_line_until_it_exists() {
     let moto = Moto::start(&[]);
-    let runtime = runtime();
+    let runtime = crate::logs::testing::current_thread_runtime();
     let arn = "arn:aws:ssm:us-east-1:123456789012:parameter/cruddur/late";
     let secret = secret(
         arn,
@@ -243,7 +236,7 @@ fn a_secret_the_role_may_not_read_is_said_as_denied() {
     let moto = Moto::start(&[("INITIAL_NO_AUTH_ACTION_COUNT", "3")]);
     let arn = moto.create_secret("cruddur/denied", VALUE);
     let (key, secret_key) = moto.user_without_permissions("cruddur-function");
-    let runtime = runtime();
+    let runtime = crate::logs::testing::current_thread_runtime();
     let secret = secret(
         &arn,
         Duration::from_secs(300),
@@ -271,7 +264,7 @@ fn an_unreachable_store_leaves_the_sink_off_until_the_secret_is_read() {
         .unwrap()
         .port();
     let endpoint = format!("http://127.0.0.1:{port}");
-    let runtime = runtime();
+    let runtime = crate::logs::testing::current_thread_runtime();
     let arn = "arn:aws:ssm:us-east-1:123456789012:parameter/cruddur/later";
     let secret = secret(
         arn,
@@ -299,7 +292,7 @@ fn a_read_that_outlived_its_flush_and_timed_out_is_tried_again_unsaid() {
     // Accepts connections (the kernel's backlog) and never answers.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", silent.local_addr().unwrap());
-    let runtime = runtime();
+    let runtime = crate::logs::testing::current_thread_runtime();
     let aws = runtime.block_on(
         aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(&endpoint)
@@ -376,7 +369,7 @@ fn without_credentials_the_line_says_so() {
         .endpoint_url("http://127.0.0.1:1")
         .credentials_provider(SharedCredentialsProvider::new(NoCredentials))
         .build();
-    let runtime = runtime();
+    let runtime = crate::logs::testing::current_thread_runtime();
     let secret = secret(
         "arn:aws:ssm:us-east-1:123456789012:parameter/cruddur/any",
         Duration::from_secs(300),

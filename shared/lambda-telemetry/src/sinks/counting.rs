@@ -72,13 +72,6 @@ mod tests {
     use crate::logs::testing::{capture, config, default_sampler};
     use opentelemetry::trace::{Tracer as _, TracerProvider as _};
 
-    fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    }
-
     /// The rule: "a new sink is one new file plus one line where sinks are listed".
     /// This file and its line in `SINKS` are all the counting sink has: named in
     /// `OTEL_TRACES_EXPORTER`, it is built, fed the spans, flushed, said and closed.
@@ -95,7 +88,7 @@ mod tests {
         let tracer = provider.tracer("test");
         tracer.in_span("outer", |_| tracer.in_span("inner", |_| {}));
 
-        let runtime = runtime();
+        let runtime = crate::logs::testing::current_thread_runtime();
         let lines = capture(LogFormat::Json, || runtime.block_on(pipeline.flush()));
         let [line] = lines.as_slice() else {
             panic!("one line for its loss: {lines:#?}")

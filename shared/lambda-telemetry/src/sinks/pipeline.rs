@@ -407,10 +407,7 @@ mod tests {
             ));
             request.with_lambda_context(context)
         };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = crate::logs::testing::current_thread_runtime();
         tracing::subscriber::with_default(subscriber, || {
             runtime.block_on(async {
                 let layer = InvocationLayer::default();

@@ -50,10 +50,7 @@ where
     F: Fn(String) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Result<&'static str, BoxError>> + Send + 'static,
 {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = crate::logs::testing::current_thread_runtime();
     let layer = InvocationLayer::from_config(&config);
     let service = tower::service_fn(move |request: Request| {
         handler.clone()(request.lambda_context().request_id)

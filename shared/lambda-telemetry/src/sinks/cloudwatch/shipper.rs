@@ -325,13 +325,6 @@ mod tests {
         }
     }
 
-    fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    }
-
     fn soon() -> Instant {
         Instant::now() + Duration::from_secs(60)
     }
@@ -364,7 +357,7 @@ mod tests {
         for piece in &pieces {
             shipper.push(piece.as_bytes());
         }
-        let runtime = runtime();
+        let runtime = crate::logs::testing::current_thread_runtime();
         runtime.block_on(shipper.flush(soon()));
         assert_eq!(shipper.queued(), 0);
         let received = moto.messages(&shipper.settings.group, &shipper.settings.stream);
@@ -422,7 +415,7 @@ mod tests {
             ));
             shipper.push_at(now, &sent[sent.len() - 1]);
         }
-        let runtime = runtime();
+        let runtime = crate::logs::testing::current_thread_runtime();
         runtime.block_on(shipper.flush(soon()));
         assert_eq!(shipper.queued(), 0);
         let received = moto.messages(&shipper.settings.group, &shipper.settings.stream);
@@ -439,7 +432,7 @@ mod tests {
         let port = moto.port();
         let client = client(&moto.endpoint(), "AKIDEXAMPLE");
         let shipper = Shipper::with_client(settings("cruddur-outage"), client.clone());
-        let runtime = runtime();
+        let runtime = crate::logs::testing::current_thread_runtime();
         shipper.push(json_line(0).as_bytes());
         runtime.block_on(shipper.flush(soon()));
         assert_eq!(shipper.queued(), 0);
@@ -487,7 +480,7 @@ mod tests {
             ..settings("cruddur-not-made")
         };
         let shipper = Shipper::with_client(settings, client);
-        let runtime = runtime();
+        let runtime = crate::logs::testing::current_thread_runtime();
         shipper.push(json_line(0).as_bytes());
         let lines = capture(LogFormat::Json, || runtime.block_on(shipper.flush(soon())));
         assert_eq!(shipper.queued(), 0);
@@ -508,7 +501,7 @@ mod tests {
             settings("cruddur-refused"),
             client(&moto.endpoint(), "AKIACANARYACCESSKEY9"),
         );
-        let runtime = runtime();
+        let runtime = crate::logs::testing::current_thread_runtime();
         let lines = capture(LogFormat::Json, || {
             for round in 0..3 {
                 shipper.push(json_line(round).as_bytes());

@@ -693,10 +693,7 @@ mod tests {
             }
         });
         let sender = Sender::with_endpoint(endpoint, "spans");
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = crate::logs::testing::current_thread_runtime();
         let deadline = Instant::now() + Duration::from_secs(5);
         let outcome = runtime.block_on(sender.send(Vec::new(), deadline));
         assert!(matches!(outcome, Err(ExportFailure::GaveUp)), "{outcome:?}");
@@ -723,10 +720,7 @@ mod tests {
         };
         let sender = Sender::with_endpoint(format!("{}/v1/traces", receiver.endpoint()), "spans")
             .signing(scope, credentials);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = crate::logs::testing::current_thread_runtime();
         let lines = crate::logs::testing::capture(crate::config::LogFormat::Json, || {
             for _ in 0..2 {
                 let deadline = Instant::now() + Duration::from_secs(5);

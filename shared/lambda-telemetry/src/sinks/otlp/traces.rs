@@ -189,10 +189,7 @@ mod tests {
             )
         };
         let exporter = OtlpExporter::with_endpoint(format!("http://127.0.0.1:{port}/v1/traces"));
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = crate::logs::testing::current_thread_runtime();
         let lines = crate::logs::testing::capture(crate::config::LogFormat::Json, || {
             for _ in 0..2 {
                 let deadline = Instant::now() + Duration::from_secs(5);

@@ -616,10 +616,7 @@ pub(super) mod tests {
         let uuids: Vec<_> = (0..10).map(|_| reporter.capture(&error)).collect();
         assert_eq!(uuids.iter().filter(|u| u.is_some()).count(), 3);
         assert_eq!(queued(&reporter).len(), 3);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = crate::logs::testing::current_thread_runtime();
         let deadline = Instant::now() + std::time::Duration::from_millis(200);
         let lost = runtime.block_on(reporter.flush(deadline));
         assert_eq!(
@@ -665,10 +662,7 @@ pub(super) mod tests {
                 }
             })
         };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = crate::logs::testing::current_thread_runtime();
         // Under a subscriber, as every test that makes spans: tracing caches whether a
         // callsite is wanted across the threads' subscribers, and a test without one could
         // turn another test's spans off.
@@ -699,10 +693,7 @@ pub(super) mod tests {
         config: Config,
         serve: impl FnOnce(&tokio::runtime::Runtime),
     ) -> Vec<String> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = crate::logs::testing::current_thread_runtime();
         let hooks = crate::logs::hooks::EventHooks::new(vec![
             Arc::clone(reporter) as Arc<dyn crate::logs::hooks::EventHook>
         ]);
@@ -851,10 +842,7 @@ pub(super) mod tests {
             (ROLLBAR_MAX_ITEMS, "2"),
             (ROLLBAR_ENDPOINT, "http://127.0.0.1:1/api/1/item/"),
         ]));
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = crate::logs::testing::current_thread_runtime();
         crate::logs::testing::capture(crate::config::LogFormat::Json, || {
             let answer = runtime.block_on(
                 InvocationLayer::default()

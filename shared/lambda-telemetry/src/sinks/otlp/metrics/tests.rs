@@ -353,13 +353,6 @@ fn units_are_ucum_and_the_builtins_have_the_semantic_conventions() {
     assert_eq!(bounds(&unit("test.otlp.latency")), DEFAULT_BOUNDS);
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 /// What an invocation's built-in metrics leave for the flush.
 fn invocation_batch(trace: &str) -> Batch {
     let mut batch = Batch::default();
@@ -384,7 +377,8 @@ fn invocation_batch(trace: &str) -> Batch {
 }
 
 fn flush(sink: &OtlpMetrics, batch: &mut Batch, budget: Duration) -> Loss {
-    runtime().block_on(sink.flush(batch, Instant::now() + budget))
+    crate::logs::testing::current_thread_runtime()
+        .block_on(sink.flush(batch, Instant::now() + budget))
 }
 
 /// The pipeline's end: one flush is one `ExportMetricsServiceRequest` on `/v1/metrics`,
@@ -559,7 +553,7 @@ fn the_pipeline_exports_the_stores_groups_and_the_next_flush_reports_their_loss(
     for group in invocation_batch(TRACE_A).metrics.groups {
         metrics.store.push(group);
     }
-    let runtime = runtime();
+    let runtime = crate::logs::testing::current_thread_runtime();
     let lines = capture(LogFormat::Json, || {
         runtime.block_on(sinks.pipeline.flush());
         runtime.block_on(sinks.pipeline.flush());

@@ -153,13 +153,6 @@ fn scope() -> Scope {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 /// Off Lambda the chain is asked in the background: a chain that never answers (a
 /// black-holed metadata service) costs a flush its deadline, not more, and the request is
 /// not sent unsigned.
@@ -171,7 +164,7 @@ fn a_chain_that_never_answers_costs_the_flush_its_deadline_only() {
         }),
     );
     let signer = Signer::with_provider(scope(), never);
-    let runtime = runtime();
+    let runtime = crate::logs::testing::current_thread_runtime();
     let signed = runtime.block_on(async {
         let deadline = Instant::now() + Duration::from_millis(50);
         // Bounded from outside too: a hang fails the test instead of stalling it.
@@ -220,7 +213,7 @@ fn the_chains_credentials_sign_and_a_failing_chain_is_asked_again_later() {
         ))
     };
     let signer = Signer::with_provider(scope(), provider);
-    let runtime = runtime();
+    let runtime = crate::logs::testing::current_thread_runtime();
     let lines = crate::logs::testing::capture(crate::config::LogFormat::Json, || {
         runtime.block_on(async {
             for _ in 0..4 {
