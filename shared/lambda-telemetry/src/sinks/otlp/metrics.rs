@@ -16,7 +16,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::future::BoxFuture;
@@ -33,7 +32,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource as ProtoResource;
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
 use prost::Message as _;
 
-use super::{Sender, Signal};
+use super::{PartialSuccess, Sender, Signal};
 use crate::config::{Config, Temporality};
 use crate::constants::{metric_keys, span_fields};
 use crate::metrics::{Instrument, Recorded, Value};
@@ -104,8 +103,7 @@ pub(crate) struct OtlpMetrics {
     schema_url: String,
     temporality: Temporality,
     state: Mutex<State>,
-    /// A partial success is said once, like a refusal.
-    rejection_said: AtomicBool,
+    partial_success: PartialSuccess,
 }
 
 /// What the sink keeps between flushes.
@@ -234,7 +232,7 @@ impl OtlpMetrics {
                 window_start: SystemTime::now(),
                 totals: HashMap::new(),
             }),
-            rejection_said: AtomicBool::new(false),
+            partial_success: PartialSuccess::default(),
         }
     }
 
@@ -331,23 +329,24 @@ impl OtlpMetrics {
 
     /// The data points an `ExportMetricsServiceResponse` says were rejected, said once.
     fn rejected(&self, answer: &[u8]) -> u64 {
-        let Ok(response) = ExportMetricsServiceResponse::decode(answer) else {
+        let Some(partial) = ExportMetricsServiceResponse::decode(answer)
+            .ok()
+            .and_then(|response| response.partial_success)
+        else {
             return 0;
         };
-        let Some(partial) = response.partial_success else {
-            return 0;
-        };
-        let rejected = u64::try_from(partial.rejected_data_points).unwrap_or(0);
-        if rejected > 0 && !self.rejection_said.swap(true, Ordering::Relaxed) {
-            // The backend's own words, cut short: they say why (a dataset missing, a limit).
-            let reason: String = partial.error_message.chars().take(300).collect();
-            tracing::warn!(
-                rejected_data_points = rejected,
-                reason,
-                "the OTLP endpoint rejected some metric data points (reported once; each flush's are counted as lost)"
-            );
-        }
-        rejected
+        self.partial_success.rejected(
+            partial.rejected_data_points,
+            &partial.error_message,
+            |rejected, reason| {
+                // The backend's own words: they say why (a dataset missing, a limit).
+                tracing::warn!(
+                    rejected_data_points = rejected,
+                    reason,
+                    "the OTLP endpoint rejected some metric data points (reported once; each flush's are counted as lost)"
+                );
+            },
+        )
     }
 }
 

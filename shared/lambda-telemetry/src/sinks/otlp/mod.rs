@@ -15,6 +15,7 @@ mod traces;
 
 use std::cell::OnceCell;
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -124,6 +125,32 @@ pub(super) struct Sender {
     unsigned: Option<aws::Scope>,
     /// Statuses already reported: a refused key is said once, not on every invocation.
     reported: Mutex<HashSet<u16>>,
+}
+
+/// What a sink's partial successes said (OTLP/HTTP: a 200 whose `partial_success` gives how
+/// many items the backend rejected and why): counted every time, said once per sink, like a
+/// refusal, in the backend's own words cut to 300 characters.
+#[derive(Debug, Default)]
+pub(super) struct PartialSuccess {
+    said: AtomicBool,
+}
+
+impl PartialSuccess {
+    /// The items rejected (a negative count is none); the first time it is not zero, `say` gets
+    /// it with the reason, to write the warning with the signal's own field name.
+    pub(super) fn rejected(
+        &self,
+        rejected: i64,
+        error_message: &str,
+        say: impl FnOnce(u64, &str),
+    ) -> u64 {
+        let rejected = u64::try_from(rejected).unwrap_or(0);
+        if rejected > 0 && !self.said.swap(true, Ordering::Relaxed) {
+            let reason: String = error_message.chars().take(300).collect();
+            say(rejected, &reason);
+        }
+        rejected
+    }
 }
 
 /// Why an export did not arrive.

@@ -2,7 +2,6 @@
 //! of the spans the OpenTelemetry sampler sampled (several, to AWS's endpoint, when they pass
 //! its limits).
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use futures_util::future::BoxFuture;
@@ -13,7 +12,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SpanData;
 use prost::Message as _;
 
-use super::{HeadersSecret, Sender, Signal, limits};
+use super::{HeadersSecret, PartialSuccess, Sender, Signal, limits};
 use crate::config::{OtlpSettings, SettingProblem};
 use crate::constants::OTEL_EXPORTER_OTLP_HEADERS;
 use crate::sinks::loss::{Counts, Loss};
@@ -43,8 +42,7 @@ pub(crate) fn build(setup: &mut Setup<'_>) -> Option<Box<dyn Sink>> {
 pub(crate) struct OtlpExporter {
     sender: Sender,
     resource: ResourceAttributesWithSchema,
-    /// A partial success is said once, like a refusal.
-    rejection_said: AtomicBool,
+    partial_success: PartialSuccess,
 }
 
 impl OtlpExporter {
@@ -70,7 +68,7 @@ impl OtlpExporter {
         Self {
             sender: Sender::new(signal, settings, headers_secret, problems),
             resource: resource.into(),
-            rejection_said: AtomicBool::new(false),
+            partial_success: PartialSuccess::default(),
         }
     }
 
@@ -80,7 +78,7 @@ impl OtlpExporter {
         Self {
             sender: Sender::with_endpoint(endpoint, "spans"),
             resource: (&Resource::builder_empty().build()).into(),
-            rejection_said: AtomicBool::new(false),
+            partial_success: PartialSuccess::default(),
         }
     }
 
@@ -105,23 +103,24 @@ impl OtlpExporter {
 
     /// The spans an `ExportTraceServiceResponse` says were rejected, said once.
     fn rejected(&self, answer: &[u8]) -> u64 {
-        let Ok(response) = ExportTraceServiceResponse::decode(answer) else {
+        let Some(partial) = ExportTraceServiceResponse::decode(answer)
+            .ok()
+            .and_then(|response| response.partial_success)
+        else {
             return 0;
         };
-        let Some(partial) = response.partial_success else {
-            return 0;
-        };
-        let rejected = u64::try_from(partial.rejected_spans).unwrap_or(0);
-        if rejected > 0 && !self.rejection_said.swap(true, Ordering::Relaxed) {
-            // The backend's own words, cut short: they say why (a limit, a bad span).
-            let reason: String = partial.error_message.chars().take(300).collect();
-            tracing::warn!(
-                rejected_spans = rejected,
-                reason,
-                "the OTLP endpoint rejected some spans (reported once; each flush's are counted as lost)"
-            );
-        }
-        rejected
+        self.partial_success.rejected(
+            partial.rejected_spans,
+            &partial.error_message,
+            |rejected, reason| {
+                // The backend's own words: they say why (a limit, a bad span).
+                tracing::warn!(
+                    rejected_spans = rejected,
+                    reason,
+                    "the OTLP endpoint rejected some spans (reported once; each flush's are counted as lost)"
+                );
+            },
+        )
     }
 }
 
